@@ -1,0 +1,109 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { buildProbeModel } from '../../src/onnx/probe-graph';
+import { CLI_TIMEOUT_MS, runCli } from './run-cli';
+
+jest.setTimeout(CLI_TIMEOUT_MS * 2);
+
+describe('durian (spawned)', () => {
+  it('--help lists every command, planned ones marked, and exits 0', () => {
+    const r = runCli(['--help']);
+    expect(r.code).toBe(0);
+    for (const cmd of ['animate', 'interpolate', 'guide', 'batch', 'models', 'doctor']) {
+      expect(r.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, 'm'));
+    }
+    expect(r.stdout).toMatch(/animate[^\n]*\n?[^\n]*\[planned/);
+  });
+
+  it('--version prints the package version', () => {
+    const r = runCli(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(require('../../package.json').version);
+  });
+
+  it('an unknown command exits 2 with one line on stderr', () => {
+    const r = runCli(['no-such-command']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toEqual(["durian: error: unknown command 'no-such-command'"]);
+  });
+
+  it('an unknown option exits 2', () => {
+    const r = runCli(['doctor', '--frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown option '--frobnicate'/);
+  });
+
+  it('a planned command exits 2 saying it is not available yet', () => {
+    const r = runCli(['animate', '--identity', 'x.png']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not available yet/);
+  });
+
+  describe('with a models directory', () => {
+    let modelsDir: string;
+    beforeAll(() => {
+      modelsDir = mkdtempSync(path.join(os.tmpdir(), 'durian-models-'));
+      const bytes = Buffer.from(buildProbeModel());
+      for (const name of ['good', 'tampered']) {
+        const dir = path.join(modelsDir, name);
+        mkdirSync(dir);
+        writeFileSync(path.join(dir, 'probe.onnx'), bytes);
+        const manifest = {
+          format_version: 1,
+          name,
+          graphs: {
+            probe: {
+              file: 'probe.onnx',
+              sha256: createHash('sha256').update(bytes).digest('hex'),
+              inputs: [{ name: 'x', dtype: 'float32', shape: [4] }],
+              outputs: [{ name: 'y', dtype: 'float32', shape: [4] }],
+            },
+          },
+        };
+        writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+      }
+      writeFileSync(path.join(modelsDir, 'tampered', 'probe.onnx'), Buffer.concat([bytes, Buffer.from([0])]));
+    });
+    afterAll(() => rmSync(modelsDir, { recursive: true, force: true }));
+
+    it('doctor --json prints one JSON object with providers, ffmpeg and models', () => {
+      const r = runCli(['doctor', '--json', '--models-dir', modelsDir]);
+      const report = JSON.parse(r.stdout);
+      const byName = Object.fromEntries(report.providers.map((p: { provider: string }) => [p.provider, p]));
+      expect(byName.cpu).toMatchObject({ usable: true, bundled: true });
+      expect(typeof byName.webgpu.usable).toBe('boolean');
+      expect(report.ffmpeg.version).toMatch(/\S/);
+      expect(report.ffprobe.version).toMatch(/\S/);
+      expect(report.libvips).toMatch(/^\d+\.\d+/);
+      expect(report.models.map((m: { name: string; status: string }) => [m.name, m.status])).toEqual([
+        ['good', 'ok'],
+        ['tampered', 'mismatch'],
+      ]);
+      // a tampered model is a problem: doctor says so and exits 1
+      expect(report.ok).toBe(false);
+      expect(r.code).toBe(1);
+    });
+
+    it('models verify exits 0 for a good model and 2 for a tampered one', () => {
+      const good = runCli(['models', 'verify', 'good', '--models-dir', modelsDir]);
+      expect(good.code).toBe(0);
+      expect(good.stdout).toMatch(/^good\s+format 1\s+ok/m);
+      const bad = runCli(['models', 'verify', '--json', '--models-dir', modelsDir]);
+      expect(bad.code).toBe(2);
+      const json = JSON.parse(bad.stdout);
+      expect(json.ok).toBe(false);
+      expect(json.models[1].graphs[0].status).toBe('mismatch');
+    });
+
+    it('models list names both models', () => {
+      const r = runCli(['models', 'list', '--models-dir', modelsDir]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^good\s/m);
+      expect(r.stdout).toMatch(/^tampered\s/m);
+    });
+  });
+});
