@@ -1,0 +1,67 @@
+"""Checkpoint files: atomic writes, optional fp16 weights, and splitting into parts small enough
+for the GPU host's 16 MB return limit (`ckpt.pt.part000`, …, joined transparently on load)."""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import torch
+
+PART_BYTES = 15 * 1024 * 1024
+
+
+def _half(obj):
+    if isinstance(obj, torch.Tensor) and obj.is_floating_point():
+        return obj.half()
+    if isinstance(obj, dict):
+        return {k: _half(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_half(v) for v in obj]
+    return obj
+
+
+def save_checkpoint(path: Path, state: dict, fp16: bool = False) -> None:
+    """Writes `path` atomically (temporary name, then rename). fp16 halves model weights and EMA;
+    the optimiser state stays fp32 so a resumed run continues exactly."""
+    path = Path(path)
+    if fp16:
+        state = {**state, "model": _half(state["model"]), "ema": _half(state.get("ema", []))}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    for old in path.parent.glob(path.name + ".part*"):
+        old.unlink()
+
+
+def checkpoint_exists(path: Path) -> bool:
+    path = Path(path)
+    return path.exists() or Path(str(path) + ".part000").exists()
+
+
+def load_checkpoint(path: Path, map_location="cpu") -> dict:
+    path = Path(path)
+    if path.exists():
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    else:
+        parts = sorted(path.parent.glob(path.name + ".part*"))
+        if not parts:
+            raise FileNotFoundError(f"no checkpoint at {path}")
+        state = torch.load(io.BytesIO(b"".join(p.read_bytes() for p in parts)), map_location=map_location,
+                           weights_only=False)
+    state["model"] = {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
+    state["ema"] = [e.float() for e in state.get("ema", [])]
+    return state
+
+
+def split_checkpoint(path: Path, part_bytes: int = PART_BYTES) -> list[Path]:
+    """Splits `path` into numbered parts of at most part_bytes and removes it."""
+    path = Path(path)
+    data = path.read_bytes()
+    parts = []
+    for i in range(0, len(data), part_bytes):
+        p = Path(f"{path}.part{i // part_bytes:03d}")
+        p.write_bytes(data[i:i + part_bytes])
+        parts.append(p)
+    path.unlink()
+    return parts

@@ -1,0 +1,106 @@
+"""Experiment shape (ModelArgs, TrainConfig) as dataclasses: JSON config files, then --key=value
+overrides. Checkpoints store the resolved config so resume and export rebuild the same model."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class ModelArgs:
+    image_size: int = 64
+    latent_channels: int = 4
+    # VAE: channels per resolution; len - 1 downsamplings (3 → ×8)
+    vae_channels: list[int] = field(default_factory=lambda: [16, 32, 32, 64])
+    vae_blocks: int = 1
+    # denoiser / ReferenceNets: channels per level, one downsampling between levels
+    unet_channels: list[int] = field(default_factory=lambda: [32, 64])
+    unet_blocks: int = 1
+    heads: int = 2
+    temporal: bool = True
+    max_frames: int = 64
+    embed_dim: int = 64            # pooled semantic embedding (stand-in for CLIP/ArcFace)
+    pose_channels: list[int] = field(default_factory=lambda: [8, 16, 32])
+    parser_channels: list[int] = field(default_factory=lambda: [16, 32, 64])
+    groups: int = 8                # GroupNorm groups
+    # ablation switches (paper Table 2)
+    shared_reference: bool = False  # one ReferenceNet for portrait and attribute
+    mask_channel: bool = True       # mask as the 5th input channel of the ReferenceNets
+
+
+@dataclass
+class TrainConfig:
+    model: ModelArgs = field(default_factory=ModelArgs)
+    seed: int = 0
+    lr: float = 2e-4
+    weight_decay: float = 1e-2
+    warmup: int = 50
+    steps: int = 200
+    batch_size: int = 4
+    grad_clip: float = 1.0
+    ema: float = 0.999
+    frames: int = 4                 # target frames per clip in stage 2
+    prediction_type: str = "epsilon"  # epsilon | v_prediction
+    num_train_timesteps: int = 1000
+    beta_start: float = 0.00085
+    beta_end: float = 0.012
+    beta_schedule: str = "scaled_linear"
+    latent_scale: float = 1.0       # set after VAE training from latent std
+    kl_weight: float = 1e-6
+    ref_dropout: float = 0.1        # drop both references (CFG unconditional branch)
+    pose_dropout: float = 0.05
+    # training-recipe switches (paper §3 and Table 2 ablations)
+    complementary_masking: bool = True
+    mask_expansion: bool = True
+    augmentation: bool = True
+    cross_identity: float = 0.0     # fraction of samples with a different-identity attribute (GT known)
+    hold_out_seed: int = 1_000_000  # identities from this seed on are never used in training
+    train_seed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "TrainConfig":
+        d = dict(d)
+        model = ModelArgs(**d.pop("model", {}))
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"Unknown config keys {sorted(unknown)}; valid: {sorted(known)}")
+        return cls(model=model, **d)
+
+
+def _coerce(value: str, current: Any) -> Any:
+    if isinstance(current, bool):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"expected a boolean, got {value!r}")
+        return value.lower() in ("true", "1")
+    if isinstance(current, (list, dict)):
+        return json.loads(value)
+    return type(current)(value)
+
+
+def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """Applies `key=value` / `model.key=value` strings; unknown keys raise."""
+    for item in overrides:
+        key, sep, value = item.lstrip("-").partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r} is not key=value")
+        target: Any = cfg
+        parts = key.split(".")
+        for p in parts[:-1]:
+            target = getattr(target, p)
+        name = parts[-1]
+        if not hasattr(target, name):
+            raise ValueError(f"Unknown config key {key!r}")
+        setattr(target, name, _coerce(value, getattr(target, name)))
+    return cfg
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    cfg = TrainConfig() if path is None else TrainConfig.from_json(json.loads(Path(path).read_text()))
+    return apply_overrides(cfg, overrides or [])

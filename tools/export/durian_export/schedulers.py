@@ -1,0 +1,85 @@
+"""Noise schedule and the DDIM / Euler samplers, in diffusers' conventions and config spelling.
+
+DDPM forward process (Ho et al. 2020, eq. 4): x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε.
+DDIM step (Song et al. 2021, eq. 12) with η = 0 by default.
+"""
+from __future__ import annotations
+
+import torch
+
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+
+def betas_for(num_train_timesteps: int, beta_start: float, beta_end: float, schedule: str) -> torch.Tensor:
+    if schedule == "linear":
+        return torch.linspace(beta_start, beta_end, num_train_timesteps, dtype=torch.float64)
+    if schedule == "scaled_linear":
+        return torch.linspace(beta_start ** 0.5, beta_end ** 0.5, num_train_timesteps, dtype=torch.float64) ** 2
+    raise ValueError(f"Unknown beta_schedule {schedule!r}; valid: linear, scaled_linear")
+
+
+class NoiseSchedule:
+    def __init__(self, num_train_timesteps: int = 1000, beta_start: float = 0.00085, beta_end: float = 0.012,
+                 beta_schedule: str = "scaled_linear", prediction_type: str = "epsilon"):
+        if prediction_type not in PREDICTION_TYPES:
+            raise ValueError(f"Unknown prediction_type {prediction_type!r}; valid: {', '.join(PREDICTION_TYPES)}")
+        self.config = dict(num_train_timesteps=num_train_timesteps, beta_start=beta_start, beta_end=beta_end,
+                           beta_schedule=beta_schedule, prediction_type=prediction_type)
+        self.betas = betas_for(num_train_timesteps, beta_start, beta_end, beta_schedule)
+        self.alphas_cumprod = torch.cumprod(1 - self.betas, 0)
+
+    def _ab(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        ab = self.alphas_cumprod.to(like.device)[t.long()].to(like.dtype)
+        return ab.reshape(-1, *([1] * (like.dim() - 1)))
+
+    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        ab = self._ab(t, x0)
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    def target(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.config["prediction_type"] == "epsilon":
+            return noise
+        ab = self._ab(t, x0)
+        return ab.sqrt() * noise - (1 - ab).sqrt() * x0
+
+    def scheduler_config(self, class_name: str = "DDIMScheduler") -> dict:
+        """scheduler_config.json in diffusers' spelling."""
+        return {"_class_name": class_name, **self.config, "clip_sample": False, "set_alpha_to_one": False,
+                "steps_offset": 1, "timestep_spacing": "leading"}
+
+
+class DDIMSampler:
+    """DDIM over a NoiseSchedule (diffusers DDIMScheduler with leading spacing, steps_offset=1,
+    set_alpha_to_one=False, clip_sample=False)."""
+
+    def __init__(self, schedule: NoiseSchedule, num_inference_steps: int):
+        if num_inference_steps <= 0:
+            raise ValueError(f"num_inference_steps must be > 0, got {num_inference_steps}")
+        n = schedule.config["num_train_timesteps"]
+        ratio = n // num_inference_steps
+        self.schedule = schedule
+        self.ratio = ratio
+        self.timesteps = [int(t) for t in (torch.arange(num_inference_steps) * ratio).flip(0) + 1]
+        self.final_alpha = float(schedule.alphas_cumprod[0])
+
+    def step(self, model_output: torch.Tensor, t: int, sample: torch.Tensor, eta: float = 0.0,
+             noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        ac = self.schedule.alphas_cumprod
+        prev_t = t - self.ratio
+        a_t = float(ac[t])
+        a_prev = float(ac[prev_t]) if prev_t >= 0 else self.final_alpha
+        b_t = 1 - a_t
+        if self.schedule.config["prediction_type"] == "epsilon":
+            x0 = (sample - b_t ** 0.5 * model_output) / a_t ** 0.5
+            eps = model_output
+        else:
+            x0 = a_t ** 0.5 * sample - b_t ** 0.5 * model_output
+            eps = a_t ** 0.5 * model_output + b_t ** 0.5 * sample
+        var = (1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)
+        std = eta * var ** 0.5
+        prev = a_prev ** 0.5 * x0 + (1 - a_prev - std ** 2) ** 0.5 * eps
+        if eta > 0:
+            if noise is None:
+                raise ValueError("eta > 0 needs injected noise")
+            prev = prev + std * noise
+        return prev, x0

@@ -1,0 +1,214 @@
+"""python -m durian_export.train --config CFG --stage vae|parser|stage1|stage2 --out DIR [--resume]
+
+One flat loop for every stage: batches → loss → AdamW with warm-up + cosine → EMA → checkpoint.
+A run directory holds one checkpoint (all components, the resolved config, per-stage progress), so
+stages follow each other in the same directory and any stage can be continued chunk after chunk
+(`--resume`, `--max-minutes`). Multi-GPU: `torchrun --nproc-per-node N -m durian_export.train ...`
+(gradients all-reduced across ranks, one batch per rank; gloo on CPU, NCCL on GPU).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from .checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
+from .components import STAGES, Durian, diffusion_loss, parser_loss, vae_loss
+from .config import TrainConfig, load_config
+from .data import SynthBatchMaker
+
+
+def lr_at(step: int, cfg: TrainConfig, total: int) -> float:
+    """Linear warm-up, then cosine decay to 10 % (per stage)."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, total - cfg.warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def step_generator(cfg: TrainConfig, stage: str, step: int, rank: int) -> torch.Generator:
+    return torch.Generator().manual_seed((cfg.seed * 1_000_003 + STAGES.index(stage) * 100_003 + step * 101 + rank) & 0x7FFFFFFF)
+
+
+def compute_loss(model: Durian, data: SynthBatchMaker, stage: str, step: int, rank: int, batch: int) -> torch.Tensor:
+    g = step_generator(model.cfg, stage, step, rank)
+    if stage == "vae":
+        rgb, _, _ = data.images(step, rank, batch)
+        return vae_loss(model, rgb, g)
+    if stage == "parser":
+        rgb, masks, kp = data.images(step, rank, batch)
+        return parser_loss(model, rgb, masks, kp)
+    frames = 1 if stage == "stage1" else model.cfg.frames
+    return diffusion_loss(model, data.batch(step, rank, batch, frames), g)
+
+
+def all_reduce_grads(params: list[torch.nn.Parameter], world: int) -> None:
+    """Average gradients over ranks in one flat buffer (what DDP's buckets do)."""
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for p, g in zip(params, grads):
+        n = g.numel()
+        p.grad = flat[offset:offset + n].view_as(p).clone()
+        offset += n
+
+
+def calibrate_latent_scale(model: Durian, data: SynthBatchMaker, batches: int = 4, batch: int = 8) -> float:
+    """1 / std of VAE latents over synthetic frames (Stable Diffusion's 0.18215, measured)."""
+    with torch.no_grad():
+        zs = [model.vae.encoder(data.images(10_000 + i, 0, batch)[0] * 2 - 1)[0] for i in range(batches)]
+    return float(1.0 / torch.cat(zs).std())
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m durian_export.train", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", help="experiment JSON (tools/export/configs/*.json)")
+    ap.add_argument("--stage", required=True, choices=STAGES)
+    ap.add_argument("--out", required=True, help="run directory (checkpoint, loss log, samples)")
+    ap.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
+    ap.add_argument("--steps", type=int, help="total steps of this stage (default: config steps)")
+    ap.add_argument("--batch-size", type=int, help="per-rank batch (default: config)")
+    ap.add_argument("--max-minutes", type=float, default=0, help="stop, checkpoint and exit after this long")
+    ap.add_argument("--save-every", type=int, default=200)
+    ap.add_argument("--sample-every", type=int, default=0, help="write a sample sheet every N steps (0: at the end)")
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--fixed-batch", action="store_true", help="train on step 0's batch only (overfitting check)")
+    ap.add_argument("--fp16-checkpoint", action="store_true", help="store weights in fp16 (smaller files)")
+    ap.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. lr=1e-4 model.heads=4")
+    args = ap.parse_args(argv)
+    train(args)
+
+
+def train(args) -> dict:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(args.device)
+    if world > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", local)
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    out = Path(args.out)
+    ckpt_path = out / "ckpt.pt"
+
+    # 1. config and model, fresh or from the run directory
+    if checkpoint_exists(ckpt_path):
+        state = load_checkpoint(ckpt_path)
+        cfg = TrainConfig.from_json(state["config"])
+    else:
+        if args.resume:
+            raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
+        state = None
+        cfg = load_config(args.config, args.overrides)
+    if state is not None and args.overrides:
+        raise SystemExit("config overrides apply to a new run only; the run directory fixes the config")
+    model = Durian(cfg).to(device)
+    progress = {s: 0 for s in STAGES}
+    if state is not None:
+        model.load_state_dict(state["model"])
+        progress.update(state["progress"])
+    total = args.steps or cfg.steps
+    batch = args.batch_size or cfg.batch_size
+    stage = args.stage
+    if progress[stage] > 0 and not args.resume:
+        raise SystemExit(f"{out} already trained {stage} for {progress[stage]} steps; pass --resume to continue")
+    start = progress[stage]
+
+    # 2. what trains, optimiser, EMA
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = model.trainable(stage)
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    ema = [p.detach().clone() for p in params]
+    if state is not None and state.get("stage") == stage and args.resume and "optim" in state:
+        opt.load_state_dict(state["optim"])
+        ema = [e.to(device) for e in state["ema"]]
+    data = SynthBatchMaker(cfg, device)
+    if stage in ("stage1", "stage2") and cfg.latent_scale == 1.0 and progress["vae"] > 0:
+        cfg.latent_scale = calibrate_latent_scale(model, data)
+    model.train()
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+
+    out.mkdir(parents=True, exist_ok=True)
+    log = open(out / "loss.jsonl", "a") if rank == 0 else None
+    t0 = time.time()
+    last_log, samples = t0, 0
+    losses: list[float] = []
+
+    def save(final: bool):
+        if rank != 0:
+            return
+        if final:  # the finished stage keeps its EMA weights
+            with torch.no_grad():
+                for p, e in zip(params, ema):
+                    p.copy_(e)
+        save_checkpoint(ckpt_path, {"config": cfg.to_json(), "stage": stage, "progress": progress,
+                                    "model": model.state_dict(), "optim": opt.state_dict(), "ema": ema,
+                                    "finished": final}, fp16=args.fp16_checkpoint)
+
+    # 3. the loop
+    step = start
+    stopped_early = False
+    while step < total:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg, total)
+        with amp:
+            loss = compute_loss(model, data, stage, 0 if args.fixed_batch else step, rank, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if world > 1:
+            all_reduce_grads(params, world)
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        with torch.no_grad():
+            d = min(cfg.ema, (1 + step) / (10 + step))
+            for e, p in zip(ema, params):
+                e.lerp_(p.detach(), 1 - d)
+        step += 1
+        progress[stage] = step
+        samples += batch * world
+        losses.append(float(loss.detach()))
+        if log and (step % args.log_every == 0 or step == total):
+            now = time.time()
+            rec = {"stage": stage, "step": step, "loss": sum(losses) / len(losses), "lr": lr_at(step - 1, cfg, total),
+                   "samples_per_s": samples / (now - last_log), "elapsed_s": now - t0, "world": world}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            print(json.dumps(rec), flush=True)
+            losses, samples, last_log = [], 0, now
+        if step % args.save_every == 0 and step < total:
+            save(False)
+        if args.sample_every and step % args.sample_every == 0 and rank == 0:
+            from .sample import write_sample_sheet
+            write_sample_sheet(model, stage, out / f"samples-{stage}-{step:06d}.png", device)
+        if args.max_minutes and (time.time() - t0) / 60 > args.max_minutes and step < total:
+            stopped_early = True
+            break
+
+    if stage == "vae" and not stopped_early:
+        cfg.latent_scale = calibrate_latent_scale(model, data)
+    save(not stopped_early)
+    if rank == 0 and not stopped_early:
+        from .sample import write_sample_sheet
+        write_sample_sheet(model, stage, out / f"samples-{stage}-{step:06d}.png", device)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return {"step": step, "stopped_early": stopped_early}
+
+
+if __name__ == "__main__":
+    main()
