@@ -93,6 +93,7 @@ class Attributes(_Batch):
     hat_style: torch.Tensor     # [N] long
     hat_colour: torch.Tensor    # [N, 6] main and secondary colour
     hat_pattern: torch.Tensor   # [N] long
+    hat_side: torch.Tensor      # [N] ±1, the side a beret tilts to
     glasses_style: torch.Tensor  # [N] long
     glasses: torch.Tensor       # [N, 8] frame colour (3), lens tint strength, lens colour (3), size
     beard_style: torch.Tensor   # [N] long
@@ -104,7 +105,7 @@ class Attributes(_Batch):
     def swap_class(self, cls: str, other: "Attributes") -> "Attributes":
         """These attributes with every field of class `cls` taken from `other`."""
         keys = {"hair": ("hair_style", "hair_colour", "hair_shape"),
-                "hat": ("hat_style", "hat_colour", "hat_pattern"),
+                "hat": ("hat_style", "hat_colour", "hat_pattern", "hat_side"),
                 "glasses": ("glasses_style", "glasses"),
                 "beard": ("beard_style", "beard")}[cls]
         return self.replace(**{k: getattr(other, k) for k in keys})
@@ -189,7 +190,7 @@ def _sample_attributes(seed: int, index: int, probs: dict[str, float]) -> Attrib
         _jitter(catalog.FRAME_COLOURS[_choice(g, len(catalog.FRAME_COLOURS))], g, 0.1),
         _u(g, 0.55, 0.8) if tinted else _u(g, 0.05, 0.12), lens_colour, _u(g, 0.92, 1.1),
     ])
-    return Attributes(
+    attrs = Attributes(
         hair_style=torch.tensor(style("hair", 0)),
         hair_colour=hair_colour,
         hair_shape=torch.cat([_u(g, 0.85, 1.2), _u(g, 0.8, 1.2), torch.tensor([1.0 if float(_u(g, 0, 1)) < 0.5 else -1.0]),
@@ -197,11 +198,14 @@ def _sample_attributes(seed: int, index: int, probs: dict[str, float]) -> Attrib
         hat_style=torch.tensor(style("hat", 1)),
         hat_colour=hat_c,
         hat_pattern=torch.tensor(_choice(g, len(catalog.HAT_PATTERNS))),
+        hat_side=torch.tensor(0.0),
         glasses_style=torch.tensor(style("glasses", 2)),
         glasses=glasses,
         beard_style=torch.tensor(style("beard", 3)),
         beard=torch.cat([beard_colour * 0.95, _u(g, 0.7, 1.0)]),
     )
+    # drawn after every other field, so adding it left the earlier draws (and renders) unchanged
+    return attrs.replace(hat_side=torch.tensor(1.0 if float(_u(g, 0, 1)) < 0.5 else -1.0))
 
 
 def _smooth_noise(g: torch.Generator, t: torch.Tensor, amp: float, fmin: float, fmax: float, k: int = 3) -> torch.Tensor:
@@ -271,9 +275,9 @@ def sample_attributes(seed: int, indices: Sequence[int], probs: dict[str, float]
 def sample_motion(seed: int, indices: Sequence[int], frames: int, fps: float = 25.0, preset: str = "random") -> Motion:
     """Per-frame motion [N, F] of clips `indices`; presets: random, talking, still."""
     if preset == "still":
-        z = torch.zeros(len(indices), frames)
-        return Motion(yaw=z, pitch=z, roll=z, tx=z, ty=z, scale=z + 1, eyes_open=z + 1, mouth_open=z + 0.1,
-                      smile=z + 0.2, brow_raise=z)
+        z = lambda v=0.0: torch.full((len(indices), frames), v)  # noqa: E731  (separate tensors)
+        return Motion(yaw=z(), pitch=z(), roll=z(), tx=z(), ty=z(), scale=z(1.0), eyes_open=z(1.0), mouth_open=z(0.1),
+                      smile=z(0.2), brow_raise=z())
     return Motion.stack([_sample_motion(seed, i, frames, fps, preset) for i in indices])
 
 

@@ -42,14 +42,16 @@ def paint_beard(sc, canvas, head: torch.Tensor, f: Features) -> None:
     stubble = full
     n = len(catalog.BEARD_STYLES)
     shapes = [stubble, moustache, goatee, strap, full]
-    region = _select(shapes, sc.attrs.beard_style, n) * sc.attrs.beard[:, 3, None, None]
-    region = region * smoothstep(0.0, 0.2, f.vis[:, MOUTH])[:, None, None]
+    region = _select(shapes, sc.attrs.beard_style, n) * smoothstep(0.0, 0.2, f.vis[:, MOUTH])[:, None, None]
     grain = hash_noise(sc.X * sc.unit, sc.Y * sc.unit, 3.0)[None]
     strands = 0.5 + 0.5 * torch.sin(u * 130 + 2 * torch.sin(v * 45))
     is_stubble = (sc.attrs.beard_style == 1).float()[:, None, None]
-    density = is_stubble * (0.25 + 0.4 * (grain > 0.5).float()) + (1 - is_stubble)
+    # density thins the colour, not the region: the beard mask stays the beard's full extent
+    density = (is_stubble * (0.25 + 0.4 * (grain > 0.5).float()) + (1 - is_stubble)) * sc.attrs.beard[:, 3, None, None]
     colour = sc.col(sc.attrs.beard[:, :3]) * (0.6 + 0.5 * (0.6 * strands + 0.4 * grain))[:, None] * sc.shade
-    canvas.over(region * density, colour, "beard", mask_alpha=region)
+    # a sparse beard shows the skin it grows on (not whatever layer lies beneath it)
+    colour = sc.col(sc.id.skin) * sc.shade + (colour - sc.col(sc.id.skin) * sc.shade) * density[:, None]
+    canvas.over(region, colour, "beard")
 
 
 def _lens_sd(u, v, k: int, size):
@@ -115,7 +117,7 @@ def paint_hat(sc, canvas) -> None:
     qx, qy = sc.qx, sc.qy
     a, b = sc.pose.a[:, None, None], sc.pose.b[:, None, None]
     shift = sc.pose.front_shift(0.8 * sc.pose.c)[0][:, None, None]
-    side = sc.attrs.hair_shape[:, 2, None, None]
+    side = sc.attrs.hat_side[:, None, None]
     aa = sc.aa
     cov = lambda sd: coverage(sd, aa)  # noqa: E731
     outline = head_outline_sd(sc, qx, qy)
