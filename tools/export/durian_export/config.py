@@ -20,6 +20,7 @@ class ModelArgs:
     unet_channels: list[int] = field(default_factory=lambda: [32, 64])
     unet_blocks: int = 1
     heads: int = 2
+    ff_mult: int = 4               # feed-forward width of the transformer blocks
     temporal: bool = True
     max_frames: int = 64
     embed_dim: int = 64            # pooled semantic embedding (stand-in for CLIP/ArcFace)

@@ -106,3 +106,13 @@ def verify_model_dir(model_dir: Path) -> dict[str, str]:
         else:
             status[g] = "ok" if sha256_file(path) == entry["sha256"] else "mismatch"
     return status
+
+
+SCHEMA_FILE = Path(__file__).with_name("manifest.schema.json")
+
+
+def validate_manifest_schema(manifest: dict[str, Any]) -> None:
+    """Validates a full model manifest against manifest.schema.json (raises jsonschema.ValidationError)."""
+    import jsonschema
+
+    jsonschema.validate(manifest, json.loads(SCHEMA_FILE.read_text()))

@@ -78,6 +78,7 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, help="total steps of this stage (default: config steps)")
     ap.add_argument("--batch-size", type=int, help="per-rank batch (default: config)")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop, checkpoint and exit after this long")
+    ap.add_argument("--stop-after", type=int, default=0, help="stop, checkpoint and exit after this many steps of this call")
     ap.add_argument("--save-every", type=int, default=200)
     ap.add_argument("--sample-every", type=int, default=0, help="write a sample sheet every N steps (0: at the end)")
     ap.add_argument("--log-every", type=int, default=10)
@@ -113,6 +114,7 @@ def train(args) -> dict:
         cfg = load_config(args.config, args.overrides)
     if state is not None and args.overrides:
         raise SystemExit("config overrides apply to a new run only; the run directory fixes the config")
+    torch.manual_seed(cfg.seed)  # the initial weights are part of the experiment
     model = Durian(cfg).to(device)
     progress = {s: 0 for s in STAGES}
     if state is not None:
@@ -194,7 +196,8 @@ def train(args) -> dict:
         if args.sample_every and step % args.sample_every == 0 and rank == 0:
             from .sample import write_sample_sheet
             write_sample_sheet(model, stage, out / f"samples-{stage}-{step:06d}.png", device)
-        if args.max_minutes and (time.time() - t0) / 60 > args.max_minutes and step < total:
+        out_of_time = args.max_minutes and (time.time() - t0) / 60 > args.max_minutes
+        if (out_of_time or (args.stop_after and step - start >= args.stop_after)) and step < total:
             stopped_early = True
             break
 

@@ -60,12 +60,12 @@ class SpatialTransformer(nn.Module):
     tokens it attended with — the hidden states the denoiser's spatial attention consumes.
     """
 
-    def __init__(self, dim: int, heads: int):
+    def __init__(self, dim: int, heads: int, ff_mult: int = 4):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
         self.attn = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim)
-        self.ff = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        self.ff = nn.Sequential(nn.Linear(dim, ff_mult * dim), nn.GELU(), nn.Linear(ff_mult * dim, dim))
 
     def forward(self, x: torch.Tensor, frames: int = 1, ref: RefContext | None = None,
                 record: list | None = None) -> torch.Tensor:

@@ -21,7 +21,7 @@ class Block(nn.Module):
     def __init__(self, cin: int, cout: int, args: ModelArgs, emb_dim: int, temporal: bool):
         super().__init__()
         self.res = ResBlock(cin, cout, args.groups, emb_dim)
-        self.spatial = SpatialTransformer(cout, args.heads)
+        self.spatial = SpatialTransformer(cout, args.heads, args.ff_mult)
         self.temporal = TemporalTransformer(cout, args.heads, args.max_frames) if temporal else None
 
     def forward(self, x, emb, frames, ref, record):

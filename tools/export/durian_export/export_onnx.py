@@ -1,0 +1,311 @@
+"""python -m durian_export.export --checkpoint RUN_DIR --out models/NAME [--fp16]
+
+One ONNX graph per component, `manifest.json` (DESIGN §4) and `scheduler_config.json`; parity is
+part of export: every graph against PyTorch on onnxruntime's CPU provider (max relative error),
+and the whole sampling loop over the ONNX sessions against the PyTorch sampler with the same
+injected noise (PSNR of the decoded frames).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+import torch.nn as nn
+
+from .checkpoint import load_checkpoint
+from .components import Durian
+from .config import TrainConfig
+from .keypoint_image import GROUPS, SIGMA_PER_PIXEL_OF_256
+from .manifest import write_manifest
+from .synth import catalog
+
+OPSET = 18
+GRAPHS = ("vae_encoder", "vae_decoder", "prnet", "arnet", "pose_guider", "unet", "parser")
+# reference-graph hidden states are named hidden_<l>; the denoiser takes portrait_hidden_<l> / attr_hidden_<l>
+
+
+class _Encoder(nn.Module):
+    def __init__(self, m: Durian):
+        super().__init__()
+        self.enc = m.vae.encoder
+
+    def forward(self, sample):
+        return self.enc(sample)[0]
+
+
+class _Reference(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, reference):
+        hidden, pooled = self.net.forward_reference(reference)
+        return (*hidden, pooled)
+
+
+class _Unet(nn.Module):
+    def __init__(self, m: Durian):
+        super().__init__()
+        self.unet = m.unet
+        self.L = m.unet.num_ref_layers
+
+    def forward(self, sample, timestep, pose_features, members, weights, portrait_embedding, attr_embedding, *hidden):
+        L = self.L
+        return self.unet(sample, timestep, pose_features, list(hidden[:L]), list(hidden[L:]), members, weights,
+                         portrait_embedding, attr_embedding)
+
+
+class _Parser(nn.Module):
+    def __init__(self, m: Durian):
+        super().__init__()
+        self.parser = m.parser
+
+    def forward(self, image):
+        logits, _, kp = self.parser(image)
+        return logits.softmax(1), kp
+
+
+def example_inputs(m: Durian, frames: int = 2, attrs: int = 2, groups: int = 2):
+    """Named example inputs of every graph (shapes used for export and parity)."""
+    a = m.cfg.model
+    H = a.image_size
+    h = H // 8
+    g = torch.Generator().manual_seed(0)
+    r = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
+    refs_in = a.latent_channels + (1 if a.mask_channel else 0)
+    with torch.no_grad():
+        hidden, pooled = m.prnet.forward_reference(r(1, refs_in, h, h))
+    members = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])[:, :groups, :attrs]
+    weights = torch.rand(1, frames, groups, generator=g)
+    weights = weights / weights.sum(-1, keepdim=True)
+    unet = {"sample": r(1, a.latent_channels, frames, h, h), "timestep": torch.tensor([501.0]),
+            "pose_features": r(1, a.unet_channels[0], frames, h, h) * 0.1, "members": members, "weights": weights,
+            "portrait_embedding": pooled, "attr_embedding": torch.stack([pooled] * attrs, 1) * 0.9}
+    for l, t in enumerate(hidden):
+        unet[f"portrait_hidden_{l}"] = t
+    for l, t in enumerate(hidden):
+        unet[f"attr_hidden_{l}"] = torch.stack([t, t * 0.5 + 0.1][:attrs], 1)
+    return {
+        "vae_encoder": {"sample": r(2, 3, H, H).clamp(-1, 1)},
+        "vae_decoder": {"latent": r(2, a.latent_channels, h, h)},
+        "prnet": {"reference": r(2, refs_in, h, h)},
+        "arnet": {"reference": r(2, refs_in, h, h)},
+        "pose_guider": {"pose_image": torch.rand(2, 3, H, H, generator=g)},
+        "unet": unet,
+        "parser": {"image": r(2, 3, H, H).clamp(-1, 1)},
+    }
+
+
+def _spec(m: Durian):
+    """Per graph: module, output names, dynamic axes (symbolic names)."""
+    L = m.unet.num_ref_layers
+    hidden_out = [f"hidden_{l}" for l in range(L)]
+    ref_axes = {"reference": {0: "batch"}, **{n: {0: "batch"} for n in hidden_out}, "embedding": {0: "batch"}}
+    unet_axes = {"sample": {0: "batch", 2: "frames"}, "timestep": {0: "batch"},
+                 "pose_features": {0: "batch", 2: "frames"}, "members": {0: "batch", 1: "groups", 2: "attributes"},
+                 "weights": {0: "batch", 1: "frames", 2: "groups"}, "portrait_embedding": {0: "batch"},
+                 "attr_embedding": {0: "batch", 1: "attributes"}, "out_sample": {0: "batch", 2: "frames"}}
+    for l in range(L):
+        unet_axes[f"portrait_hidden_{l}"] = {0: "batch"}
+        unet_axes[f"attr_hidden_{l}"] = {0: "batch", 1: "attributes"}
+    return {
+        "vae_encoder": (_Encoder(m), ["latent_mean"], {"sample": {0: "batch"}, "latent_mean": {0: "batch"}}),
+        "vae_decoder": (m.vae.decoder, ["sample_out"], {"latent": {0: "batch"}, "sample_out": {0: "batch"}}),
+        "prnet": (_Reference(m.prnet), hidden_out + ["embedding"], ref_axes),
+        "arnet": (_Reference(m.arnet), hidden_out + ["embedding"], ref_axes),
+        "pose_guider": (m.pose_guider, ["pose_features"], {"pose_image": {0: "batch"}, "pose_features": {0: "batch"}}),
+        "unet": (_Unet(m), ["out_sample"], unet_axes),
+        "parser": (_Parser(m), ["masks", "keypoints"], {"image": {0: "batch"}, "masks": {0: "batch"}, "keypoints": {0: "batch"}}),
+    }
+
+
+def _unet_input_order(L: int) -> list[str]:
+    return (["sample", "timestep", "pose_features", "members", "weights", "portrait_embedding", "attr_embedding"]
+            + [f"portrait_hidden_{l}" for l in range(L)] + [f"attr_hidden_{l}" for l in range(L)])
+
+
+def export_graph(module: nn.Module, inputs: dict[str, torch.Tensor], order: list[str], outputs: list[str],
+                 axes: dict, path: Path, fp16: bool = False) -> None:
+    module = module.eval()
+    args = tuple(inputs[k] for k in order)
+    if fp16:
+        module = module.half()
+        args = tuple(a.half() if a.is_floating_point() and k != "timestep" else a for k, a in zip(order, args))
+    torch.onnx.export(module, args, str(path), input_names=order, output_names=outputs, dynamic_axes=axes,
+                      opset_version=OPSET, dynamo=False, do_constant_folding=True)
+
+
+def fix_static_output_dims(path: Path, outputs: list[str], ref: tuple, axes: dict) -> None:
+    """NOTE: the TorchScript exporter leaves some static output dims symbolic (e.g. the token and
+    channel axes of ReferenceNet hidden states). Write the concrete sizes into the graph, keeping
+    only the declared dynamic axes symbolic, so the manifest states every static shape."""
+    import onnx
+
+    m = onnx.load(str(path))
+    for out, value in zip(outputs, ref):
+        info = next(o for o in m.graph.output if o.name == out)
+        for i, d in enumerate(info.type.tensor_type.shape.dim):
+            if i in axes.get(out, {}):
+                d.dim_param = axes[out][i]
+            else:
+                d.dim_value = int(value.shape[i])
+    onnx.save(m, str(path))
+
+
+def run_session(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+def max_relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
+
+
+def export_model(model: Durian, out: Path, name: str, fp16: bool = False, parity: bool = True) -> dict:
+    """Writes every graph, manifest.json and scheduler_config.json; returns the parity report."""
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.eval().float()
+    L = model.unet.num_ref_layers
+    ex = example_inputs(model)
+    report: dict = {"graphs": {}}
+    files = {}
+    for graph, (module, outputs, axes) in _spec(model).items():
+        inputs = ex[graph]
+        order = _unet_input_order(L) if graph == "unet" else list(inputs)
+        path = out / f"{graph}.onnx"
+        export_graph(module, inputs, order, outputs, axes, path, fp16)
+        files[graph] = path.name
+        with torch.no_grad():
+            ref = module.float()(*(inputs[k] for k in order))
+        ref = ref if isinstance(ref, tuple) else (ref,)
+        fix_static_output_dims(path, outputs, ref, axes)
+        if parity:
+            feeds = {k: (inputs[k].numpy().astype(np.float16) if fp16 and k != "timestep" else inputs[k].numpy())
+                     for k in order}
+            got = run_session(path, feeds)
+            errs = [max_relative_error(g.astype(np.float32), r.numpy()) for g, r in zip(got, ref)]
+            report["graphs"][graph] = {"max_relative_error": max(errs), "outputs": len(errs)}
+            if fp16:
+                module.float()
+    a = model.cfg.model
+    manifest = write_manifest(
+        out, name, files,
+        resolution=[a.image_size, a.image_size], latent_channels=a.latent_channels, vae_scale_factor=8,
+        latent_scale=model.cfg.latent_scale, dtype="float16" if fp16 else "float32",
+        attribute_classes=list(catalog.ATTRIBUTE_CLASSES), mask_classes=list(catalog.MASK_CLASSES),
+        keypoint_layout="ibug68", num_keypoints=68, reference_layers=L, embed_dim=a.embed_dim,
+        pose_channels=a.unet_channels[0],
+        keypoint_image={"sigma_per_pixel_of_256": SIGMA_PER_PIXEL_OF_256,
+                        "groups": [{"name": n, "start": s, "end": e, "colour": list(c)} for n, s, e, c in GROUPS]},
+        image_range={"vae_encoder": [-1, 1], "vae_decoder": [-1, 1], "parser": [-1, 1], "pose_guider": [0, 1]},
+        masked_fill=0.0,
+    )
+    (out / "scheduler_config.json").write_text(json.dumps(model.schedule.scheduler_config(), indent=2) + "\n")
+    report["manifest"] = {"format_version": manifest["format_version"], "graphs": sorted(manifest["graphs"])}
+    return report
+
+
+class OnnxDurian:
+    """The sampler's model interface over ONNX sessions (onnxruntime CPU): references(), denoise(),
+    vae.decoder — so `sample_video` can run the exported graphs unchanged."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, model_dir: Path, torch_model: Durian):
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        self.s = {g: ort.InferenceSession(str(model_dir / f"{g}.onnx"), opts, providers=["CPUExecutionProvider"])
+                  for g in GRAPHS if (model_dir / f"{g}.onnx").exists()}
+        self.cfg, self.schedule = torch_model.cfg, torch_model.schedule
+        self.L = torch_model.unet.num_ref_layers
+        self.mask_channel = torch_model.cfg.model.mask_channel
+        outer = self
+
+        class _Dec:
+            def decoder(self, z):
+                return torch.from_numpy(outer.s["vae_decoder"].run(None, {"latent": z.numpy()})[0])
+
+        self.vae = _Dec()
+
+    def _ref_input(self, image, mask):
+        z = torch.from_numpy(self.s["vae_encoder"].run(None, {"sample": (image * 2 - 1).numpy()})[0]) * self.cfg.latent_scale
+        if not self.mask_channel:
+            return z
+        return torch.cat([z, torch.nn.functional.interpolate(mask, size=z.shape[-2:], mode="area")], 1)
+
+    def _ref(self, graph, image, mask):
+        out = self.s[graph].run(None, {"reference": self._ref_input(image, mask).numpy()})
+        return [torch.from_numpy(o) for o in out[:-1]], torch.from_numpy(out[-1])
+
+    def references(self, portrait, portrait_mask, attrs):
+        hp, pp = self._ref("prnet", portrait, portrait_mask)
+        per = [self._ref("arnet", i, m) for i, m in attrs]
+        ha = [torch.stack([h[l] for h, _ in per], 1) for l in range(self.L)]
+        return hp, pp, ha, torch.stack([p for _, p in per], 1)
+
+    def denoise(self, noisy, t, pose_images, refs, members, weights):
+        hp, pp, ha, pa = refs
+        B, Fr = pose_images.shape[:2]
+        pf = torch.from_numpy(self.s["pose_guider"].run(None, {"pose_image": pose_images.flatten(0, 1).numpy()})[0])
+        pf = pf.reshape(B, Fr, *pf.shape[1:]).permute(0, 2, 1, 3, 4)
+        feeds = {"sample": noisy, "timestep": t, "pose_features": pf, "members": members, "weights": weights,
+                 "portrait_embedding": pp, "attr_embedding": pa}
+        for l in range(self.L):
+            feeds[f"portrait_hidden_{l}"] = hp[l]
+            feeds[f"attr_hidden_{l}"] = ha[l]
+        feeds = {k: np.ascontiguousarray(v.float().numpy()) for k, v in feeds.items()}
+        return torch.from_numpy(self.s["unet"].run(None, feeds)[0])
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float(((a - b) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def loop_parity(model: Durian, model_dir: Path, frames: int = 3, steps: int = 4) -> dict:
+    """The whole sampler over ONNX sessions vs PyTorch, same injected noise; PSNR of decoded frames."""
+    from .sample import sample_video, transfer_case
+
+    model = model.eval().float().cpu()
+    size = model.cfg.model.image_size
+    case = transfer_case(model.cfg.hold_out_seed, 0, size, frames, "hair")
+    g = torch.Generator().manual_seed(123)
+    latents = torch.randn(1, model.cfg.model.latent_channels, frames, size // 8, size // 8, generator=g)
+    t0 = time.perf_counter()
+    ref = sample_video(model, case, steps=steps, latents=latents, window=2, overlap=1)
+    t1 = time.perf_counter()
+    got = sample_video(OnnxDurian(model_dir, model), case, steps=steps, latents=latents, window=2, overlap=1)
+    t2 = time.perf_counter()
+    return {"psnr_db": psnr(got, ref), "frames": frames, "steps": steps, "torch_s": t1 - t0, "onnx_s": t2 - t1}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m durian_export.export", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", required=True, help="run directory holding ckpt.pt")
+    ap.add_argument("--out", required=True, help="model directory to write (e.g. models/durian-synth)")
+    ap.add_argument("--name", help="model name in the manifest (default: the out folder's name)")
+    ap.add_argument("--fp16", action="store_true", help="export fp16 graphs (parity is checked against fp32)")
+    ap.add_argument("--no-parity", action="store_true")
+    args = ap.parse_args(argv)
+    state = load_checkpoint(Path(args.checkpoint) / "ckpt.pt")
+    model = Durian(TrainConfig.from_json(state["config"]))
+    model.load_state_dict(state["model"])
+    out = Path(args.out)
+    report = export_model(model, out, args.name or out.name, fp16=args.fp16, parity=not args.no_parity)
+    if not args.no_parity and not args.fp16:
+        report["loop"] = loop_parity(model, out)
+    (out / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
