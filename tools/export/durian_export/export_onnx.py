@@ -134,11 +134,36 @@ def export_graph(module: nn.Module, inputs: dict[str, torch.Tensor], order: list
                  axes: dict, path: Path, fp16: bool = False) -> None:
     module = module.eval()
     args = tuple(inputs[k] for k in order)
-    if fp16:
-        module = module.half()
-        args = tuple(a.half() if a.is_floating_point() and k != "timestep" else a for k, a in zip(order, args))
     torch.onnx.export(module, args, str(path), input_names=order, output_names=outputs, dynamic_axes=axes,
                       opset_version=OPSET, dynamo=False, do_constant_folding=True)
+    if fp16:
+        store_weights_fp16(path)
+
+
+def store_weights_fp16(path: Path, min_elements: int = 16) -> None:
+    """fp16 weight storage, fp32 compute: every float initializer of at least `min_elements` is
+    stored as float16 and cast back to float32 by a Cast node at the top of the graph. Halves the
+    file; I/O and arithmetic stay float32, so every execution provider runs it unchanged."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    m = onnx.load(str(path))
+    g = m.graph
+    keep, casts = [], []
+    for init in g.initializer:
+        if init.data_type == onnx.TensorProto.FLOAT and int(np.prod(init.dims)) >= min_elements:
+            half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "_fp16")
+            keep.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT,
+                                          name=init.name + "_cast"))
+        else:
+            keep.append(init)
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    nodes = casts + list(g.node)
+    del g.node[:]
+    g.node.extend(nodes)
+    onnx.save(m, str(path))
 
 
 def fix_static_output_dims(path: Path, outputs: list[str], ref: tuple, axes: dict) -> None:
@@ -188,18 +213,15 @@ def export_model(model: Durian, out: Path, name: str, fp16: bool = False, parity
         ref = ref if isinstance(ref, tuple) else (ref,)
         fix_static_output_dims(path, outputs, ref, axes)
         if parity:
-            feeds = {k: (inputs[k].numpy().astype(np.float16) if fp16 and k != "timestep" else inputs[k].numpy())
-                     for k in order}
-            got = run_session(path, feeds)
-            errs = [max_relative_error(g.astype(np.float32), r.numpy()) for g, r in zip(got, ref)]
-            report["graphs"][graph] = {"max_relative_error": max(errs), "outputs": len(errs)}
-            if fp16:
-                module.float()
+            got = run_session(path, {k: inputs[k].numpy() for k in order})
+            errs = [max_relative_error(g, r.numpy()) for g, r in zip(got, ref)]
+            report["graphs"][graph] = {"max_relative_error": max(errs), "outputs": len(errs),
+                                       "bytes": path.stat().st_size}
     a = model.cfg.model
     manifest = write_manifest(
         out, name, files,
         resolution=[a.image_size, a.image_size], latent_channels=a.latent_channels, vae_scale_factor=8,
-        latent_scale=model.cfg.latent_scale, dtype="float16" if fp16 else "float32",
+        latent_scale=model.cfg.latent_scale, dtype="float32", weights_dtype="float16" if fp16 else "float32",
         attribute_classes=list(catalog.ATTRIBUTE_CLASSES), mask_classes=list(catalog.MASK_CLASSES),
         keypoint_layout="ibug68", num_keypoints=68, reference_layers=L, embed_dim=a.embed_dim,
         pose_channels=a.unet_channels[0],
@@ -293,7 +315,8 @@ def main(argv=None) -> None:
     ap.add_argument("--checkpoint", required=True, help="run directory holding ckpt.pt")
     ap.add_argument("--out", required=True, help="model directory to write (e.g. models/durian-synth)")
     ap.add_argument("--name", help="model name in the manifest (default: the out folder's name)")
-    ap.add_argument("--fp16", action="store_true", help="export fp16 graphs (parity is checked against fp32)")
+    ap.add_argument("--fp16", action="store_true",
+                    help="store weights as fp16 (half the size; compute stays fp32; parity against fp32 PyTorch)")
     ap.add_argument("--no-parity", action="store_true")
     args = ap.parse_args(argv)
     state = load_checkpoint(Path(args.checkpoint) / "ckpt.pt")
@@ -301,7 +324,7 @@ def main(argv=None) -> None:
     model.load_state_dict(state["model"])
     out = Path(args.out)
     report = export_model(model, out, args.name or out.name, fp16=args.fp16, parity=not args.no_parity)
-    if not args.no_parity and not args.fp16:
+    if not args.no_parity:
         report["loop"] = loop_parity(model, out)
     (out / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

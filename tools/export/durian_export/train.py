@@ -18,10 +18,11 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint, split_checkpoint
 from .components import STAGES, Durian, diffusion_loss, parser_loss, vae_loss
 from .config import TrainConfig, load_config
 from .data import SynthBatchMaker
+from .data.clips import ClipBatchMaker
 
 
 def lr_at(step: int, cfg: TrainConfig, total: int) -> float:
@@ -85,6 +86,10 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--fixed-batch", action="store_true", help="train on step 0's batch only (overfitting check)")
     ap.add_argument("--fp16-checkpoint", action="store_true", help="store weights in fp16 (smaller files)")
+    ap.add_argument("--split-checkpoint", action="store_true",
+                    help="split the final checkpoint into ckpt.pt.partNNN files of at most 15 MiB")
+    ap.add_argument("--data", help="train on clips on disk (data/clips.py format) instead of SynthPortrait")
+    ap.add_argument("--compile-render", action="store_true", help="torch.compile the renderer (CUDA; faster data)")
     ap.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. lr=1e-4 model.heads=4")
     args = ap.parse_args(argv)
     train(args)
@@ -138,7 +143,7 @@ def train(args) -> dict:
     if state is not None and state.get("stage") == stage and args.resume and "optim" in state:
         opt.load_state_dict(state["optim"])
         ema = [e.to(device) for e in state["ema"]]
-    data = SynthBatchMaker(cfg, device)
+    data = ClipBatchMaker(cfg, args.data, device) if args.data else SynthBatchMaker(cfg, device, compile=args.compile_render)
     if stage in ("stage1", "stage2") and cfg.latent_scale == 1.0 and progress["vae"] > 0:
         cfg.latent_scale = calibrate_latent_scale(model, data)
     model.train()
@@ -204,6 +209,8 @@ def train(args) -> dict:
     if stage == "vae" and not stopped_early:
         cfg.latent_scale = calibrate_latent_scale(model, data)
     save(not stopped_early)
+    if rank == 0 and args.split_checkpoint:
+        split_checkpoint(ckpt_path)
     if rank == 0 and not stopped_early:
         from .sample import write_sample_sheet
         write_sample_sheet(model, stage, out / f"samples-{stage}-{step:06d}.png", device)

@@ -99,3 +99,17 @@ def test_ddim_timesteps_and_exact_inversion():
     torch.testing.assert_close(pred_x0, x0, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="num_inference_steps"):
         DDIMSampler(sched, 0)
+
+
+def test_fp16_weight_storage_halves_the_files_and_keeps_parity(exported, tmp_path):
+    model, out32, _ = exported
+    out16 = tmp_path / "tiny16"
+    report = export_model(model, out16, "tiny16", fp16=True)
+    for graph, r in report["graphs"].items():
+        assert r["max_relative_error"] <= 5e-3, (graph, r)
+        assert r["bytes"] < 0.6 * (out32 / f"{graph}.onnx").stat().st_size
+    manifest = json.loads((out16 / "manifest.json").read_text())
+    validate_manifest_schema(manifest)
+    assert manifest["weights_dtype"] == "float16"
+    assert manifest["graphs"]["unet"]["inputs"][0]["dtype"] == "float32"  # I/O stays float32
+    assert loop_parity(model, out16, frames=2, steps=2)["psnr_db"] >= 40

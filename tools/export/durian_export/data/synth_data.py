@@ -47,10 +47,13 @@ def _frames(m: Motion, cols: torch.Tensor) -> Motion:
 class SynthBatchMaker:
     """Deterministic batches: batch (step, rank) is a function of the config's train seed alone."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device | str = "cpu", size: int | None = None):
+    def __init__(self, cfg: TrainConfig, device: torch.device | str = "cpu", size: int | None = None,
+                 compile: bool = False):
         self.cfg = cfg
         self.device = torch.device(device)
         self.size = size or cfg.model.image_size
+        # the renderer is hundreds of elementwise kernels; compiled, it fuses (10x faster on an H100)
+        self.render = torch.compile(render, dynamic=False) if compile else render
 
     def _rng(self, step: int, rank: int) -> tuple[random.Random, torch.Generator]:
         seed = hash((self.cfg.train_seed, step, rank)) & 0x7FFFFFFF
@@ -63,7 +66,7 @@ class SynthBatchMaker:
         seed = self.cfg.train_seed
         motion = sample_motion(seed, idx, frames=25)
         cols = torch.tensor([[rng.randrange(25)] for _ in idx])
-        out = render(sample_identities(seed, idx), sample_attributes(seed, idx), _frames(motion, cols),
+        out = self.render(sample_identities(seed, idx), sample_attributes(seed, idx), _frames(motion, cols),
                      size=self.size, device=self.device)
         return out.rgb[:, 0], out.masks[:, 0], out.keypoints[:, 0]
 
@@ -90,8 +93,8 @@ class SynthBatchMaker:
         motion = sample_motion(seed, idx, frames=clip_len)
         cols = torch.tensor([rng.sample(range(clip_len), 2 + frames) for _ in idx])
         m = _frames(motion, cols)
-        main = render(ident, attrs, m, size=self.size, device=self.device)
-        gen = render(ident, gen_attrs, _frames(motion, cols[:, :1]), size=self.size, device=self.device)
+        main = self.render(ident, attrs, m, size=self.size, device=self.device)
+        gen = self.render(ident, gen_attrs, _frames(motion, cols[:, :1]), size=self.size, device=self.device)
 
         cls_idx = torch.tensor([CLS[c] for c in classes], device=self.device)
         pick = lambda masks: masks[torch.arange(len(idx)), cls_idx][:, None]  # noqa: E731  [B, 1, H, W]
@@ -131,8 +134,8 @@ class SynthBatchMaker:
             d_attrs.style(c)[n] = attrs.style(c)[n] if int(d_attrs.style(c)[n]) == 0 else d_attrs.style(c)[n]
             mix = _set_item(mix, n, mix[[n]].swap_class(c, d_attrs[[n]]))
         d_motion = sample_motion(seed, donors, frames=50)
-        donor = render(d_ident, d_attrs, _frames(d_motion, cols[:, 1:2]), size=self.size, device=self.device)
-        gt = render(ident, mix, _frames(motion, torch.cat([cols[:, :1], cols[:, 2:]], 1)), size=self.size, device=self.device)
+        donor = self.render(d_ident, d_attrs, _frames(d_motion, cols[:, 1:2]), size=self.size, device=self.device)
+        gt = self.render(ident, mix, _frames(motion, torch.cat([cols[:, :1], cols[:, 2:]], 1)), size=self.size, device=self.device)
         cls_idx = torch.tensor([CLS[c] for c in classes], device=self.device)
         use = (torch.rand(len(idx), generator=torch.Generator().manual_seed(rng.randrange(1 << 30)))
                < self.cfg.cross_identity).to(self.device)
