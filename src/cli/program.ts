@@ -2,7 +2,9 @@ import { Command } from 'commander';
 
 import { registerDoctorCommand } from './commands/doctor';
 import { registerModelsCommand } from './commands/models';
-import { registerPlannedCommands } from './commands/planned';
+import { registerBatchCommand } from './commands/batch';
+import { registerGenerationCommands } from './commands/generate';
+import { registerGuideCommand } from './commands/guide';
 import type { CliContext } from './context';
 import { getDurianVersion } from './version';
 
@@ -21,7 +23,9 @@ export function createProgram(ctx: CliContext): Command {
       outputError: () => {},
     });
 
-  registerPlannedCommands(program);
+  registerGenerationCommands(program, ctx);
+  registerGuideCommand(program, ctx);
+  registerBatchCommand(program, ctx);
   registerModelsCommand(program, ctx);
   registerDoctorCommand(program, ctx);
   // commander's own `help [command]` stays; every subcommand inherits exitOverride.

@@ -2,10 +2,12 @@
  * Locating ffmpeg/ffprobe and running them. The binaries ship inside the
  * `@ffmpeg-installer/ffmpeg` and `@ffprobe-installer/ffprobe` packages.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { accessSync, chmodSync, constants, existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Writable } from 'node:stream';
 
-import { DurianError } from '../errors';
+import { DurianError, InterruptedError } from '../errors';
 
 export interface BinaryInfo {
   path: string;
@@ -77,4 +79,95 @@ export function parseVersionLine(output: string): string {
 /** Path and version of a binary (ffmpeg or ffprobe). */
 export async function getBinaryInfo(binary: string): Promise<BinaryInfo> {
   return { path: binary, version: parseVersionLine(await runBinary(binary, ['-version'])) };
+}
+
+export interface StreamBinaryOptions {
+  /** Chunks written to the child's stdin (pulled one at a time, with backpressure), then closed. */
+  stdin?: Iterable<Uint8Array>;
+  /** Receives stdout as it arrives; a throw stops the child and rejects with that error. */
+  onStdout?: (chunk: Buffer) => void;
+  /** Aborting kills the child and rejects with InterruptedError. */
+  signal?: AbortSignal;
+}
+
+/** Error from a binary that exited non-zero; `stderr` holds the end of what it printed. */
+export class BinaryFailedError extends DurianError {
+  constructor(
+    message: string,
+    readonly stderr: string,
+  ) {
+    super(message);
+  }
+}
+
+const STDERR_TAIL_CHARS = 8192;
+
+/**
+ * Runs a binary with streamed stdin/stdout (for rawvideo pipes). Resolves on exit code 0; rejects
+ * with BinaryFailedError (its stderr's last line in the message), InterruptedError, or the error
+ * `onStdout` threw.
+ */
+export function streamBinary(binary: string, args: readonly string[], options: StreamBinaryOptions = {}): Promise<void> {
+  const { stdin, onStdout, signal } = options;
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new InterruptedError(`${basename(binary)} was not started: interrupted`));
+      return;
+    }
+    const child = spawn(binary, [...args], {
+      stdio: [stdin ? 'pipe' : 'ignore', onStdout ? 'pipe' : 'ignore', 'pipe'],
+      signal,
+    });
+    let stderr = '';
+    let failure: unknown;
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-STDERR_TAIL_CHARS);
+    });
+    child.on('error', (error) => {
+      failure ??= signal?.aborted ? new InterruptedError(`${basename(binary)} stopped: interrupted`, { cause: error }) : error;
+    });
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (failure !== undefined) return;
+      try {
+        onStdout?.(chunk);
+      } catch (error) {
+        failure = error;
+        child.kill();
+      }
+    });
+    child.on('close', (code) => {
+      if (failure !== undefined) reject(failure);
+      else if (code !== 0) {
+        const last = stderr.trim().split('\n').pop() || `exit code ${code}`;
+        reject(new BinaryFailedError(`${basename(binary)} failed: ${last}`, stderr));
+      } else resolve();
+    });
+    if (stdin && child.stdin) {
+      pump(stdin, child.stdin).catch((error: unknown) => {
+        failure ??= error;
+        child.kill();
+      });
+    }
+  });
+}
+
+/** Writes chunks to a child's stdin, waiting for 'drain'; stops quietly when the child goes away. */
+async function pump(chunks: Iterable<Uint8Array>, sink: Writable): Promise<void> {
+  // NOTE: a child that exits early makes writes fail with EPIPE; its exit code reports the failure.
+  sink.on('error', () => undefined);
+  for (const chunk of chunks) {
+    if (sink.destroyed || sink.writableEnded) return;
+    if (!sink.write(chunk)) await waitForDrain(sink);
+  }
+  if (!sink.destroyed) sink.end();
+}
+
+function waitForDrain(sink: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      sink.off('drain', done).off('close', done).off('error', done);
+      resolve();
+    };
+    sink.on('drain', done).on('close', done).on('error', done);
+  });
 }

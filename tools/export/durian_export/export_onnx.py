@@ -194,6 +194,17 @@ def max_relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
 
 
+def face_template(size: int = 128, clips: int = 64) -> list[float]:
+    """Mean 68 keypoints of still, frontal SynthPortrait frames, normalised to [0, 1]: where the model
+    expects a face. The CLI aligns identity and attribute images to it (similarity transform)."""
+    from .synth import render, sample_attributes, sample_identities, sample_motion
+
+    idx = list(range(clips))
+    out = render(sample_identities(4242, idx), sample_attributes(4242, idx), sample_motion(4242, idx, 1, preset="still"),
+                 size=size)
+    return [round(float(v), 5) for v in (out.keypoints[:, 0].mean(0) / size).reshape(-1)]
+
+
 def export_model(model: Durian, out: Path, name: str, fp16: bool = False, parity: bool = True) -> dict:
     """Writes every graph, manifest.json and scheduler_config.json; returns the parity report."""
     out.mkdir(parents=True, exist_ok=True)
@@ -228,7 +239,7 @@ def export_model(model: Durian, out: Path, name: str, fp16: bool = False, parity
         keypoint_image={"sigma_per_pixel_of_256": SIGMA_PER_PIXEL_OF_256,
                         "groups": [{"name": n, "start": s, "end": e, "colour": list(c)} for n, s, e, c in GROUPS]},
         image_range={"vae_encoder": [-1, 1], "vae_decoder": [-1, 1], "parser": [-1, 1], "pose_guider": [0, 1]},
-        masked_fill=0.0,
+        masked_fill=0.0, face_template=face_template(),
     )
     (out / "scheduler_config.json").write_text(json.dumps(model.schedule.scheduler_config(), indent=2) + "\n")
     report["manifest"] = {"format_version": manifest["format_version"], "graphs": sorted(manifest["graphs"])}

@@ -56,8 +56,19 @@ def window_weights(window: int, overlap: int) -> torch.Tensor:
 
 @torch.no_grad()
 def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: float = 2.5, seed: int = 0,
-                 latents: torch.Tensor | None = None, window: int = 16, overlap: int = 4, on_step=None) -> torch.Tensor:
-    """Generates frames [F, 3, H, W] in [0, 1] for one case."""
+                 latents: torch.Tensor | None = None, window: int = 16, overlap: int = 4, on_step=None,
+                 timings: dict | None = None) -> torch.Tensor:
+    """Generates frames [F, 3, H, W] in [0, 1] for one case; per-stage seconds go into `timings`."""
+    import time
+
+    clock = {"t": time.perf_counter()}
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        if timings is not None:
+            timings[stage] = timings.get(stage, 0.0) + now - clock["t"]
+        clock["t"] = now
+
     device = model_device(model)
     Fr = case.pose.shape[0]
     H, W = case.pose.shape[-2:]
@@ -69,6 +80,7 @@ def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: flo
     zero_mask = torch.zeros_like(case.portrait_mask).to(device)
     uncond = model.references(zero_img, zero_mask, [(zero_img, zero_mask)] * A)
     refs = tuple(_cat(c, u) for c, u in zip(cond, uncond))
+    lap("references")
     members = case.members[None].to(device).expand(2, -1, -1)
     # 2. initial noise
     f = model.cfg.model
@@ -99,9 +111,11 @@ def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: flo
         x, _ = ddim.step(eps, t, x)
         if on_step:
             on_step(i + 1, len(ddim.timesteps), t)
+    lap("denoise")
     # 4. decode
     z = x[0].permute(1, 0, 2, 3) / model.cfg.latent_scale
     frames = torch.cat([model.vae.decoder(z[k:k + 8]) for k in range(0, Fr, 8)])
+    lap("decode")
     return ((frames + 1) / 2).clamp(0, 1)
 
 

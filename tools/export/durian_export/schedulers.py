@@ -83,3 +83,48 @@ class DDIMSampler:
                 raise ValueError("eta > 0 needs injected noise")
             prev = prev + std * noise
         return prev, x0
+
+
+class EulerDiscreteSampler:
+    """Euler over a NoiseSchedule (diffusers EulerDiscreteScheduler with leading spacing, steps_offset=1,
+    linear sigma interpolation, final sigma 0, s_churn=0) — the same timesteps as DDIMSampler, so one
+    scheduler_config.json serves both.
+
+    σ_t = √((1−ᾱ_t)/ᾱ_t); Karras et al. 2022, Alg. 1 (Euler, no churn):
+    x_{i+1} = x_i + (σ_{i+1} − σ_i) · (x_i − D(x_i)) / σ_i, with σ_N = 0.
+    """
+
+    def __init__(self, schedule: NoiseSchedule, num_inference_steps: int):
+        if num_inference_steps <= 0:
+            raise ValueError(f"num_inference_steps must be > 0, got {num_inference_steps}")
+        n = schedule.config["num_train_timesteps"]
+        ratio = n // num_inference_steps
+        self.schedule = schedule
+        self.timesteps = [int(t) for t in (torch.arange(num_inference_steps) * ratio).flip(0) + 1]
+        ac = schedule.alphas_cumprod
+        train_sigmas = ((1 - ac) / ac) ** 0.5
+        # leading timesteps are integers, so diffusers' np.interp lands exactly on the table
+        self.sigmas = [float(train_sigmas[t]) for t in self.timesteps] + [0.0]
+        # diffusers: leading spacing starts from N(0, σ_max² + 1), linspace/trailing from N(0, σ_max²)
+        self.init_noise_sigma = (max(self.sigmas) ** 2 + 1) ** 0.5
+
+    def _index(self, t: int) -> int:
+        if t not in self.timesteps:
+            raise ValueError(f"timestep {t} is not one of this sampler's timesteps")
+        return self.timesteps.index(t)
+
+    def scale_model_input(self, sample: torch.Tensor, t: int) -> torch.Tensor:
+        """Karras et al. 2022, Table 1: c_in = 1 / √(σ² + 1)."""
+        sigma = self.sigmas[self._index(t)]
+        return sample / (sigma ** 2 + 1) ** 0.5
+
+    def step(self, model_output: torch.Tensor, t: int, sample: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        i = self._index(t)
+        sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
+        if self.schedule.config["prediction_type"] == "epsilon":
+            x0 = sample - sigma * model_output
+        else:
+            # v-prediction in σ space: D(x) = x / (σ² + 1) − σ / √(σ² + 1) · v
+            x0 = model_output * (-sigma / (sigma ** 2 + 1) ** 0.5) + sample / (sigma ** 2 + 1)
+        derivative = (sample - x0) / sigma
+        return sample + (sigma_next - sigma) * derivative, x0

@@ -1,0 +1,97 @@
+/**
+ * `durian animate` and `durian interpolate`: flags → job → pipeline → video.
+ */
+import path from 'node:path';
+
+import { Command, Option } from 'commander';
+
+import { getPartialPath, removePartial } from '../../media/output-file';
+import { DEVICES } from '../../onnx/providers';
+import { DEFAULT_MODELS_DIR } from '../../pipeline/model-store';
+import { loadPipeline } from '../../pipeline/load';
+import { SCHEDULER_NAMES } from '../../pipeline/schedulers';
+import type { CliContext } from '../context';
+import { onInterrupt } from '../interrupt';
+import { ANALYSERS, DEFAULTS, resolveJob, resolveProviderFlag, type JobSpec, type RawJob } from '../options';
+import { runJob } from '../run-job';
+import { createSpinner } from '../spinner';
+
+export const DEFAULT_MODEL = path.join(DEFAULT_MODELS_DIR, 'durian-synth');
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Flags shared by animate, interpolate (and the fields of a batch job). */
+export function addGenerationOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--identity <image>', 'portrait of the person to animate')
+    .option('--identity-keypoints <json>', 'keypoints of the identity image (default: NAME.keypoints.json beside it, else the parser)')
+    .option('--attr <image[:class]>', `attribute reference; class is one of the model's (hair, hat, glasses, beard) or auto; repeat to compose`, collect)
+    .option('--attr-mask <png>', 'mask of the i-th --attr (default: NAME.mask-<class>.png beside it, else the parser)', collect)
+    .requiredOption('--guide <src>', 'driving video (mp4, webm, gif, PNG directory) or keypoint sequence (.json)')
+    .requiredOption('-o, --output <file>', 'output: .mp4, .webm, .gif, or a directory (PNG frames)')
+    .option('--frames <n>', 'frames to generate (default: all of the guide)')
+    .option('--fps <n>', "output frame rate (default: the guide's)")
+    .option('--steps <n>', 'denoising steps', String(DEFAULTS.steps))
+    .option('--guidance-scale <s>', 'classifier-free guidance scale', String(DEFAULTS.guidanceScale))
+    .option('--seed <n>', 'noise seed (same seed → same frames on CPU)', String(DEFAULTS.seed))
+    .addOption(new Option('--scheduler <name>', 'sampler').choices([...SCHEDULER_NAMES]).default(DEFAULTS.scheduler))
+    .option('--window <n>', 'frames per temporal window', String(DEFAULTS.window))
+    .option('--overlap <n>', 'frames shared by neighbouring windows', String(DEFAULTS.overlap))
+    .addOption(new Option('--provider <device>', 'execution provider').choices([...DEVICES]).default(DEFAULTS.provider))
+    .addOption(new Option('--analyser <how>', 'keypoints/masks of the images: sidecar files, the model parser, or auto').choices([...ANALYSERS]).default(DEFAULTS.analyser))
+    .option('--model <dir>', 'model directory', DEFAULT_MODEL)
+    .option('--preview <png>', 'also write a sheet of inputs, masks, guidance and sample frames')
+    .option('--json', 'print one JSON object with the result instead of progress', false)
+    .option('--force', 'overwrite an existing output', false);
+}
+
+interface GenerationFlags extends RawJob {
+  provider: string;
+  model: string;
+  json: boolean;
+}
+
+export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'], ctx: CliContext): Promise<void> {
+  const spec = resolveJob(flags, mode);
+  const device = resolveProviderFlag(flags.provider);
+  const spinner = createSpinner(!flags.json);
+  const stopSpinner = onInterrupt(() => spinner.stop());
+  await spinner.start('loading model');
+  const started = Date.now();
+  const loaded = await loadPipeline(flags.model, device);
+  const release = onInterrupt(() => loaded.pipeline.release());
+  // an interrupted encode leaves its temporary output behind unless removed here
+  const clean = onInterrupt(async () => {
+    await removePartial(getPartialPath(spec.output, 'file'));
+    await removePartial(getPartialPath(spec.output.replace(/\/+$/, ''), 'directory'));
+  });
+  try {
+    const result = await runJob(loaded.pipeline, spec, {
+      onStage: (s) => spinner.update(s),
+      onStep: ({ step, total }) => {
+        const elapsed = (Date.now() - started) / 1000;
+        const eta = step > 0 ? Math.round((elapsed / step) * (total - step)) : 0;
+        spinner.update(`denoising: step ${step}/${total}, ETA ${eta}s`);
+      },
+    });
+    spinner.succeed(`wrote ${result.output} (${result.frames} frames, ${result.fps} fps)`);
+    if (flags.json) ctx.stdout(JSON.stringify({ ok: true, ...result, provider: loaded.providers[0], providers: loaded.providers, fallbacks: loaded.fallbacks }));
+    else if (!process.stderr.isTTY) ctx.stdout(result.output);
+  } catch (error) {
+    spinner.fail();
+    throw error;
+  } finally {
+    clean();
+    release();
+    stopSpinner();
+    await loaded.pipeline.release();
+  }
+}
+
+export function registerGenerationCommands(program: Command, ctx: CliContext): void {
+  addGenerationOptions(program.command('animate').description('animate the identity wearing the attribute(s) along the guide, in one pass'))
+    .action((flags: GenerationFlags) => runGeneration(flags, 'compose', ctx));
+  addGenerationOptions(program.command('interpolate').description('blend two attributes by α (fixed, or FROM:TO sweeping over the video) in one pass'))
+    .option('--alpha <a>', 'weight of the second attribute: a number in [0, 1] or FROM:TO', '0.5')
+    .action((flags: GenerationFlags) => runGeneration(flags, 'interpolate', ctx));
+}

@@ -1,0 +1,205 @@
+/**
+ * One generation job, end to end: read and analyse the inputs, extract and retarget the guidance,
+ * run the pipeline, encode the output (atomically), optionally write a preview sheet.
+ */
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { InputError, UsageError } from '../errors';
+import { retargetKeypoints } from '../face/retarget';
+import { renderKeypoints, type KeypointSpec } from '../media/keypoint-render';
+import { readImage, readMask, writePng, type RgbImage } from '../media/image';
+import { decodeVideo, encodeVideo, probeVideo } from '../media/video';
+import { alignPortrait, applyMask, forwardParser, pickLargestAttribute, unionMask, type AlignedPortrait, type SourceAnalysis } from '../pipeline/analysis';
+import type { DurianPipeline } from '../pipeline/durian-pipeline';
+import type { JobSpec } from './options';
+import { findKeypointSidecar, findMaskSidecars, readKeypointDoc } from './sidecars';
+
+export interface JobResult {
+  output: string;
+  frames: number;
+  fps: number;
+  seed: number;
+  steps: number;
+  attributes: { path: string; class: string }[];
+  analysis: Record<string, string>;
+  modelSha256: string;
+  timings: Record<string, number>;
+}
+
+export interface JobHooks {
+  onStage?: (stage: string) => void;
+  onStep?: (p: { step: number; total: number; timestep: number }) => void;
+}
+
+async function analyse(p: DurianPipeline, file: string, spec: JobSpec, keypointsFile?: string, maskFile?: string, maskClass?: string): Promise<AlignedPortrait> {
+  const img = await readImage(file);
+  const given: SourceAnalysis = {};
+  if (spec.analyser !== 'parser') {
+    const kpFile = keypointsFile ?? findKeypointSidecar(file);
+    if (kpFile) given.keypoints = readKeypointDoc(kpFile).frames[0];
+    const classes = p.manifest.mask_classes as string[];
+    const found = findMaskSidecars(file, classes);
+    if (maskFile && maskClass) found[maskClass] = maskFile;
+    if (Object.keys(found).length > 0) {
+      given.masks = {};
+      for (const [c, f] of Object.entries(found)) {
+        const m = await readMask(f, { width: img.width, height: img.height });
+        given.masks[c] = m.data;
+      }
+    }
+    if (spec.analyser === 'sidecar' && (!given.keypoints || !given.masks)) {
+      throw new InputError(`${file}: --analyser sidecar but no ${given.keypoints ? 'mask' : 'keypoints'} sidecar found`);
+    }
+  }
+  return alignPortrait(p, img, given);
+}
+
+/** Per-frame driving keypoints and their frame rate, from a keypoint JSON or a video. */
+async function readGuide(p: DurianPipeline, guide: string, maxFrames?: number): Promise<{ keypoints: Float32Array[]; fps: number }> {
+  if (guide.toLowerCase().endsWith('.json')) {
+    const doc = readKeypointDoc(guide);
+    return { keypoints: doc.frames.slice(0, maxFrames), fps: doc.fps ?? 25 };
+  }
+  const info = await probeVideo(guide);
+  const sidecar = findKeypointSidecar(guide);
+  if (sidecar) return { keypoints: readKeypointDoc(sidecar).frames.slice(0, maxFrames), fps: info.fps };
+  const frames = await decodeVideo(guide, { width: p.width, height: p.height, maxFrames });
+  const keypoints: Float32Array[] = [];
+  for (const f of frames) keypoints.push((await forwardParser(p, f.data)).keypoints);
+  return { keypoints, fps: info.fps };
+}
+
+function alphaWeights(frames: number, alpha: [number, number]): Float32Array {
+  const w = new Float32Array(frames * 2);
+  for (let f = 0; f < frames; f++) {
+    const a = frames === 1 ? alpha[0] : alpha[0] + ((alpha[1] - alpha[0]) * f) / (frames - 1);
+    w[2 * f] = 1 - a;
+    w[2 * f + 1] = a;
+  }
+  return w;
+}
+
+/** sha256 over the manifest (it holds every graph's hash): the model's identity in --json. */
+export function getModelSha256(p: DurianPipeline): string {
+  return createHash('sha256').update(readFileSync(path.join(p.sessions.dir, 'manifest.json'))).digest('hex');
+}
+
+/** Output pre-checks before any heavy work: not overwriting by accident, a writable directory. */
+export function checkOutput(output: string, force: boolean): void {
+  const target = output.endsWith('/') ? output.slice(0, -1) : output;
+  if (existsSync(target) && !force) throw new UsageError(`output ${output} exists`, { suggestion: 'Pass --force to overwrite it.' });
+  const dir = path.dirname(path.resolve(target));
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`cannot write output ${output}: directory ${dir} does not exist or is not writable`);
+  }
+}
+
+export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks = {}): Promise<JobResult> {
+  checkOutput(spec.output, spec.force);
+  const t0 = performance.now();
+  const timings: Record<string, number> = {};
+  const W = p.width, H = p.height;
+  const classes = p.manifest.attribute_classes as string[];
+  for (const a of spec.attrs) {
+    if (a.cls !== 'auto' && !classes.includes(a.cls)) {
+      throw new UsageError(`unknown attribute class "${a.cls}"; the model knows ${classes.join(', ')} (or auto)`);
+    }
+  }
+  // 1. Analyse and align the identity and attribute images
+  hooks.onStage?.('analysing inputs');
+  let t = performance.now();
+  const identity = await analyse(p, spec.identity, spec, spec.identityKeypoints);
+  const attrs: { aligned: AlignedPortrait; cls: string }[] = [];
+  for (const a of spec.attrs) {
+    const aligned = await analyse(p, a.path, spec, undefined, a.mask, a.cls === 'auto' ? undefined : a.cls);
+    attrs.push({ aligned, cls: a.cls === 'auto' ? pickLargestAttribute(aligned.masks, classes) : a.cls });
+  }
+  // 2. Inference masks and complementary masking
+  let portraitMask: Float32Array = new Float32Array(W * H);
+  const attributes = attrs.map(({ aligned, cls }) => {
+    const m = aligned.masks[cls];
+    if (!m) throw new InputError(`no ${cls} mask for an attribute reference`);
+    portraitMask = unionMask(portraitMask, unionMask(identity.masks[cls], m));
+    return { image: applyMask(aligned.image, m, true), mask: m };
+  });
+  const portrait = { image: applyMask(identity.image, portraitMask, false), mask: portraitMask };
+  timings.analyse = performance.now() - t;
+
+  // 3. Guidance: driving keypoints, retargeted onto the identity's face, rendered
+  hooks.onStage?.('extracting guidance');
+  t = performance.now();
+  const guide = await readGuide(p, spec.guide, spec.frames);
+  if (guide.keypoints.length === 0) throw new InputError(`${spec.guide}: no frames`);
+  const moved = retargetKeypoints(identity.keypoints, guide.keypoints);
+  const kpSpec = p.manifest.keypoint_image as KeypointSpec;
+  const poseImages = moved.map((k) => renderKeypoints(k, H, W, kpSpec));
+  timings.guide = performance.now() - t;
+
+  // 4. Generate
+  const F = poseImages.length;
+  const groups = spec.mode === 'interpolate' ? [[0], [1]] : [attributes.map((_, i) => i)];
+  const weights = spec.mode === 'interpolate' ? alphaWeights(F, spec.alpha) : new Float32Array(F).fill(1);
+  const result = await p.run(
+    { portrait, attributes, groups, weights, poseImages },
+    { numInferenceSteps: spec.steps, guidanceScale: spec.guidanceScale, seed: spec.seed, scheduler: spec.scheduler,
+      window: spec.window, overlap: spec.overlap, onStep: hooks.onStep, onStage: hooks.onStage },
+  );
+  Object.assign(timings, result.timings);
+
+  // 5. Encode (temporary name, renamed when complete) and the preview
+  hooks.onStage?.('encoding');
+  t = performance.now();
+  const fps = spec.fps ?? guide.fps;
+  const frames: RgbImage[] = result.frames.map((data) => ({ data, width: W, height: H }));
+  await encodeVideo(frames, spec.output, { fps, force: spec.force });
+  if (spec.preview) await writePreview(spec.preview, identity, portrait, attributes, poseImages, result.frames, W, H);
+  timings.encode = performance.now() - t;
+  timings.total = performance.now() - t0;
+  return {
+    output: path.resolve(spec.output),
+    frames: F,
+    fps,
+    seed: spec.seed,
+    steps: spec.steps,
+    attributes: attrs.map((a, i) => ({ path: spec.attrs[i]!.path, class: a.cls })),
+    analysis: {
+      identity: `${identity.keypointSource} keypoints, ${identity.maskSource} masks`,
+      ...Object.fromEntries(attrs.map((a, i) => [`attr${i + 1}`, `${a.aligned.keypointSource} keypoints, ${a.aligned.maskSource} masks`])),
+    },
+    modelSha256: getModelSha256(p),
+    timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])),
+  };
+}
+
+/** One picture: aligned identity | masked portrait | attribute refs | masks | guidance | frames. */
+async function writePreview(file: string, identity: AlignedPortrait, portrait: { image: Float32Array; mask: Float32Array },
+  attrs: { image: Float32Array; mask: Float32Array }[], pose: Float32Array[], frames: Float32Array[], W: number, H: number): Promise<void> {
+  const gray = (m: Float32Array) => {
+    const out = new Float32Array(3 * m.length);
+    out.set(m, 0); out.set(m, m.length); out.set(m, 2 * m.length);
+    return out;
+  };
+  const pick = (arr: Float32Array[], n: number) => Array.from({ length: Math.min(n, arr.length) }, (_, i) => arr[Math.floor((i * arr.length) / Math.min(n, arr.length))]!);
+  const top = [identity.image, portrait.image, gray(portrait.mask), ...attrs.flatMap((a) => [a.image, gray(a.mask)])];
+  const shown = pick(frames, Math.max(top.length, 4));
+  const poses = shown.map((_, i) => pose[Math.floor((i * pose.length) / shown.length)]!);
+  const rows = [top, poses, shown];
+  const cols = Math.max(...rows.map((r) => r.length));
+  const img = new Float32Array(3 * rows.length * H * cols * W).fill(1);
+  const width = cols * W;
+  rows.forEach((row, r) =>
+    row.forEach((tile, c) => {
+      for (let ch = 0; ch < 3; ch++) {
+        for (let y = 0; y < H; y++) {
+          const dst = ch * rows.length * H * width + (r * H + y) * width + c * W;
+          img.set(tile.subarray(ch * H * W + y * W, ch * H * W + (y + 1) * W), dst);
+        }
+      }
+    }),
+  );
+  await writePng(file, { data: img, width, height: rows.length * H });
+}

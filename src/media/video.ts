@@ -1,0 +1,251 @@
+/**
+ * Videos ↔ frame lists: probe with ffprobe, decode and encode through ffmpeg's rawvideo rgb24
+ * pipes, and PNG directories through sharp. Frames are RgbImage ([3, H, W] in [0, 1]).
+ */
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+
+import { DurianError, InputError, InterruptedError, UsageError } from '../errors';
+import {
+  buildDecodeArgs,
+  buildEncodeArgs,
+  buildProbeArgs,
+  EVEN_SIZE_FORMATS,
+  outputFormatFor,
+  type VideoFormat,
+} from './ffmpeg-args';
+import { BinaryFailedError, resolveFfmpegPath, resolveFfprobePath, runBinary, streamBinary } from './ffmpeg';
+import { readImage, writePng } from './image';
+import { commitOutput, getPartialPath, prepareOutput, removePartial, type OutputKind } from './output-file';
+import { assertRgbImage, fromRgb24, toRgb24, type RgbImage } from './pixels';
+
+/** What ffprobe says about a video's first video stream. */
+export interface VideoInfo {
+  width: number;
+  height: number;
+  /** Frames per second (r_frame_rate). */
+  fps: number;
+  /** Frame count: the container's, or duration × fps rounded where it has none (webm). */
+  frames: number;
+  /** ffmpeg codec name, e.g. 'h264', 'vp9', 'gif'. */
+  codec: string;
+}
+
+export interface DecodeVideoOptions {
+  /** Frames are scaled (stretched) to exactly width×height. */
+  width: number;
+  height: number;
+  /** Resample to this frame rate (ignored for PNG directories, which have none). */
+  fps?: number;
+  /** Keep at most this many frames. */
+  maxFrames?: number;
+  /** Aborting stops ffmpeg; the promise rejects with InterruptedError. */
+  signal?: AbortSignal;
+}
+
+export interface EncodeVideoOptions {
+  fps: number;
+  /** Replace an existing output. */
+  force?: boolean;
+  /** Aborting stops ffmpeg and removes the partial output; rejects with InterruptedError. */
+  signal?: AbortSignal;
+  /** ffmpeg binary; the bundled one by default. */
+  ffmpegPath?: string;
+}
+
+interface ProbeJson {
+  streams?: { codec_name?: string; width?: number; height?: number; r_frame_rate?: string; nb_frames?: string; duration?: string }[];
+  format?: { duration?: string };
+}
+
+/** Size, frame rate, frame count and codec of a video file. Throws InputError if it has no readable video stream. */
+export async function probeVideo(path: string): Promise<VideoInfo> {
+  await assertReadableFile(path, 'video');
+  const ffprobe = resolveFfprobePath();
+  let json: ProbeJson;
+  try {
+    json = JSON.parse(await runBinary(ffprobe, buildProbeArgs(resolve(path)))) as ProbeJson;
+  } catch (cause) {
+    throw new InputError(`cannot read video ${path}: ${reasonOf(cause, resolve(path))}`, { cause });
+  }
+  const stream = json.streams?.[0];
+  if (stream?.width === undefined || stream.height === undefined || stream.codec_name === undefined) {
+    throw new InputError(`cannot read video ${path}: no video stream`);
+  }
+  const fps = parseRate(stream.r_frame_rate);
+  if (!(fps > 0)) throw new InputError(`cannot read video ${path}: no frame rate (r_frame_rate ${stream.r_frame_rate})`);
+  const counted = Number.parseInt(stream.nb_frames ?? '', 10);
+  const duration = Number.parseFloat(stream.duration ?? json.format?.duration ?? '');
+  const frames = Number.isFinite(counted) ? counted : Number.isFinite(duration) ? Math.round(duration * fps) : 0;
+  return { width: stream.width, height: stream.height, fps, frames, codec: stream.codec_name };
+}
+
+/**
+ * Decodes a video file (anything ffmpeg reads, .gif included) or a directory of PNG frames (sorted
+ * by name, numbers compared as numbers) into frames of exactly width×height.
+ * Throws InputError for a missing or unreadable input, or one that yields no frames.
+ */
+export async function decodeVideo(path: string, options: DecodeVideoOptions): Promise<RgbImage[]> {
+  const { width, height, fps, maxFrames, signal } = options;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+    throw new UsageError(`frame size must be positive whole pixels, got ${width}×${height}`);
+  }
+  if (fps !== undefined) assertFps(fps);
+  if (maxFrames !== undefined && !(Number.isInteger(maxFrames) && maxFrames > 0)) {
+    throw new UsageError(`maxFrames must be a positive integer, got ${maxFrames}`);
+  }
+  const kind = await assertReadableFile(path, 'video', true);
+  const frames = kind === 'directory'
+    ? await decodePngDirectory(path, { width, height }, maxFrames)
+    : await decodeWithFfmpeg(path, { width, height, fps, maxFrames }, signal);
+  if (frames.length === 0) throw new InputError(`${path} holds no video frames`);
+  return frames;
+}
+
+/**
+ * Writes frames as .mp4 (H.264), .webm (VP9), .gif, or numbered PNGs (`0000.png`…) for a path
+ * ending in '/' or without extension. Written under a temporary name and renamed when complete;
+ * nothing is left behind on failure. mp4 and webm need an even width and height.
+ */
+export async function encodeVideo(frames: readonly RgbImage[], path: string, options: EncodeVideoOptions): Promise<void> {
+  // 1. Check the frames and options
+  const first = frames[0];
+  if (first === undefined) throw new DurianError(`no frames to write to ${path}`);
+  frames.forEach((frame, i) => {
+    assertRgbImage(frame, `frame ${i}`);
+    if (frame.width !== first.width || frame.height !== first.height) {
+      throw new DurianError(`frame ${i} is ${frame.width}×${frame.height}, frame 0 is ${first.width}×${first.height}`);
+    }
+  });
+  assertFps(options.fps);
+  const format = outputFormatFor(path);
+  if (format !== 'png' && EVEN_SIZE_FORMATS.includes(format) && (first.width % 2 !== 0 || first.height % 2 !== 0)) {
+    throw new UsageError(`${format} output needs an even width and height (yuv420p), got ${first.width}×${first.height}`, {
+      suggestion: 'Choose an even --width and --height, or write a .gif or a PNG directory.',
+    });
+  }
+
+  // 2. Refuse to overwrite unless forced
+  const target = resolve(path);
+  const kind: OutputKind = format === 'png' ? 'directory' : 'file';
+  await prepareOutput(target, kind, options.force ?? false);
+
+  // 3. Write under a temporary name, then rename
+  const partial = getPartialPath(target, kind);
+  try {
+    if (format === 'png') await writePngDirectory(frames, partial, options.signal);
+    else await encodeWithFfmpeg(frames, partial, format, options);
+    await commitOutput(partial, target, kind);
+  } catch (error) {
+    await removePartial(partial);
+    throw error;
+  }
+}
+
+async function decodeWithFfmpeg(
+  path: string,
+  options: { width: number; height: number; fps: number | undefined; maxFrames: number | undefined },
+  signal: AbortSignal | undefined,
+): Promise<RgbImage[]> {
+  const { width, height } = options;
+  const frameBytes = width * height * 3;
+  const frames: RgbImage[] = [];
+  let pending = Buffer.allocUnsafe(frameBytes);
+  let filled = 0;
+  const onStdout = (chunk: Buffer): void => {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const n = Math.min(frameBytes - filled, chunk.length - offset);
+      chunk.copy(pending, filled, offset, offset + n);
+      filled += n;
+      offset += n;
+      if (filled === frameBytes) {
+        frames.push(fromRgb24(pending, width, height));
+        pending = Buffer.allocUnsafe(frameBytes);
+        filled = 0;
+      }
+    }
+  };
+  const input = resolve(path);
+  const args = buildDecodeArgs(input, {
+    width,
+    height,
+    ...(options.fps === undefined ? {} : { fps: options.fps }),
+    ...(options.maxFrames === undefined ? {} : { maxFrames: options.maxFrames }),
+  });
+  try {
+    await streamBinary(resolveFfmpegPath(), args, { onStdout, ...(signal ? { signal } : {}) });
+  } catch (cause) {
+    if (cause instanceof BinaryFailedError) throw new InputError(`cannot decode video ${path}: ${reasonOf(cause, input)}`, { cause });
+    throw cause;
+  }
+  return frames;
+}
+
+async function decodePngDirectory(dir: string, size: { width: number; height: number }, maxFrames?: number): Promise<RgbImage[]> {
+  const collator = new Intl.Collator('en', { numeric: true });
+  const names = (await readdir(dir)).filter((name) => /\.png$/i.test(name) && !name.startsWith('.')).sort(collator.compare);
+  const frames: RgbImage[] = [];
+  for (const name of names.slice(0, maxFrames)) frames.push(await readImage(join(dir, name), size));
+  return frames;
+}
+
+async function encodeWithFfmpeg(
+  frames: readonly RgbImage[],
+  output: string,
+  format: VideoFormat,
+  options: EncodeVideoOptions,
+): Promise<void> {
+  const first = frames[0] as RgbImage;
+  const args = buildEncodeArgs(output, { width: first.width, height: first.height, fps: options.fps, format });
+  function* rgb24(): Generator<Buffer> {
+    for (const frame of frames) yield toRgb24(frame);
+  }
+  await streamBinary(options.ffmpegPath ?? resolveFfmpegPath(), args, {
+    stdin: rgb24(),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
+
+async function writePngDirectory(frames: readonly RgbImage[], dir: string, signal?: AbortSignal): Promise<void> {
+  await mkdir(dir);
+  const digits = Math.max(4, String(frames.length - 1).length);
+  for (const [i, frame] of frames.entries()) {
+    if (signal?.aborted) throw new InterruptedError(`writing ${dir} stopped: interrupted`, { cause: signal.reason });
+    await writePng(join(dir, `${String(i).padStart(digits, '0')}.png`), frame);
+  }
+}
+
+/** Throws InputError unless `path` exists; returns whether it is a file or (when allowed) a directory. */
+async function assertReadableFile(path: string, what: string, allowDirectory = false): Promise<'file' | 'directory'> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    throw new InputError(`cannot read ${what} ${path}: ${code === 'ENOENT' ? 'no such file' : reasonOf(cause)}`, { cause });
+  }
+  if (info.isDirectory()) {
+    if (allowDirectory) return 'directory';
+    throw new InputError(`cannot read ${what} ${path}: is a directory`);
+  }
+  return 'file';
+}
+
+function assertFps(fps: number): void {
+  if (!(Number.isFinite(fps) && fps > 0)) throw new UsageError(`fps must be a positive number, got ${fps}`);
+}
+
+/** "25/1" → 25, "30000/1001" → 29.97…; NaN when unparsable. */
+function parseRate(rate: string | undefined): number {
+  const [num, den] = (rate ?? '').split('/').map(Number);
+  if (num === undefined || !Number.isFinite(num)) return Number.NaN;
+  return den === undefined ? num : num / den;
+}
+
+/** The first line of an error, less runBinary's "<binary> failed: " and ffmpeg's "<input>: " prefixes. */
+function reasonOf(error: unknown, input?: string): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const reason = (message.split('\n', 1)[0] ?? message).replace(/^.*? failed: /, '');
+  return input !== undefined && reason.startsWith(`${input}: `) ? reason.slice(input.length + 2) : reason;
+}

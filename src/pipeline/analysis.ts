@@ -1,0 +1,122 @@
+/**
+ * Image analysis for references: keypoints and class masks from sidecar data when given, else
+ * from the model's parser graph; alignment of image, masks and keypoints to the model's face
+ * template (similarity transform). The real-face front end (issue 7) plugs in as another
+ * keypoint/mask source with the same output.
+ */
+import { InputError } from '../errors';
+import { applyAffine, estimateSimilarity, warpPlanar, type Affine } from '../face/align';
+import type { DurianPipeline } from './durian-pipeline';
+import { toSignedRange } from './latents';
+
+/** An image as decoded: planar RGB [3, H, W] in [0, 1]. */
+export interface SourceImage {
+  data: Float32Array;
+  width: number;
+  height: number;
+}
+
+export interface SourceAnalysis {
+  /** 68 keypoints in the source image's pixels, flat [x0, y0, …]. */
+  keypoints?: Float32Array;
+  /** Per-class soft masks [H, W] in the source image's pixels, keyed by mask class name. */
+  masks?: Record<string, Float32Array>;
+}
+
+/** An image aligned to the model's face template, with keypoints and every class mask. */
+export interface AlignedPortrait {
+  image: Float32Array;
+  keypoints: Float32Array;
+  masks: Record<string, Float32Array>;
+  /** Source → model pixel transform. */
+  transform: Affine;
+  keypointSource: 'sidecar' | 'parser';
+  maskSource: 'sidecar' | 'parser';
+}
+
+function scaleAffine(sx: number, sy: number): Affine {
+  return [sx, 0, 0, 0, sy, 0];
+}
+
+/** Runs the parser graph on a model-size image → keypoints (model pixels) and class masks. */
+export async function forwardParser(p: DurianPipeline, image: Float32Array): Promise<{ keypoints: Float32Array; masks: Record<string, Float32Array> }> {
+  const out = await p.sessions.run('parser', { image: { data: toSignedRange(image), dims: [1, 3, p.height, p.width] } });
+  const classes = p.manifest.mask_classes as string[];
+  const plane = p.height * p.width;
+  const masks: Record<string, Float32Array> = {};
+  classes.forEach((c, i) => (masks[c] = out.masks!.data.slice(i * plane, (i + 1) * plane)));
+  return { keypoints: out.keypoints!.data.slice(), masks };
+}
+
+/** Face-template keypoints of the model in model pixels. */
+export function getTemplateKeypoints(p: DurianPipeline): Float32Array {
+  const t = p.manifest.face_template as number[] | undefined;
+  if (!t || t.length !== 136) throw new InputError('the model manifest has no face_template; re-export it');
+  return Float32Array.from(t, (v, i) => v * (i % 2 === 0 ? p.width : p.height));
+}
+
+/**
+ * Aligns a source image to the model's template. Keypoints: sidecar, else the parser on the image
+ * resized to the model size. Masks: sidecar (warped), else the parser on the aligned image.
+ */
+export async function alignPortrait(p: DurianPipeline, src: SourceImage, given: SourceAnalysis = {}): Promise<AlignedPortrait> {
+  const W = p.width, H = p.height;
+  let kp = given.keypoints;
+  let keypointSource: AlignedPortrait['keypointSource'] = 'sidecar';
+  if (!kp) {
+    const toModel = scaleAffine(W / src.width, H / src.height);
+    const resized = warpPlanar(src.data, 3, src.height, src.width, toModel, H, W);
+    const parsed = await forwardParser(p, resized);
+    kp = applyAffine(scaleAffine(src.width / W, src.height / H), parsed.keypoints);
+    keypointSource = 'parser';
+  }
+  if (kp.length !== 136) throw new InputError(`expected 68 keypoints, got ${kp.length / 2}`);
+  const transform = estimateSimilarity(kp, getTemplateKeypoints(p));
+  const image = warpPlanar(src.data, 3, src.height, src.width, transform, H, W);
+  const keypoints = applyAffine(transform, kp);
+  let masks: Record<string, Float32Array>;
+  let maskSource: AlignedPortrait['maskSource'] = 'sidecar';
+  if (given.masks && Object.keys(given.masks).length > 0) {
+    masks = {};
+    for (const [c, m] of Object.entries(given.masks)) masks[c] = warpPlanar(m, 1, src.height, src.width, transform, H, W);
+  } else {
+    masks = (await forwardParser(p, image)).masks;
+    maskSource = 'parser';
+  }
+  return { image, keypoints, masks, transform, keypointSource, maskSource };
+}
+
+/** The attribute class with the largest mask area (for `--attr IMG:auto`). */
+export function pickLargestAttribute(masks: Record<string, Float32Array>, classes: readonly string[]): string {
+  let best = classes[0]!;
+  let bestArea = -1;
+  for (const c of classes) {
+    const m = masks[c];
+    if (!m) continue;
+    let area = 0;
+    for (let i = 0; i < m.length; i++) area += m[i]!;
+    if (area > bestArea) {
+      best = c;
+      bestArea = area;
+    }
+  }
+  if (bestArea <= 0) throw new InputError(`no attribute region (${classes.join(', ')}) found in the image`);
+  return best;
+}
+
+/** The paper's inference masks: M_port = identity's own class mask ∪ the aligned attribute mask. */
+export function unionMask(a: Float32Array | undefined, b: Float32Array): Float32Array {
+  const out = new Float32Array(b.length);
+  for (let i = 0; i < b.length; i++) out[i] = Math.max(a ? a[i]! : 0, b[i]!);
+  return out;
+}
+
+/** Complementary masking: keep (mask) or remove (1 − mask) a region of a [3, H, W] image. */
+export function applyMask(image: Float32Array, mask: Float32Array, keep: boolean): Float32Array {
+  const plane = mask.length;
+  const out = new Float32Array(image.length);
+  for (let c = 0; c < 3; c++) {
+    for (let i = 0; i < plane; i++) out[c * plane + i] = image[c * plane + i]! * (keep ? mask[i]! : 1 - mask[i]!);
+  }
+  return out;
+}

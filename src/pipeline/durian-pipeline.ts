@@ -1,0 +1,263 @@
+/**
+ * The durian pipeline: references → reference features once → denoising loop (scheduler,
+ * classifier-free guidance, overlapping windows, attribute groups and weights) → decode.
+ * The algorithm of `sample_video` in tools/export/durian_export/sample.py, over the ONNX graphs.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { UsageError } from '../errors';
+import type { Manifest } from '../onnx/manifest';
+import { SessionSet } from '../onnx/session-set';
+import type { FloatArray } from '../onnx/tensor';
+import { applyGuidance } from './guidance';
+import { addFramesWeighted, areaDownsample, concatBatch, frameOf, sliceFrames, toSignedRange, toUnitRange } from './latents';
+import { randomNormal } from './random';
+import { createScheduler, type SchedulerName } from './schedulers';
+import { getWindowStarts, getWindowWeights } from './windows';
+
+/** A reference image already masked (complementary masking), with its mask; images [3, H, W] in [0, 1], mask [H, W]. */
+export interface PreparedReference {
+  image: Float32Array;
+  mask: Float32Array;
+}
+
+export interface RunInputs {
+  portrait: PreparedReference;
+  attributes: PreparedReference[];
+  /** Attribute indices of each group (composition: one group of all; interpolation: one each). */
+  groups: number[][];
+  /** Per-frame group weights [F, G], rows summing to 1. */
+  weights: Float32Array;
+  /** Rendered keypoint images, one [3, H, W] per frame. */
+  poseImages: Float32Array[];
+}
+
+export interface RunOptions {
+  numInferenceSteps: number;
+  guidanceScale: number;
+  seed: number;
+  scheduler: SchedulerName;
+  window: number;
+  overlap: number;
+  /** Initial latents [1, 4, F, h, w] (before init-noise scaling); default: seeded Gaussian noise. */
+  latents?: Float32Array;
+  onStep?: (p: { step: number; total: number; timestep: number }) => void;
+  onStage?: (stage: string) => void;
+}
+
+export interface RunResult {
+  /** Decoded frames [3, H, W] in [0, 1]. */
+  frames: Float32Array[];
+  timings: Record<string, number>;
+}
+
+interface RefFeatures {
+  hidden: FloatArray[];
+  embedding: FloatArray;
+}
+
+export class DurianPipeline {
+  readonly height: number;
+  readonly width: number;
+  readonly latentChannels: number;
+  readonly latentScale: number;
+  readonly layers: number;
+  private readonly maskChannel: boolean;
+
+  private constructor(readonly sessions: SessionSet, private readonly schedulerConfig: Record<string, unknown>) {
+    const m = sessions.manifest as Manifest & Record<string, unknown>;
+    const res = m.resolution as [number, number];
+    [this.height, this.width] = res;
+    this.latentChannels = m.latent_channels as number;
+    this.latentScale = m.latent_scale as number;
+    this.layers = m.reference_layers as number;
+    const refIn = m.graphs.prnet!.inputs[0]!.shape[1];
+    this.maskChannel = refIn === this.latentChannels + 1;
+  }
+
+  /** Loads a model directory written by `python -m durian_export.export`. */
+  static async fromModelDir(dir: string, opts: { executionProviders: readonly string[]; skipVerify?: boolean }): Promise<DurianPipeline> {
+    const sessions = await SessionSet.create(dir, { executionProviders: opts.executionProviders, skipVerify: opts.skipVerify });
+    const schedulerConfig = JSON.parse(readFileSync(path.join(dir, 'scheduler_config.json'), 'utf8')) as Record<string, unknown>;
+    return new DurianPipeline(sessions, schedulerConfig);
+  }
+
+  get manifest(): Manifest {
+    return this.sessions.manifest;
+  }
+
+  async release(): Promise<void> {
+    await this.sessions.release();
+  }
+
+  private get hw(): number {
+    return (this.height / 8) * (this.width / 8);
+  }
+
+  /** VAE-encodes a [3, H, W] image in [0, 1] → scaled latent [4, h, w]. */
+  async encodeImage(image: Float32Array): Promise<Float32Array> {
+    const out = await this.sessions.run('vae_encoder', { sample: { data: toSignedRange(image), dims: [1, 3, this.height, this.width] } });
+    const z = out.latent_mean!.data;
+    const scaled = new Float32Array(z.length);
+    for (let i = 0; i < z.length; i++) scaled[i] = z[i]! * this.latentScale;
+    return scaled;
+  }
+
+  /** ReferenceNet input: latent of the masked image ⊕ mask at latent size. */
+  async referenceInput(ref: PreparedReference): Promise<FloatArray> {
+    const z = await this.encodeImage(ref.image);
+    const h = this.height / 8;
+    const w = this.width / 8;
+    if (!this.maskChannel) return { data: z, dims: [1, this.latentChannels, h, w] };
+    const m = areaDownsample(ref.mask, this.height, this.width, 8);
+    return { data: concatBatch([z, m]), dims: [1, this.latentChannels + 1, h, w] };
+  }
+
+  async forwardReferenceNet(graph: 'prnet' | 'arnet', ref: PreparedReference): Promise<RefFeatures> {
+    const out = await this.sessions.run(graph, { reference: await this.referenceInput(ref) });
+    const hidden = Array.from({ length: this.layers }, (_, l) => out[`hidden_${l}`]!);
+    return { hidden, embedding: out.embedding! };
+  }
+
+  /** Pose-guider features of keypoint images → [1, C0, F, h, w] data and C0. */
+  async forwardPoseGuider(images: Float32Array[]): Promise<{ data: Float32Array; channels: number }> {
+    const n = images.length;
+    const out = await this.sessions.run('pose_guider', { pose_image: { data: concatBatch(images), dims: [n, 3, this.height, this.width] } });
+    const pf = out.pose_features!;
+    const channels = pf.dims[1]!;
+    const hw = this.hw;
+    // [F, C0, h, w] → [1, C0, F, h, w]
+    const data = new Float32Array(pf.data.length);
+    for (let f = 0; f < n; f++) {
+      for (let c = 0; c < channels; c++) data.set(pf.data.subarray((f * channels + c) * hw, (f * channels + c + 1) * hw), (c * n + f) * hw);
+    }
+    return { data, channels };
+  }
+
+  /** Decodes [1, 4, F, h, w] latents to frames [3, H, W] in [0, 1], `chunk` frames per call. */
+  async decodeLatents(x: Float32Array, frames: number, chunk = 8): Promise<Float32Array[]> {
+    const C = this.latentChannels;
+    const hw = this.hw;
+    const out: Float32Array[] = [];
+    for (let f0 = 0; f0 < frames; f0 += chunk) {
+      const n = Math.min(chunk, frames - f0);
+      const z = concatBatch(Array.from({ length: n }, (_, k) => frameOf(x, C, frames, hw, f0 + k)));
+      for (let i = 0; i < z.length; i++) z[i] = z[i]! / this.latentScale;
+      const dec = await this.sessions.run('vae_decoder', { latent: { data: z, dims: [n, C, this.height / 8, this.width / 8] } });
+      const img = toUnitRange(dec.sample_out!.data);
+      const per = 3 * this.height * this.width;
+      for (let k = 0; k < n; k++) out.push(img.slice(k * per, (k + 1) * per));
+    }
+    return out;
+  }
+
+  /** Runs one generation. */
+  async run(inputs: RunInputs, options: RunOptions): Promise<RunResult> {
+    const timings: Record<string, number> = {};
+    const time = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
+      options.onStage?.(stage);
+      const t0 = performance.now();
+      const r = await fn();
+      timings[stage] = (timings[stage] ?? 0) + performance.now() - t0;
+      return r;
+    };
+    // 1. Check inputs
+    const F = inputs.poseImages.length;
+    const A = inputs.attributes.length;
+    const G = inputs.groups.length;
+    if (F === 0) throw new UsageError('no frames to generate');
+    if (A === 0) throw new UsageError('at least one attribute reference is needed');
+    if (inputs.weights.length !== F * G) throw new UsageError(`weights must be [frames=${F}, groups=${G}]`);
+    if (options.numInferenceSteps <= 0) throw new UsageError(`--steps must be > 0, got ${options.numInferenceSteps}`);
+    const C = this.latentChannels;
+    const hw = this.hw;
+    const h = this.height / 8;
+    const w = this.width / 8;
+
+    // 2. Reference features, once: conditional, and the unconditional branch from black references
+    const { portrait, attrs, uncond } = await time('references', async () => {
+      const blank: PreparedReference = { image: new Float32Array(3 * this.height * this.width), mask: new Float32Array(this.height * this.width) };
+      const p = await this.forwardReferenceNet('prnet', inputs.portrait);
+      const a: RefFeatures[] = [];
+      for (const ref of inputs.attributes) a.push(await this.forwardReferenceNet('arnet', ref));
+      const u = { portrait: await this.forwardReferenceNet('prnet', blank), attr: await this.forwardReferenceNet('arnet', blank) };
+      return { portrait: p, attrs: a, uncond: u };
+    });
+    const members = new Float32Array(G * A);
+    inputs.groups.forEach((g, gi) => g.forEach((ai) => (members[gi * A + ai] = 1)));
+    const refFeeds: Record<string, FloatArray> = {
+      members: { data: concatBatch([members, members]), dims: [2, G, A] },
+      portrait_embedding: { data: concatBatch([portrait.embedding.data, uncond.portrait.embedding.data]), dims: [2, portrait.embedding.dims[1]!] },
+      attr_embedding: {
+        data: concatBatch([...attrs.map((a) => a.embedding.data), ...attrs.map(() => uncond.attr.embedding.data)]),
+        dims: [2, A, portrait.embedding.dims[1]!],
+      },
+    };
+    for (let l = 0; l < this.layers; l++) {
+      const dims = portrait.hidden[l]!.dims;
+      refFeeds[`portrait_hidden_${l}`] = { data: concatBatch([portrait.hidden[l]!.data, uncond.portrait.hidden[l]!.data]), dims: [2, dims[1]!, dims[2]!] };
+      refFeeds[`attr_hidden_${l}`] = {
+        data: concatBatch([...attrs.map((a) => a.hidden[l]!.data), ...attrs.map(() => uncond.attr.hidden[l]!.data)]),
+        dims: [2, A, dims[1]!, dims[2]!],
+      };
+    }
+
+    // 3. Pose features, once: the frames' keypoint images and a blank one for the unconditional branch
+    const pose = await time('pose', () => this.forwardPoseGuider(inputs.poseImages));
+    const blankPose = await time('pose', () => this.forwardPoseGuider([new Float32Array(3 * this.height * this.width)]));
+
+    // 4. Initial latents
+    const scheduler = createScheduler(options.scheduler, this.schedulerConfig);
+    scheduler.setTimesteps(options.numInferenceSteps);
+    const n = C * F * hw;
+    const init = options.latents ?? randomNormal(n, options.seed);
+    if (init.length !== n) throw new UsageError(`injected latents have ${init.length} values, expected ${n}`);
+    let x = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = init[i]! * scheduler.initNoiseSigma;
+
+    // 5. Denoising loop: every window, both branches in one batch, blended each step
+    const window = Math.min(options.window, F);
+    const starts = getWindowStarts(F, window, options.overlap);
+    const ww = getWindowWeights(window, options.overlap);
+    const norm = new Float32Array(F);
+    for (const s of starts) for (let k = 0; k < window; k++) norm[s + k] = norm[s + k]! + ww[k]!;
+    const timesteps = scheduler.timesteps;
+    for (let i = 0; i < timesteps.length; i++) {
+      const t = timesteps[i]!;
+      const xin = scheduler.scaleModelInput(x, t);
+      const acc = new Float32Array(n);
+      for (const s of starts) {
+        const sample = sliceFrames(xin, C, F, hw, s, window);
+        const poseCond = sliceFrames(pose.data, pose.channels, F, hw, s, window);
+        const poseUncond = new Float32Array(poseCond.length);
+        for (let c = 0; c < pose.channels; c++) {
+          for (let k = 0; k < window; k++) poseUncond.set(blankPose.data.subarray(c * hw, (c + 1) * hw), (c * window + k) * hw);
+        }
+        const wts = inputs.weights.subarray(s * G, (s + window) * G);
+        const out = await time('unet', () =>
+          this.sessions.run('unet', {
+            ...refFeeds,
+            sample: { data: concatBatch([sample, sample]), dims: [2, C, window, h, w] },
+            timestep: { data: new Float32Array([t, t]), dims: [2] },
+            pose_features: { data: concatBatch([poseCond, poseUncond]), dims: [2, pose.channels, window, h, w] },
+            weights: { data: concatBatch([wts, wts]), dims: [2, window, G] },
+          }),
+        );
+        addFramesWeighted(acc, applyGuidance(out.out_sample!.data, options.guidanceScale), C, F, hw, s, window, ww);
+      }
+      for (let c = 0; c < C; c++) {
+        for (let f = 0; f < F; f++) {
+          const o = (c * F + f) * hw;
+          for (let p = 0; p < hw; p++) acc[o + p] = acc[o + p]! / norm[f]!;
+        }
+      }
+      x = scheduler.step(acc, t, x).prevSample;
+      options.onStep?.({ step: i + 1, total: timesteps.length, timestep: t });
+    }
+
+    // 6. Decode
+    const frames = await time('decode', () => this.decodeLatents(x, F));
+    return { frames, timings };
+  }
+}

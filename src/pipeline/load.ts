@@ -1,0 +1,37 @@
+/**
+ * Loading a model directory on the best provider the user allows: `auto` tries CUDA, then WebGPU,
+ * then the CPU, keeping the first whose sessions start; an explicit provider must start or fail.
+ */
+import { existsSync } from 'node:fs';
+
+import { ModelFileError, ProviderError } from '../errors';
+import { resolveExecutionProviders, type Device } from '../onnx/providers';
+import { listOrtBackends } from '../onnx/runtime';
+import { DurianPipeline } from './durian-pipeline';
+
+export interface LoadedPipeline {
+  pipeline: DurianPipeline;
+  /** The providers the sessions were created with, preferred first. */
+  providers: readonly string[];
+  /** Providers tried before and why they failed (auto only). */
+  fallbacks: string[];
+}
+
+export async function loadPipeline(dir: string, device: Device): Promise<LoadedPipeline> {
+  if (!existsSync(dir)) {
+    throw new ModelFileError(`model directory not found: ${dir}`, { suggestion: 'Pass --model DIR or run `durian models list`.' });
+  }
+  const available = listOrtBackends().map((b) => b.name);
+  const eps = resolveExecutionProviders(device, `${process.platform}-${process.arch}`, available);
+  const attempts = device === 'auto' ? eps.filter((e) => e !== 'cpu').map((e) => [e, 'cpu']).concat([['cpu']]) : [eps];
+  const fallbacks: string[] = [];
+  for (const providers of attempts) {
+    try {
+      return { pipeline: await DurianPipeline.fromModelDir(dir, { executionProviders: providers }), providers, fallbacks };
+    } catch (error) {
+      if (!(error instanceof ProviderError) || device !== 'auto') throw error;
+      fallbacks.push(`${providers[0]}: ${error.message}`);
+    }
+  }
+  throw new ProviderError('no execution provider could start the model', { suggestion: 'Run `durian doctor`.' });
+}

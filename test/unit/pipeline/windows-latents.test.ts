@@ -1,0 +1,51 @@
+import { addFramesWeighted, areaDownsample, sliceFrames, stackFrames } from '../../../src/pipeline/latents';
+import { randomNormal } from '../../../src/pipeline/random';
+import { getWindowStarts, getWindowWeights } from '../../../src/pipeline/windows';
+
+describe('windows (same numbers as durian_export.sample.window_starts / window_weights)', () => {
+  it.each([
+    [8, 16, 4, [0]],
+    [16, 16, 4, [0]],
+    [20, 16, 4, [0, 4]],
+    [40, 16, 4, [0, 12, 24]],
+    [300, 16, 4, [...Array.from({ length: 24 }, (_, i) => i * 12), 284]],
+  ])('%i frames, window %i, overlap %i', (frames, window, overlap, starts) => {
+    const s = getWindowStarts(frames, window, overlap);
+    expect(s).toEqual(starts);
+    // every frame is covered
+    const covered = new Set(s.flatMap((a) => Array.from({ length: Math.min(window, frames) }, (_, k) => a + k)));
+    expect(covered.size).toBe(frames);
+  });
+
+  it('ramps weights over the overlap', () => {
+    expect(Array.from(getWindowWeights(6, 2)).map((v) => +v.toFixed(3))).toEqual([0.333, 0.667, 1, 1, 0.667, 0.333]);
+    expect(() => getWindowStarts(20, 4, 4)).toThrow(/--overlap/);
+  });
+});
+
+describe('latent layout helpers', () => {
+  it('area-downsamples by block means', () => {
+    const plane = Float32Array.from({ length: 16 }, (_, i) => i);
+    expect(Array.from(areaDownsample(plane, 4, 4, 2))).toEqual([2.5, 4.5, 10.5, 12.5]);
+  });
+
+  it('slices, stacks and accumulates frames of [1, C, F, h, w]', () => {
+    const C = 2, F = 3, hw = 2;
+    const frames = [0, 1, 2].map((f) => Float32Array.from({ length: C * hw }, (_, i) => 10 * f + i));
+    const x = stackFrames(frames, C, hw);
+    expect(Array.from(sliceFrames(x, C, F, hw, 1, 2))).toEqual([10, 11, 20, 21, 12, 13, 22, 23]);
+    const acc = new Float32Array(x.length);
+    addFramesWeighted(acc, sliceFrames(x, C, F, hw, 1, 2), C, F, hw, 1, 2, Float32Array.from([0.5, 2]));
+    expect(Array.from(acc)).toEqual([0, 0, 5, 5.5, 40, 42, 0, 0, 6, 6.5, 44, 46]);
+  });
+
+  it('seeded noise is reproducible and roughly standard normal', () => {
+    const a = randomNormal(20000, 3);
+    expect(Array.from(randomNormal(20000, 3))).toEqual(Array.from(a));
+    expect(Array.from(randomNormal(5, 4))).not.toEqual(Array.from(a.subarray(0, 5)));
+    const mean = a.reduce((s, v) => s + v, 0) / a.length;
+    const std = Math.sqrt(a.reduce((s, v) => s + (v - mean) ** 2, 0) / a.length);
+    expect(Math.abs(mean)).toBeLessThan(0.03);
+    expect(Math.abs(std - 1)).toBeLessThan(0.03);
+  });
+});
