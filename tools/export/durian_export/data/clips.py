@@ -23,10 +23,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..config import TrainConfig
-from ..keypoint_image import render_keypoints
 from ..synth import catalog
-from .augment import colour_jitter, random_affine
-from .synth_data import TrainBatch
+from .synth_data import TrainBatch, assemble_batch
 
 CLS = {name: i for i, name in enumerate(catalog.MASK_CLASSES)}
 
@@ -120,15 +118,4 @@ class ClipBatchMaker:
         attr_img, m_attr_j = torch.stack(A).to(d), torch.stack(Am).to(d)
         target, target_masks, target_kp = torch.stack(T).to(d), torch.stack(Tm).to(d), torch.stack(Tk).to(d)
         m_port = grow_mask(m_attr_i, g) if cfg.mask_expansion else m_attr_i
-        if cfg.complementary_masking:
-            portrait_ref, attr_ref = portrait * (1 - m_port), attr_img * m_attr_j
-        else:
-            portrait_ref, attr_ref = portrait, attr_img
-        if cfg.augmentation:
-            portrait_ref, m_port = random_affine(portrait_ref, m_port, g)
-            attr_ref, m_attr_j = random_affine(attr_ref, m_attr_j, g)
-            attr_ref = colour_jitter(attr_ref, g).clamp(0, 1)
-        B, Fr = target.shape[:2]
-        pose = render_keypoints(target_kp.reshape(B * Fr, 68, 2), self.size, self.size).reshape(B, Fr, 3, self.size, self.size)
-        return TrainBatch(target=target, portrait=portrait_ref, portrait_mask=m_port, attr=attr_ref, attr_mask=m_attr_j,
-                          pose=pose, target_masks=target_masks, target_keypoints=target_kp, attr_class=classes)
+        return assemble_batch(cfg, g, portrait, m_port, attr_img, m_attr_j, target, target_masks, target_kp, classes)

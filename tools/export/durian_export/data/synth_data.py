@@ -39,6 +39,23 @@ class TrainBatch:
     attr_class: list[str]
 
 
+def assemble_batch(cfg: TrainConfig, g: torch.Generator, portrait, m_port, attr_img, m_attr_j, target, target_masks,
+                   target_kp, classes) -> TrainBatch:
+    """Complementary masking, augmentation and pose images: the part every data source shares."""
+    if cfg.complementary_masking:
+        portrait_ref, attr_ref = portrait * (1 - m_port), attr_img * m_attr_j
+    else:
+        portrait_ref, attr_ref = portrait, attr_img
+    if cfg.augmentation:
+        portrait_ref, m_port = random_affine(portrait_ref, m_port, g)
+        attr_ref, m_attr_j = random_affine(attr_ref, m_attr_j, g)
+        attr_ref = colour_jitter(attr_ref, g).clamp(0, 1)
+    B, F, _, H, W = target.shape
+    pose = render_keypoints(target_kp.reshape(B * F, 68, 2), H, W).reshape(B, F, 3, H, W)
+    return TrainBatch(target=target, portrait=portrait_ref, portrait_mask=m_port, attr=attr_ref, attr_mask=m_attr_j,
+                      pose=pose, target_masks=target_masks, target_keypoints=target_kp, attr_class=classes)
+
+
 def _frames(m: Motion, cols: torch.Tensor) -> Motion:
     """Motion restricted to per-clip frame columns cols [N, K]."""
     return Motion(**{k: torch.gather(v, 1, cols) for k, v in vars(m).items()})
@@ -87,7 +104,7 @@ class SynthBatchMaker:
             alt.style(c)[n] = other
         gen_attrs = attrs.replace()
         for n, c in enumerate(classes):
-            gen_attrs = _set_item(gen_attrs, n, gen_attrs[[n]].swap_class(c, alt[[n]]))
+            gen_attrs = gen_attrs.set_item(n, gen_attrs[[n]].swap_class(c, alt[[n]]))
 
         clip_len = 50
         motion = sample_motion(seed, idx, frames=clip_len)
@@ -109,19 +126,7 @@ class SynthBatchMaker:
                 attr_img, m_attr_i, m_attr_j, m_gen)
 
         m_port = torch.maximum(m_attr_i, m_gen) if cfg.mask_expansion else m_attr_i
-        if cfg.complementary_masking:
-            portrait_ref = portrait * (1 - m_port)
-            attr_ref = attr_img * m_attr_j
-        else:
-            portrait_ref, attr_ref = portrait, attr_img
-        if cfg.augmentation:
-            portrait_ref, m_port = random_affine(portrait_ref, m_port, g)
-            attr_ref, m_attr_j = random_affine(attr_ref, m_attr_j, g)
-            attr_ref = colour_jitter(attr_ref, g).clamp(0, 1)
-        B, F = target.shape[:2]
-        pose = render_keypoints(target_kp.reshape(B * F, 68, 2), self.size, self.size).reshape(B, F, 3, self.size, self.size)
-        return TrainBatch(target=target, portrait=portrait_ref, portrait_mask=m_port, attr=attr_ref, attr_mask=m_attr_j,
-                          pose=pose, target_masks=target_masks, target_keypoints=target_kp, attr_class=classes)
+        return assemble_batch(cfg, g, portrait, m_port, attr_img, m_attr_j, target, target_masks, target_kp, classes)
 
     def _cross(self, rng, idx, classes, ident, attrs, motion, cols, frames, portrait, target, target_masks,
                target_kp, attr_img, m_attr_i, m_attr_j, m_gen):
@@ -132,7 +137,7 @@ class SynthBatchMaker:
         mix = attrs.replace()
         for n, c in enumerate(classes):
             d_attrs.style(c)[n] = attrs.style(c)[n] if int(d_attrs.style(c)[n]) == 0 else d_attrs.style(c)[n]
-            mix = _set_item(mix, n, mix[[n]].swap_class(c, d_attrs[[n]]))
+            mix = mix.set_item(n, mix[[n]].swap_class(c, d_attrs[[n]]))
         d_motion = sample_motion(seed, donors, frames=50)
         donor = self.render(d_ident, d_attrs, _frames(d_motion, cols[:, 1:2]), size=self.size, device=self.device)
         gt = self.render(ident, mix, _frames(motion, torch.cat([cols[:, :1], cols[:, 2:]], 1)), size=self.size, device=self.device)
@@ -147,11 +152,3 @@ class SynthBatchMaker:
                 torch.where(u4, donor.masks[ar, 0, cls_idx][:, None], m_attr_j),
                 torch.where(u4, gt.masks[ar, 0, cls_idx][:, None], m_gen))
 
-
-def _set_item(batch, i: int, row):
-    changes = {}
-    for k, v in vars(batch).items():
-        v = v.clone()
-        v[i] = getattr(row, k)[0]
-        changes[k] = v
-    return batch.replace(**changes)

@@ -51,6 +51,15 @@ class _Batch:
     def replace(self, **changes):
         return replace(self, **changes)
 
+    def set_item(self, i: int, row):
+        """A copy with item i replaced by the single-item batch `row`."""
+        changes = {}
+        for f in fields(self):
+            v = getattr(self, f.name).clone()
+            v[i] = getattr(row, f.name)[0]
+            changes[f.name] = v
+        return replace(self, **changes)
+
     def __len__(self):
         return getattr(self, fields(self)[0].name).shape[0]
 

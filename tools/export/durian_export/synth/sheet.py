@@ -35,7 +35,7 @@ def _block_rows(seed: int, ident, base: Attributes, still, cols, tile: int, devi
         idx = [r] * len(cols)
         attrs = base[idx]
         for c, (cls, style) in enumerate(cols):
-            attrs = _assign(attrs, c, attrs[[c]].swap_class(cls, with_styles(donors[[c]], **{cls: style})))
+            attrs = attrs.set_item(c, attrs[[c]].swap_class(cls, with_styles(donors[[c]], **{cls: style})))
         out = render(ident[idx], attrs, still[idx], size=tile, device=device)
         rows.append([out.rgb[i, 0] for i in range(len(cols))])
     return rows
@@ -81,12 +81,3 @@ def make_sheet(path: Path, seed: int = 0, identities: int = 4, tile: int = TILE,
         y += tile
     sheet.save(path)
 
-
-def _assign(attrs: Attributes, i: int, row: Attributes) -> Attributes:
-    """attrs with item i replaced by the single-item `row`."""
-    changes = {}
-    for k, v in vars(attrs).items():
-        v = v.clone()
-        v[i] = getattr(row, k)[0]
-        changes[k] = v
-    return attrs.replace(**changes)
