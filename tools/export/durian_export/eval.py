@@ -1,0 +1,248 @@
+"""python -m durian_export.eval --model models/durian-synth --out DIR [--per-class 4 --frames 8 --steps 20]
+
+Quality benchmark through the product path: fixed, seeded, held-out cases rendered by
+SynthPortrait are written to disk with their sidecars, run through the TypeScript CLI
+(`durian batch`), and scored in Python against the renderer's ground truth:
+
+- self-reconstruction (the paper's Table 1 protocol): references and targets from one clip;
+- cross-identity transfer per class: identity A, attribute of B, motion C, against render(A wearing
+  B's attribute, moving as C) — PSNR/SSIM of the frame, L1 inside the attribute region, L1 in the
+  identity region outside it;
+- the edit-then-animate baseline: B's aligned attribute region pasted onto A's portrait, then
+  animated by the same model as a plain animator.
+
+The CLI aligns every input to the model's face template; the ground truth is warped by the same
+similarity transform (estimated here exactly as src/face/align.ts does) before scoring.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .synth import catalog, render, sample_attributes, sample_identities, sample_motion, with_styles
+from .synth.io import keypoints_doc, save_png, write_image_with_sidecars
+
+ROOT = Path(__file__).resolve().parents[3]
+CLS = {n: i for i, n in enumerate(catalog.MASK_CLASSES)}
+HOLD_OUT_SEED = 1_000_000
+
+
+# --- alignment, as src/face/align.ts --------------------------------------------------------------
+
+def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity src → dst ([K, 2] each) as a 2×3 matrix."""
+    ms, md = src.mean(0), dst.mean(0)
+    p, q = src - ms, dst - md
+    norm = (p ** 2).sum()
+    a = (p * q).sum() / norm
+    b = (p[:, 0] * q[:, 1] - p[:, 1] * q[:, 0]).sum() / norm
+    return np.array([[a, -b, md[0] - a * ms[0] + b * ms[1]], [b, a, md[1] - b * ms[0] - a * ms[1]]])
+
+
+def warp(img: torch.Tensor, m: np.ndarray, size: int) -> torch.Tensor:
+    """[N, C, H, W] warped by m (source → destination pixels, centres at +0.5), bilinear, zeros outside."""
+    N, C, H, W = img.shape
+    full = np.vstack([m, [0, 0, 1]])
+    inv = np.linalg.inv(full)
+    ys, xs = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+    sx = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
+    sy = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+    grid = torch.stack([sx / W * 2 - 1, sy / H * 2 - 1], -1).float()[None].expand(N, -1, -1, -1)
+    return F.grid_sample(img.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+# --- metrics --------------------------------------------------------------------------------------
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float(((a - b) ** 2).mean())
+    return 99.0 if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean SSIM (Wang et al. 2004; 11×11 Gaussian window, σ = 1.5) of [N, 3, H, W] images in [0, 1]."""
+    g = torch.exp(-((torch.arange(11) - 5.0) ** 2) / (2 * 1.5 ** 2))
+    w = (g[:, None] * g[None]) / g.sum() ** 2
+    w = w[None, None].expand(3, 1, 11, 11)
+    f = lambda x: F.conv2d(x, w, groups=3)  # noqa: E731
+    mu_a, mu_b = f(a), f(b)
+    va, vb, cov = f(a * a) - mu_a ** 2, f(b * b) - mu_b ** 2, f(a * b) - mu_a * mu_b
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (va + vb + c2))
+    return float(s.mean())
+
+
+def region_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean |a − b| over the pixels of mask [N, 1, H, W] (weights in [0, 1])."""
+    w = mask.expand_as(a)
+    return float((w * (a - b).abs()).sum() / w.sum().clamp(min=1e-6))
+
+
+# --- cases ----------------------------------------------------------------------------------------
+
+def _still(motion, col):
+    return motion.replace(**{k: v[:, col:col + 1] for k, v in vars(motion).items()})
+
+
+def _write_frames(path: Path, frames: torch.Tensor) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(frames):
+        save_png(path / f"{i:04d}.png", f)
+
+
+def build_cases(out: Path, size: int, frames: int, per_class: int, seed: int = HOLD_OUT_SEED) -> list[dict]:
+    """Writes every case's inputs and ground truth under out/cases; returns their descriptions."""
+    cases = []
+    kinds = [("self", "hair")] * per_class + [("transfer", c) for c in catalog.ATTRIBUTE_CLASSES for _ in range(per_class)]
+    for k, (kind, cls) in enumerate(kinds):
+        a, b, c = 3 * k, 3 * k + 1, 3 * k + 2
+        d = out / "cases" / f"{k:03d}-{kind}-{cls}"
+        d.mkdir(parents=True, exist_ok=True)
+        ident = sample_identities(seed, [a, b, c])
+        attrs = sample_attributes(seed, [a, b, c], probs={cls: 1.0, "hair": 1.0})
+        others = {o: 0 for o in catalog.ATTRIBUTE_CLASSES if o not in (cls, "hair")}
+        attrs = with_styles(attrs, **others)
+        motion = sample_motion(seed, [c], frames + 1, preset="talking")  # the driver: C
+        if kind == "self":
+            src_ident, src_attrs, tgt_attrs = ident[[0]], attrs[[0]], attrs[[0]]
+            donor = render(ident[[0]], attrs[[0]], _still(motion, 0), size=size)
+        else:
+            src_ident, src_attrs = ident[[0]], attrs[[0]]
+            tgt_attrs = attrs[[0]].swap_class(cls, attrs[[1]])
+            b_motion = sample_motion(seed, [b], 1, preset="still")
+            donor = render(ident[[1]], attrs[[1]], b_motion, size=size)
+        portrait = render(src_ident, src_attrs, _still(motion, 0), size=size)
+        gt = render(src_ident, tgt_attrs, motion.replace(**{kk: v[:, 1:] for kk, v in vars(motion).items()}), size=size)
+        write_image_with_sidecars(d / "identity.png", portrait.rgb[0, 0], portrait.masks[0, 0], portrait.keypoints[0, 0])
+        write_image_with_sidecars(d / "attr.png", donor.rgb[0, 0], donor.masks[0, 0], donor.keypoints[0, 0])
+        (d / "guide.json").write_text(json.dumps(keypoints_doc(torch.cat([portrait.keypoints[0], gt.keypoints[0]]), size, size, 25.0)))
+        _write_frames(d / "gt", gt.rgb[0])
+        torch.save({"masks": gt.masks[0], "keypoints": gt.keypoints[0], "portrait_kp": portrait.keypoints[0, 0],
+                    "portrait": portrait.rgb[0, 0], "portrait_masks": portrait.masks[0, 0],
+                    "donor": donor.rgb[0, 0], "donor_masks": donor.masks[0, 0], "donor_kp": donor.keypoints[0, 0]},
+                   d / "truth.pt")
+        # the baseline's input: B's attribute region, aligned to A by keypoints, pasted onto A's portrait
+        m = estimate_similarity(donor.keypoints[0, 0].numpy(), portrait.keypoints[0, 0].numpy())
+        region = warp(donor.masks[0, 0, CLS[cls]][None, None], m, size)[0]
+        pasted = warp(donor.rgb[0, 0][None], m, size)[0]
+        edited = portrait.rgb[0, 0] * (1 - region) + pasted * region
+        edited_masks = portrait.masks[0, 0].clone()
+        edited_masks[CLS[cls]] = torch.maximum(edited_masks[CLS[cls]], region[0])
+        write_image_with_sidecars(d / "edited.png", edited, edited_masks, portrait.keypoints[0, 0])
+        cases.append({"dir": str(d), "kind": kind, "cls": cls, "frames": frames})
+    return cases
+
+
+def write_jobs(cases: list[dict], out: Path, steps: int, seed: int) -> Path:
+    lines = []
+    for c in cases:
+        d = Path(c["dir"])
+        common = {"guide": str(d / "guide.json"), "steps": steps, "seed": seed, "frames": c["frames"] + 1}
+        lines.append({**common, "identity": str(d / "identity.png"), "attr": f"{d / 'attr.png'}:{c['cls']}",
+                      "output": str(d / "ours") + "/"})
+        lines.append({**common, "identity": str(d / "edited.png"), "attr": f"{d / 'edited.png'}:{c['cls']}",
+                      "output": str(d / "baseline") + "/"})
+    jobs = out / "jobs.jsonl"
+    jobs.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return jobs
+
+
+def run_cli(jobs: Path, model: Path, provider: str = "cpu") -> dict:
+    """`durian batch` on the jobs (the product path); returns its JSON summary."""
+    cmd = ["node", str(ROOT / "bin" / "durian.js"), "batch", str(jobs), "--model", str(model), "--provider", provider,
+           "--json", "--resume"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "FORCE_COLOR": "0"})
+    if not r.stdout.strip():
+        raise RuntimeError(f"durian batch printed nothing: {r.stderr[-2000:]}")
+    return json.loads(r.stdout)
+
+
+def _read_frames(d: Path) -> torch.Tensor:
+    files = sorted(d.glob("*.png"))
+    return torch.stack([torch.from_numpy(np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+                        for f in files])
+
+
+def score_case(case: dict, size: int, template: np.ndarray) -> dict:
+    """Scores ours and the baseline against the aligned ground truth (the first output frame is the
+    portrait's own pose and is left out)."""
+    d = Path(case["dir"])
+    t = torch.load(d / "truth.pt")
+    m = estimate_similarity(t["portrait_kp"].numpy(), template)
+    gt = warp(_read_frames(d / "gt"), m, size)
+    masks = warp(t["masks"], m, size)
+    cls_mask = masks[:, CLS[case["cls"]]:CLS[case["cls"]] + 1]
+    face = masks[:, CLS["face"]:CLS["face"] + 1] * (1 - cls_mask)
+    result = {"kind": case["kind"], "cls": case["cls"]}
+    for name in ("ours", "baseline"):
+        out = _read_frames(d / name)[1:]
+        result[name] = {"psnr": psnr(out, gt), "ssim": ssim(out, gt), "l1": float((out - gt).abs().mean()),
+                        "attr_l1": region_l1(out, gt, cls_mask), "identity_l1": region_l1(out, gt, face)}
+    return result
+
+
+def summarise(scores: list[dict]) -> dict:
+    groups: dict[str, list[dict]] = {}
+    for s in scores:
+        groups.setdefault(f"{s['kind']}/{s['cls']}", []).append(s)
+    table = {}
+    for key, items in groups.items():
+        table[key] = {name: {m: float(np.mean([i[name][m] for i in items])) for m in items[0][name]}
+                      for name in ("ours", "baseline")}
+        table[key]["cases"] = len(items)
+    return table
+
+
+def write_report(out: Path, table: dict, args) -> Path:
+    lines = ["# durian benchmark", "",
+             f"Model `{args.model}`, {args.per_class} case(s) per class, {args.frames} frames, {args.steps} steps, seed "
+             f"{args.seed}; held-out identities from seed {HOLD_OUT_SEED}. Rerun: `python -m durian_export.eval "
+             f"--model {args.model} --out DIR --per-class {args.per_class} --frames {args.frames} --steps {args.steps}`.", "",
+             "| cases | method | PSNR ↑ | SSIM ↑ | L1 ↓ | attribute L1 ↓ | identity L1 ↓ |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for key, row in table.items():
+        for name in ("ours", "baseline"):
+            r = row[name]
+            lines.append(f"| {key} ({row['cases']}) | {name} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['l1']:.4f} | "
+                         f"{r['attr_l1']:.4f} | {r['identity_l1']:.4f} |")
+    path = out / "benchmark.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m durian_export.eval", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="model directory (the CLI runs it)")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--per-class", type=int, default=4)
+    ap.add_argument("--frames", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--provider", default="cpu")
+    args = ap.parse_args(argv)
+    model = Path(args.model).resolve()
+    manifest = json.loads((model / "manifest.json").read_text())
+    size = manifest["resolution"][0]
+    template = np.array(manifest["face_template"], dtype=np.float64).reshape(68, 2) * size
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    cases = build_cases(out, size, args.frames, args.per_class)
+    summary = run_cli(write_jobs(cases, out, args.steps, args.seed), model, args.provider)
+    if summary["failed"]:
+        raise SystemExit(f"{summary['failed']} job(s) failed: {[o for o in summary['outcomes'] if o['status'] == 'failed']}")
+    scores = [score_case(c, size, template) for c in cases]
+    table = summarise(scores)
+    (out / "benchmark.json").write_text(json.dumps({"table": table, "cases": scores}, indent=1))
+    print(write_report(out, table, args).read_text())
+
+
+if __name__ == "__main__":
+    main()
