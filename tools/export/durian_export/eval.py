@@ -138,7 +138,56 @@ def build_cases(out: Path, size: int, frames: int, per_class: int, seed: int = H
         edited_masks[CLS[cls]] = torch.maximum(edited_masks[CLS[cls]], region[0])
         write_image_with_sidecars(d / "edited.png", edited, edited_masks, portrait.keypoints[0, 0])
         cases.append({"dir": str(d), "kind": kind, "cls": cls, "frames": frames})
+    for k in range(per_class):
+        cases.append(_composition_case(out, len(cases), size, frames, seed, 1000 + 4 * k))
+        cases.append(_interpolation_case(out, len(cases), size, frames, seed, 2000 + 3 * k))
     return cases
+
+
+def _composition_case(out: Path, n: int, size: int, frames: int, seed: int, base: int) -> dict:
+    """Identity A wearing B's hat and C's glasses, moving as D: two attributes in one pass."""
+    a, b, c, dd = base, base + 1, base + 2, base + 3
+    d = out / "cases" / f"{n:03d}-composition-hat+glasses"
+    d.mkdir(parents=True, exist_ok=True)
+    ident = sample_identities(seed, [a, b, c])
+    attrs = with_styles(sample_attributes(seed, [a, b, c], probs={"hair": 1.0, "hat": 1.0, "glasses": 1.0}), beard=0)
+    mine = with_styles(attrs[[0]], hat=0, glasses=0)
+    target = mine.swap_class("hat", attrs[[1]]).swap_class("glasses", attrs[[2]])
+    motion = sample_motion(seed, [dd], frames + 1, preset="talking")
+    portrait = render(ident[[0]], mine, _still(motion, 0), size=size)
+    gt = render(ident[[0]], target, motion.replace(**{k: v[:, 1:] for k, v in vars(motion).items()}), size=size)
+    still = sample_motion(seed, [b, c], 1, preset="still")
+    donors = render(ident[[1, 2]], attrs[[1, 2]], still, size=size)
+    write_image_with_sidecars(d / "identity.png", portrait.rgb[0, 0], portrait.masks[0, 0], portrait.keypoints[0, 0])
+    write_image_with_sidecars(d / "attr.png", donors.rgb[0, 0], donors.masks[0, 0], donors.keypoints[0, 0])
+    write_image_with_sidecars(d / "attr2.png", donors.rgb[1, 0], donors.masks[1, 0], donors.keypoints[1, 0])
+    (d / "guide.json").write_text(json.dumps(keypoints_doc(torch.cat([portrait.keypoints[0], gt.keypoints[0]]), size, size, 25.0)))
+    _write_frames(d / "gt", gt.rgb[0])
+    torch.save({"masks": gt.masks[0], "keypoints": gt.keypoints[0], "portrait_kp": portrait.keypoints[0, 0]}, d / "truth.pt")
+    return {"dir": str(d), "kind": "composition", "cls": "hat+glasses", "frames": frames,
+            "attrs": [["attr.png", "hat"], ["attr2.png", "glasses"]]}
+
+
+def _interpolation_case(out: Path, n: int, size: int, frames: int, seed: int, base: int) -> dict:
+    """α from 0 to 1 between B's and C's hair on a still A: the hair region should move monotonically
+    from one end to the other; the ends are scored against the ground truth of each."""
+    a, b, c = base, base + 1, base + 2
+    d = out / "cases" / f"{n:03d}-interpolation-hair"
+    d.mkdir(parents=True, exist_ok=True)
+    ident = sample_identities(seed, [a, b, c])
+    attrs = with_styles(sample_attributes(seed, [a, b, c], probs={"hair": 1.0}), hat=0, glasses=0, beard=0)
+    still = sample_motion(seed, [a], frames + 1, preset="still")
+    portrait = render(ident[[0]], attrs[[0]], _still(still, 0), size=size)
+    ends = [render(ident[[0]], attrs[[0]].swap_class("hair", attrs[[i]]), _still(still, 0), size=size) for i in (1, 2)]
+    donors = render(ident[[1, 2]], attrs[[1, 2]], sample_motion(seed, [b, c], 1, preset="still"), size=size)
+    write_image_with_sidecars(d / "identity.png", portrait.rgb[0, 0], portrait.masks[0, 0], portrait.keypoints[0, 0])
+    write_image_with_sidecars(d / "attr.png", donors.rgb[0, 0], donors.masks[0, 0], donors.keypoints[0, 0])
+    write_image_with_sidecars(d / "attr2.png", donors.rgb[1, 0], donors.masks[1, 0], donors.keypoints[1, 0])
+    (d / "guide.json").write_text(json.dumps(keypoints_doc(portrait.keypoints[0].expand(frames + 1, -1, -1), size, size, 25.0)))
+    torch.save({"ends": torch.stack([e.rgb[0, 0] for e in ends]), "end_masks": torch.stack([e.masks[0, 0] for e in ends]),
+                "portrait_kp": portrait.keypoints[0, 0]}, d / "truth.pt")
+    return {"dir": str(d), "kind": "interpolation", "cls": "hair", "frames": frames,
+            "attrs": [["attr.png", "hair"], ["attr2.png", "hair"]]}
 
 
 def write_jobs(cases: list[dict], out: Path, steps: int, seed: int) -> Path:
@@ -146,6 +195,13 @@ def write_jobs(cases: list[dict], out: Path, steps: int, seed: int) -> Path:
     for c in cases:
         d = Path(c["dir"])
         common = {"guide": str(d / "guide.json"), "steps": steps, "seed": seed, "frames": c["frames"] + 1}
+        if c["kind"] in ("composition", "interpolation"):
+            job = {**common, "identity": str(d / "identity.png"), "attr": [f"{d / f}:{k}" for f, k in c["attrs"]],
+                   "output": str(d / "ours") + "/"}
+            if c["kind"] == "interpolation":
+                job.update(command="interpolate", alpha="0:1")
+            lines.append(job)
+            continue
         lines.append({**common, "identity": str(d / "identity.png"), "attr": f"{d / 'attr.png'}:{c['cls']}",
                       "output": str(d / "ours") + "/"})
         lines.append({**common, "identity": str(d / "edited.png"), "attr": f"{d / 'edited.png'}:{c['cls']}",
@@ -171,22 +227,59 @@ def _read_frames(d: Path) -> torch.Tensor:
                         for f in files])
 
 
-def score_case(case: dict, size: int, template: np.ndarray) -> dict:
+def parse_keypoints(model: Path, frames: torch.Tensor) -> np.ndarray:
+    """68 keypoints of each frame [N, 3, H, W] by the model's parser graph (onnxruntime CPU)."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(model / "parser.onnx"), providers=["CPUExecutionProvider"])
+    return np.concatenate([sess.run(["keypoints"], {"image": (f[None] * 2 - 1).numpy()})[0] for f in frames])
+
+
+def motion_scores(model: Path, out: torch.Tensor, gt_kp: np.ndarray) -> dict:
+    """Keypoint error of the output (through the parser) against the aligned guidance, and temporal
+    jitter (mean |second difference|) of the output's keypoints against the ground truth's."""
+    kp = parse_keypoints(model, out)
+    err = float(np.linalg.norm(kp - gt_kp, axis=-1).mean())
+    jit = lambda k: float(np.linalg.norm(k[2:] - 2 * k[1:-1] + k[:-2], axis=-1).mean()) if len(k) > 2 else 0.0  # noqa: E731
+    return {"keypoint_error_px": err, "jitter_px": jit(kp), "gt_jitter_px": jit(gt_kp)}
+
+
+def score_case(case: dict, size: int, template: np.ndarray, model: Path | None = None) -> dict:
     """Scores ours and the baseline against the aligned ground truth (the first output frame is the
     portrait's own pose and is left out)."""
     d = Path(case["dir"])
     t = torch.load(d / "truth.pt")
     m = estimate_similarity(t["portrait_kp"].numpy(), template)
+    if case["kind"] == "interpolation":
+        return _score_interpolation(case, t, m, size)
     gt = warp(_read_frames(d / "gt"), m, size)
     masks = warp(t["masks"], m, size)
-    cls_mask = masks[:, CLS[case["cls"]]:CLS[case["cls"]] + 1]
+    cls_mask = sum(masks[:, CLS[c]:CLS[c] + 1] for c in case["cls"].split("+"))
     face = masks[:, CLS["face"]:CLS["face"] + 1] * (1 - cls_mask)
+    kp = t["keypoints"].numpy()
+    gt_kp = kp @ m[:, :2].T + m[:, 2]
     result = {"kind": case["kind"], "cls": case["cls"]}
-    for name in ("ours", "baseline"):
+    for name in ("ours", "baseline") if case["kind"] != "composition" else ("ours",):
         out = _read_frames(d / name)[1:]
         result[name] = {"psnr": psnr(out, gt), "ssim": ssim(out, gt), "l1": float((out - gt).abs().mean()),
                         "attr_l1": region_l1(out, gt, cls_mask), "identity_l1": region_l1(out, gt, face)}
+        if model is not None:
+            result[name].update(motion_scores(model, out, gt_kp))
     return result
+
+
+def _score_interpolation(case: dict, t: dict, m: np.ndarray, size: int) -> dict:
+    d = Path(case["dir"])
+    out = _read_frames(d / "ours")
+    ends = warp(t["ends"], m, size)
+    hair = warp(t["end_masks"][:, CLS["hair"]:CLS["hair"] + 1], m, size).amax(0, keepdim=True)
+    # change of the hair region from the first frame, frame by frame: monotonic in α?
+    change = [region_l1(out[i:i + 1], out[:1], hair) for i in range(len(out))]
+    steps = np.diff(change)
+    return {"kind": "interpolation", "cls": "hair", "change": change,
+            "monotonic_fraction": float((steps >= -1e-3).mean()) if len(steps) else 1.0,
+            "start": {"psnr": psnr(out[:1], ends[:1]), "attr_l1": region_l1(out[:1], ends[:1], hair)},
+            "end": {"psnr": psnr(out[-1:], ends[1:]), "attr_l1": region_l1(out[-1:], ends[1:], hair)}}
 
 
 def summarise(scores: list[dict]) -> dict:
@@ -195,8 +288,10 @@ def summarise(scores: list[dict]) -> dict:
         groups.setdefault(f"{s['kind']}/{s['cls']}", []).append(s)
     table = {}
     for key, items in groups.items():
-        table[key] = {name: {m: float(np.mean([i[name][m] for i in items])) for m in items[0][name]}
-                      for name in ("ours", "baseline")}
+        names = [n for n in ("ours", "baseline", "start", "end") if n in items[0]]
+        table[key] = {name: {m: float(np.mean([i[name][m] for i in items])) for m in items[0][name]} for name in names}
+        if "monotonic_fraction" in items[0]:
+            table[key]["monotonic_fraction"] = float(np.mean([i["monotonic_fraction"] for i in items]))
         table[key]["cases"] = len(items)
     return table
 
@@ -207,14 +302,51 @@ def write_report(out: Path, table: dict, args) -> Path:
              f"{args.seed}; held-out identities from seed {HOLD_OUT_SEED}. Rerun: `python -m durian_export.eval "
              f"--model {args.model} --out DIR --per-class {args.per_class} --frames {args.frames} --steps {args.steps}`.", "",
              "| cases | method | PSNR ↑ | SSIM ↑ | L1 ↓ | attribute L1 ↓ | identity L1 ↓ |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    motion = []
     for key, row in table.items():
         for name in ("ours", "baseline"):
+            if name not in row:
+                continue
             r = row[name]
             lines.append(f"| {key} ({row['cases']}) | {name} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['l1']:.4f} | "
                          f"{r['attr_l1']:.4f} | {r['identity_l1']:.4f} |")
+            if "keypoint_error_px" in r:
+                motion.append(f"| {key} | {name} | {r['keypoint_error_px']:.2f} | {r['jitter_px']:.2f} | {r['gt_jitter_px']:.2f} |")
+    lines += ["", "Motion (keypoints of the output through the parser, model pixels):", "",
+              "| cases | method | keypoint error ↓ | jitter | ground-truth jitter |", "| --- | --- | --- | --- | --- |", *motion]
+    for key, row in table.items():
+        if "monotonic_fraction" in row:
+            lines += ["", f"Interpolation ({key}, {row['cases']} case(s)): hair-region change from the first frame is "
+                      f"non-decreasing over {100 * row['monotonic_fraction']:.0f} % of frame steps; α = 0 end PSNR "
+                      f"{row['start']['psnr']:.2f} (hair L1 {row['start']['attr_l1']:.4f}), α = 1 end PSNR "
+                      f"{row['end']['psnr']:.2f} (hair L1 {row['end']['attr_l1']:.4f}) against the ground truth of each."]
     path = out / "benchmark.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def write_picture(path: Path, cases: list[dict], size: int, template: np.ndarray) -> None:
+    """Rows: identity | attribute | guidance | ours | baseline | ground truth (middle frame), for the
+    transfer cases, all in the CLI's aligned frame."""
+    from .keypoint_image import render_keypoints
+
+    rows = []
+    for c in cases:
+        if c["kind"] != "transfer":
+            continue
+        d = Path(c["dir"])
+        t = torch.load(d / "truth.pt")
+        m = estimate_similarity(t["portrait_kp"].numpy(), template)
+        gt = warp(_read_frames(d / "gt"), m, size)
+        ours, base = _read_frames(d / "ours")[1:], _read_frames(d / "baseline")[1:]
+        mid = len(gt) // 2
+        kp = torch.from_numpy((t["keypoints"][mid].numpy() @ m[:, :2].T + m[:, 2]).astype(np.float32))
+        ident = warp(t["portrait"][None], m, size)[0]
+        ma = estimate_similarity(t["donor_kp"].numpy(), template)
+        attr = warp(t["donor"][None], ma, size)[0]
+        rows.append(torch.cat([ident, attr, render_keypoints(kp[None], size, size)[0], ours[mid], base[mid], gt[mid]], -1))
+    if rows:
+        save_png(path, torch.cat(rows, -2))
 
 
 def main(argv=None) -> None:
@@ -238,7 +370,8 @@ def main(argv=None) -> None:
     summary = run_cli(write_jobs(cases, out, args.steps, args.seed), model, args.provider)
     if summary["failed"]:
         raise SystemExit(f"{summary['failed']} job(s) failed: {[o for o in summary['outcomes'] if o['status'] == 'failed']}")
-    scores = [score_case(c, size, template) for c in cases]
+    scores = [score_case(c, size, template, model) for c in cases]
+    write_picture(out / "benchmark.png", cases, size, template)
     table = summarise(scores)
     (out / "benchmark.json").write_text(json.dumps({"table": table, "cases": scores}, indent=1))
     print(write_report(out, table, args).read_text())

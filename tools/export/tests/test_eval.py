@@ -43,10 +43,17 @@ def test_benchmark_runs_through_the_cli(tmp_path, capsys):
     model = ROOT / "test" / "fixtures" / "onnx-tiny"
     eval_main(["--model", str(model), "--out", str(tmp_path), "--per-class", "1", "--frames", "2", "--steps", "1"])
     result = json.loads((tmp_path / "benchmark.json").read_text())
-    assert set(result["table"]) == {"self/hair", "transfer/hair", "transfer/hat", "transfer/glasses", "transfer/beard"}
+    assert set(result["table"]) == {"self/hair", "transfer/hair", "transfer/hat", "transfer/glasses", "transfer/beard",
+                                    "composition/hat+glasses", "interpolation/hair"}
     for case in result["cases"]:
-        for name in ("ours", "baseline"):
-            assert all(np.isfinite(v) for v in case[name].values())
+        for name in ("ours", "baseline", "start", "end"):
+            if name in case:
+                assert all(np.isfinite(v) for v in case[name].values())
+    transfer = next(c for c in result["cases"] if c["kind"] == "transfer")
+    assert {"keypoint_error_px", "jitter_px", "attr_l1", "identity_l1"} <= set(transfer["ours"])
+    interp = next(c for c in result["cases"] if c["kind"] == "interpolation")
+    assert len(interp["change"]) == 3 and interp["change"][0] == 0
+    assert (tmp_path / "benchmark.png").exists()
     frames = sorted((tmp_path / "cases").glob("*-transfer-hat/ours/*.png"))
     assert len(frames) == 3  # the portrait's own pose + 2 scored frames
     assert "| transfer/glasses (1) | ours |" in (tmp_path / "benchmark.md").read_text()
