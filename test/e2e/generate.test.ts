@@ -148,6 +148,15 @@ describe('durian animate / interpolate / guide / batch on the tiny model', () =>
       expect(r.stderr).toMatch(/format_version 99 is not supported/);
     });
 
+    it('a model directory with a missing graph', () => {
+      const bad = path.join(dir, 'model-missing');
+      cpSync(MODEL, bad, { recursive: true });
+      rmSync(path.join(bad, 'arnet.onnx'));
+      const r = runCli(['animate', ...base(path.join(dir, 'z.mp4'), [...attr, '--model', bad])]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.split('\n')[0]).toMatch(/arnet\.onnx: graph file missing/);
+    });
+
     it('an existing output is kept unless --force', () => {
       const out = path.join(dir, 'keep.mp4');
       writeFileSync(out, 'precious');
