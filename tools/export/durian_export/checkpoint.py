@@ -65,3 +65,29 @@ def split_checkpoint(path: Path, part_bytes: int = PART_BYTES) -> list[Path]:
         parts.append(p)
     path.unlink()
     return parts
+
+
+def slim_checkpoint(run: Path, out: Path, part_bytes: int = PART_BYTES) -> list[Path]:
+    """A copy of a run's checkpoint with fp16 weights only (no optimiser, no EMA: a resumed stage
+    re-warms its optimiser), split into parts — small enough to carry between machines."""
+    state = load_checkpoint(Path(run) / "ckpt.pt")
+    slim = {k: v for k, v in state.items() if k not in ("optim", "ema")}
+    slim["model"] = _half(slim["model"])
+    slim["ema"] = []
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "ckpt.pt"
+    torch.save(slim, target)
+    return split_checkpoint(target, part_bytes)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m durian_export.checkpoint")
+    ap.add_argument("command", choices=["slim"])
+    ap.add_argument("--run", required=True, help="run directory holding ckpt.pt (or its parts)")
+    ap.add_argument("--out", required=True, help="where to write ckpt.pt.partNNN (fp16 weights only)")
+    a = ap.parse_args()
+    for p in slim_checkpoint(Path(a.run), Path(a.out)):
+        print(p, p.stat().st_size)
