@@ -48,18 +48,21 @@ class NoiseSchedule:
                 "steps_offset": 1, "timestep_spacing": "leading"}
 
 
+def leading_timesteps(schedule: NoiseSchedule, num_inference_steps: int) -> tuple[list[int], int]:
+    """diffusers' "leading" spacing with steps_offset=1: (timesteps, descending; the step ratio)."""
+    if num_inference_steps <= 0:
+        raise ValueError(f"num_inference_steps must be > 0, got {num_inference_steps}")
+    ratio = schedule.config["num_train_timesteps"] // num_inference_steps
+    return [int(t) for t in (torch.arange(num_inference_steps) * ratio).flip(0) + 1], ratio
+
+
 class DDIMSampler:
     """DDIM over a NoiseSchedule (diffusers DDIMScheduler with leading spacing, steps_offset=1,
     set_alpha_to_one=False, clip_sample=False)."""
 
     def __init__(self, schedule: NoiseSchedule, num_inference_steps: int):
-        if num_inference_steps <= 0:
-            raise ValueError(f"num_inference_steps must be > 0, got {num_inference_steps}")
-        n = schedule.config["num_train_timesteps"]
-        ratio = n // num_inference_steps
         self.schedule = schedule
-        self.ratio = ratio
-        self.timesteps = [int(t) for t in (torch.arange(num_inference_steps) * ratio).flip(0) + 1]
+        self.timesteps, self.ratio = leading_timesteps(schedule, num_inference_steps)
         self.final_alpha = float(schedule.alphas_cumprod[0])
 
     def step(self, model_output: torch.Tensor, t: int, sample: torch.Tensor, eta: float = 0.0,
@@ -95,12 +98,8 @@ class EulerDiscreteSampler:
     """
 
     def __init__(self, schedule: NoiseSchedule, num_inference_steps: int):
-        if num_inference_steps <= 0:
-            raise ValueError(f"num_inference_steps must be > 0, got {num_inference_steps}")
-        n = schedule.config["num_train_timesteps"]
-        ratio = n // num_inference_steps
         self.schedule = schedule
-        self.timesteps = [int(t) for t in (torch.arange(num_inference_steps) * ratio).flip(0) + 1]
+        self.timesteps, _ = leading_timesteps(schedule, num_inference_steps)
         ac = schedule.alphas_cumprod
         train_sigmas = ((1 - ac) / ac) ** 0.5
         # leading timesteps are integers, so diffusers' np.interp lands exactly on the table
