@@ -2,6 +2,9 @@
  * The only module that imports onnxruntime-node. Everything else reaches ONNX Runtime through the
  * functions and types re-exported here.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
 import * as ort from 'onnxruntime-node';
 
 import { ProviderError } from '../errors';
@@ -24,6 +27,19 @@ export function getOrtVersion(): string {
 /** The execution providers this onnxruntime-node build knows, bundled or loadable on demand. */
 export function listOrtBackends(): OrtBackendInfo[] {
   return ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
+}
+
+/**
+ * Whether a provider that onnxruntime-node loads from a separate library (CUDA, TensorRT) has
+ * that library installed beside the binding; bundled providers always count as present.
+ * NOTE: trying a missing one makes ORT print several lines of errors to stderr before failing.
+ */
+export function hasProviderLibrary(provider: string): boolean {
+  const backend = listOrtBackends().find((b) => b.name === provider);
+  if (!backend) return false;
+  if (backend.bundled) return true;
+  const binDir = path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  return existsSync(path.join(binDir, `libonnxruntime_providers_${provider}.so`));
 }
 
 /** Creates a session from a file path or serialized model bytes on the given providers. */

@@ -6,7 +6,8 @@ import { existsSync } from 'node:fs';
 
 import { ModelFileError, ProviderError } from '../errors';
 import { resolveExecutionProviders, type Device } from '../onnx/providers';
-import { listOrtBackends } from '../onnx/runtime';
+import { probeProviderIsolated } from '../onnx/probe-isolated';
+import { hasProviderLibrary, listOrtBackends } from '../onnx/runtime';
 import { DurianPipeline } from './durian-pipeline';
 
 export interface LoadedPipeline {
@@ -23,8 +24,25 @@ export async function loadPipeline(dir: string, device: Device): Promise<LoadedP
   }
   const available = listOrtBackends().map((b) => b.name);
   const eps = resolveExecutionProviders(device, `${process.platform}-${process.arch}`, available);
-  const attempts = device === 'auto' ? eps.filter((e) => e !== 'cpu').map((e) => [e, 'cpu']).concat([['cpu']]) : [eps];
   const fallbacks: string[] = [];
+  // auto: skip providers that cannot start here before ORT or Dawn get to print about it —
+  // CUDA without its library, WebGPU without an adapter (probed in a child process)
+  const candidates: string[] = [];
+  for (const ep of device === 'auto' ? eps.filter((e) => e !== 'cpu') : []) {
+    if (!hasProviderLibrary(ep)) {
+      fallbacks.push(`${ep}: provider library not installed`);
+      continue;
+    }
+    if (ep === 'webgpu') {
+      const probe = await probeProviderIsolated(ep);
+      if (!probe.usable) {
+        fallbacks.push(`${ep}: ${probe.error ?? 'not usable'}`);
+        continue;
+      }
+    }
+    candidates.push(ep);
+  }
+  const attempts = device === 'auto' ? candidates.map((e) => [e, 'cpu']).concat([['cpu']]) : [eps];
   for (const providers of attempts) {
     try {
       return { pipeline: await DurianPipeline.fromModelDir(dir, { executionProviders: providers }), providers, fallbacks };

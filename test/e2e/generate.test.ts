@@ -42,6 +42,26 @@ describe('durian animate / interpolate / guide / batch on the tiny model', () =>
     expect(existsSync(path.join(dir, 'p.png'))).toBe(true);
   });
 
+  it('--provider auto says which provider ran and why others were skipped, without provider noise on stderr', () => {
+    const args = base(path.join(dir, 'auto.mp4'), ['--attr', path.join(EX, 'attr-hat-2.png') + ':hat', '--json', '--frames', '2', '--steps', '1']);
+    args[args.indexOf('--provider') + 1] = 'auto';
+    const r = runCli(['animate', ...args]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const json = JSON.parse(r.stdout);
+    expect(['cuda', 'webgpu', 'cpu']).toContain(json.provider);
+    if (json.provider === 'cpu') expect(json.fallbacks.length).toBeGreaterThan(0);
+  });
+
+  it('--profile prints per-stage times to stderr', () => {
+    const r = runCli(['animate', ...base(path.join(dir, 'prof.mp4'), ['--attr', path.join(EX, 'attr-hat-2.png') + ':hat', '--profile'])]);
+    expect(r.code).toBe(0);
+    for (const stage of ['load model', 'references', 'UNet, per step', 'decode', 'encode']) {
+      expect(r.stderr).toMatch(new RegExp(`${stage.replace(/[,]/g, '.')}\\s+\\d+\\.\\d{3} s`));
+    }
+    expect(r.stdout.trim()).toBe(path.join(dir, 'prof.mp4'));
+  });
+
   it('the same seed gives identical frames', () => {
     const a = path.join(dir, 'a');
     const b = path.join(dir, 'b');

@@ -42,6 +42,7 @@ export function addGenerationOptions(cmd: Command): Command {
     .option('--model <dir>', 'model directory', DEFAULT_MODEL)
     .option('--preview <png>', 'also write a sheet of inputs, masks, guidance and sample frames')
     .option('--json', 'print one JSON object with the result instead of progress', false)
+    .option('--profile', 'print per-stage times (load, analyse, references, UNet per step, decode, encode) to stderr', false)
     .option('--force', 'overwrite an existing output', false);
 }
 
@@ -49,6 +50,25 @@ interface GenerationFlags extends RawJob {
   provider: string;
   model: string;
   json: boolean;
+  profile: boolean;
+}
+
+/** Lines of the `--profile` table from a job's timings (ms). */
+export function formatProfile(loadMs: number, timings: Record<string, number>, steps: number, providers: readonly string[]): string[] {
+  const row = (name: string, ms: number | undefined) => `  ${name.padEnd(22)} ${((ms ?? 0) / 1000).toFixed(3).padStart(9)} s`;
+  return [
+    `profile (providers: ${providers.join(', ')})`,
+    row('load model', loadMs),
+    row('analyse inputs', timings.analyse),
+    row('guidance', timings.guide),
+    row('references', timings.references),
+    row('pose guider', timings.pose),
+    row('UNet, all steps', timings.unet),
+    row('UNet, per step', (timings.unet ?? 0) / Math.max(1, steps)),
+    row('decode', timings.decode),
+    row('encode', timings.encode),
+    row('total (without load)', timings.total),
+  ];
 }
 
 export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'], ctx: CliContext): Promise<void> {
@@ -59,6 +79,7 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
   await spinner.start('loading model');
   const started = Date.now();
   const loaded = await loadPipeline(flags.model, device);
+  const loadMs = Date.now() - started;
   const release = onInterrupt(() => loaded.pipeline.release());
   // an interrupted encode leaves its temporary output behind unless removed here
   const clean = onInterrupt(async () => {
@@ -75,6 +96,7 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
       },
     });
     spinner.succeed(`wrote ${result.output} (${result.frames} frames, ${result.fps} fps)`);
+    if (flags.profile) formatProfile(loadMs, result.timings, result.steps, loaded.providers).forEach((l) => ctx.stderr(l));
     if (flags.json) ctx.stdout(JSON.stringify({ ok: true, ...result, provider: loaded.providers[0], providers: loaded.providers, fallbacks: loaded.fallbacks }));
     else if (!process.stderr.isTTY) ctx.stdout(result.output);
   } catch (error) {
