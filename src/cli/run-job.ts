@@ -10,9 +10,10 @@ import { InputError, UsageError } from '../errors';
 import { retargetKeypoints } from '../face/retarget';
 import { renderKeypoints, type KeypointSpec } from '../media/keypoint-render';
 import { readImage, readMask, writePng, type RgbImage } from '../media/image';
-import { decodeVideo, encodeVideo, probeVideo } from '../media/video';
-import { alignPortrait, applyMask, forwardParser, pickLargestAttribute, unionMask, type AlignedPortrait, type SourceAnalysis } from '../pipeline/analysis';
+import { encodeVideo } from '../media/video';
+import { alignPortrait, applyMask, pickLargestAttribute, unionMask, type AlignedPortrait, type SourceAnalysis } from '../pipeline/analysis';
 import type { DurianPipeline } from '../pipeline/durian-pipeline';
+import { readGuide } from './guide-source';
 import type { JobSpec } from './options';
 import { findKeypointSidecar, findMaskSidecars, readKeypointDoc } from './sidecars';
 
@@ -54,21 +55,6 @@ async function analyse(p: DurianPipeline, file: string, spec: JobSpec, keypoints
     }
   }
   return alignPortrait(p, img, given);
-}
-
-/** Per-frame driving keypoints and their frame rate, from a keypoint JSON or a video. */
-async function readGuide(p: DurianPipeline, guide: string, maxFrames?: number): Promise<{ keypoints: Float32Array[]; fps: number }> {
-  if (guide.toLowerCase().endsWith('.json')) {
-    const doc = readKeypointDoc(guide);
-    return { keypoints: doc.frames.slice(0, maxFrames), fps: doc.fps ?? 25 };
-  }
-  const info = await probeVideo(guide);
-  const sidecar = findKeypointSidecar(guide);
-  if (sidecar) return { keypoints: readKeypointDoc(sidecar).frames.slice(0, maxFrames), fps: info.fps };
-  const frames = await decodeVideo(guide, { width: p.width, height: p.height, maxFrames });
-  const keypoints: Float32Array[] = [];
-  for (const f of frames) keypoints.push((await forwardParser(p, f.data)).keypoints);
-  return { keypoints, fps: info.fps };
 }
 
 function alphaWeights(frames: number, alpha: [number, number]): Float32Array {
@@ -133,7 +119,6 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   hooks.onStage?.('extracting guidance');
   t = performance.now();
   const guide = await readGuide(p, spec.guide, spec.frames);
-  if (guide.keypoints.length === 0) throw new InputError(`${spec.guide}: no frames`);
   const moved = retargetKeypoints(identity.keypoints, guide.keypoints);
   const kpSpec = p.manifest.keypoint_image as KeypointSpec;
   const poseImages = moved.map((k) => renderKeypoints(k, H, W, kpSpec));

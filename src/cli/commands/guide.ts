@@ -7,15 +7,16 @@ import path from 'node:path';
 
 import { Command, Option } from 'commander';
 
-import { InputError, UsageError } from '../../errors';
+import { UsageError } from '../../errors';
 import { retargetKeypoints } from '../../face/retarget';
 import { renderKeypoints, type KeypointSpec } from '../../media/keypoint-render';
 import { readImage } from '../../media/image';
-import { decodeVideo, encodeVideo, probeVideo } from '../../media/video';
+import { encodeVideo } from '../../media/video';
 import { DEVICES } from '../../onnx/providers';
-import { alignPortrait, forwardParser } from '../../pipeline/analysis';
+import { alignPortrait } from '../../pipeline/analysis';
 import { loadPipeline } from '../../pipeline/load';
 import type { CliContext } from '../context';
+import { readGuide } from '../guide-source';
 import { DEFAULTS, resolveProviderFlag } from '../options';
 import { findKeypointSidecar, readKeypointDoc } from '../sidecars';
 import { DEFAULT_MODEL } from './generate';
@@ -49,30 +50,19 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
       if (existsSync(f.output) && !f.force) throw new UsageError(`${f.output} exists`, { suggestion: 'Pass --force to overwrite it.' });
       const { pipeline } = await loadPipeline(f.model, resolveProviderFlag(f.provider));
       try {
-        const info = await probeVideo(f.video);
-        const sidecar = findKeypointSidecar(f.video);
-        let kps: Float32Array[];
-        let size: [number, number] = [info.width, info.height];
-        let source = 'sidecar';
-        if (sidecar) {
-          kps = readKeypointDoc(sidecar).frames.slice(0, frames);
-        } else {
-          const decoded = await decodeVideo(f.video, { width: pipeline.width, height: pipeline.height, maxFrames: frames });
-          kps = [];
-          for (const fr of decoded) kps.push((await forwardParser(pipeline, fr.data)).keypoints);
-          size = [pipeline.width, pipeline.height];
-          source = 'parser';
-        }
-        if (kps.length === 0) throw new InputError(`${f.video}: no frames`);
+        const guide = await readGuide(pipeline, f.video, frames);
+        let kps = guide.keypoints;
+        let size = guide.size;
         if (f.identity) {
+          const sidecar = findKeypointSidecar(f.identity);
           const id = await alignPortrait(pipeline, await readImage(f.identity), {
-            keypoints: findKeypointSidecar(f.identity) ? readKeypointDoc(findKeypointSidecar(f.identity)!).frames[0] : undefined,
+            keypoints: sidecar ? readKeypointDoc(sidecar).frames[0] : undefined,
           });
           kps = retargetKeypoints(id.keypoints, kps);
           size = [pipeline.width, pipeline.height];
         }
         if (f.output.toLowerCase().endsWith('.json')) {
-          const doc = { layout: 'ibug68', size, fps: info.fps, source, retargeted: Boolean(f.identity),
+          const doc = { layout: 'ibug68', size, fps: guide.fps, source: guide.source, retargeted: Boolean(f.identity),
             frames: kps.map((k) => Array.from({ length: 68 }, (_, i) => [+k[2 * i]!.toFixed(3), +k[2 * i + 1]!.toFixed(3)])) };
           const tmp = path.join(path.dirname(f.output), `.${path.basename(f.output)}.partial-${process.pid}`);
           writeFileSync(tmp, JSON.stringify(doc));
@@ -85,9 +75,9 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
             const moved = Float32Array.from(k, (v, i) => v * scale[i % 2]!);
             return { data: renderKeypoints(moved, pipeline.height, pipeline.width, spec), width: pipeline.width, height: pipeline.height };
           });
-          await encodeVideo(images, f.output, { fps: info.fps, force: f.force });
+          await encodeVideo(images, f.output, { fps: guide.fps, force: f.force });
         }
-        const result = { ok: true, output: path.resolve(f.output), frames: kps.length, fps: info.fps, source, retargeted: Boolean(f.identity) };
+        const result = { ok: true, output: path.resolve(f.output), frames: kps.length, fps: guide.fps, source: guide.source, retargeted: Boolean(f.identity) };
         ctx.stdout(f.json ? JSON.stringify(result) : result.output);
       } finally {
         await pipeline.release();
