@@ -222,26 +222,32 @@ export class DurianPipeline {
     const ww = getWindowWeights(window, options.overlap);
     const norm = new Float32Array(F);
     for (const s of starts) for (let k = 0; k < window; k++) norm[s + k] = norm[s + k]! + ww[k]!;
+    // the feeds that do not change from step to step, once per window: pose features of both
+    // branches (the unconditional one repeats the blank pose per frame) and the group weights
+    const poseUncond = new Float32Array(pose.channels * window * hw);
+    for (let c = 0; c < pose.channels; c++) {
+      for (let k = 0; k < window; k++) poseUncond.set(blankPose.data.subarray(c * hw, (c + 1) * hw), (c * window + k) * hw);
+    }
+    const windowFeeds = starts.map((s) => {
+      const wts = inputs.weights.subarray(s * G, (s + window) * G);
+      return {
+        pose_features: { data: concatBatch([sliceFrames(pose.data, pose.channels, F, hw, s, window), poseUncond]), dims: [2, pose.channels, window, h, w] },
+        weights: { data: concatBatch([wts, wts]), dims: [2, window, G] },
+      };
+    });
     const timesteps = scheduler.timesteps;
     for (let i = 0; i < timesteps.length; i++) {
       const t = timesteps[i]!;
       const xin = scheduler.scaleModelInput(x, t);
       const acc = new Float32Array(n);
-      for (const s of starts) {
+      for (const [wi, s] of starts.entries()) {
         const sample = sliceFrames(xin, C, F, hw, s, window);
-        const poseCond = sliceFrames(pose.data, pose.channels, F, hw, s, window);
-        const poseUncond = new Float32Array(poseCond.length);
-        for (let c = 0; c < pose.channels; c++) {
-          for (let k = 0; k < window; k++) poseUncond.set(blankPose.data.subarray(c * hw, (c + 1) * hw), (c * window + k) * hw);
-        }
-        const wts = inputs.weights.subarray(s * G, (s + window) * G);
         const out = await time('unet', () =>
           this.sessions.run('unet', {
             ...refFeeds,
+            ...windowFeeds[wi]!,
             sample: { data: concatBatch([sample, sample]), dims: [2, C, window, h, w] },
             timestep: { data: new Float32Array([t, t]), dims: [2] },
-            pose_features: { data: concatBatch([poseCond, poseUncond]), dims: [2, pose.channels, window, h, w] },
-            weights: { data: concatBatch([wts, wts]), dims: [2, window, G] },
           }),
         );
         addFramesWeighted(acc, applyGuidance(out.out_sample!.data, options.guidanceScale), C, F, hw, s, window, ww);

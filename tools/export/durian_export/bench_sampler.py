@@ -44,7 +44,6 @@ def main(argv=None) -> None:
     case = transfer_case(model.cfg.hold_out_seed, 0, size, args.frames, "hair")
     latents = torch.randn(1, 4, args.frames, size // 8, size // 8, generator=torch.Generator().manual_seed(1))
     flat = lambda t: [round(float(v), 6) for v in t.reshape(-1)]  # noqa: E731
-    from .keypoint_image import render_keypoints  # noqa: F401  (the case's pose images come from keypoints)
     (out / "case.json").write_text(json.dumps({
         "frames": args.frames, "steps": args.steps, "guidance_scale": args.guidance_scale, "window": args.window,
         "overlap": args.overlap, "portrait": flat(case.portrait[0]), "portrait_mask": flat(case.portrait_mask[0, 0]),
