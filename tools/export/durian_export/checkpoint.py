@@ -67,10 +67,21 @@ def split_checkpoint(path: Path, part_bytes: int = PART_BYTES) -> list[Path]:
     return parts
 
 
-def slim_checkpoint(run: Path, out: Path, part_bytes: int = PART_BYTES) -> list[Path]:
+def slim_checkpoint(run: Path, out: Path, part_bytes: int = PART_BYTES, ema: bool = False) -> list[Path]:
     """A copy of a run's checkpoint with fp16 weights only (no optimiser, no EMA: a resumed stage
-    re-warms its optimiser), split into parts — small enough to carry between machines."""
+    re-warms its optimiser), split into parts — small enough to carry between machines. ema: the
+    last stage's trainable weights are replaced by their EMA (for a chunk that stopped early)."""
     state = load_checkpoint(Path(run) / "ckpt.pt")
+    if ema and state.get("ema") and not state.get("finished"):
+        from .components import Durian
+        from .config import TrainConfig
+
+        model = Durian(TrainConfig.from_json(state["config"]))
+        model.load_state_dict(state["model"])
+        with torch.no_grad():
+            for p, e in zip(model.trainable(state["stage"]), state["ema"]):
+                p.copy_(e)
+        state["model"] = model.state_dict()
     slim = {k: v for k, v in state.items() if k not in ("optim", "ema")}
     slim["model"] = _half(slim["model"])
     slim["ema"] = []
@@ -88,6 +99,7 @@ if __name__ == "__main__":
     ap.add_argument("command", choices=["slim"])
     ap.add_argument("--run", required=True, help="run directory holding ckpt.pt (or its parts)")
     ap.add_argument("--out", required=True, help="where to write ckpt.pt.partNNN (fp16 weights only)")
+    ap.add_argument("--ema", action="store_true", help="keep the EMA of the last stage's weights, not the raw ones")
     a = ap.parse_args()
-    for p in slim_checkpoint(Path(a.run), Path(a.out)):
+    for p in slim_checkpoint(Path(a.run), Path(a.out), ema=a.ema):
         print(p, p.stat().st_size)

@@ -89,6 +89,9 @@ def main(argv=None) -> None:
     ap.add_argument("--split-checkpoint", action="store_true",
                     help="split the final checkpoint into ckpt.pt.partNNN files of at most 15 MiB")
     ap.add_argument("--data", help="train on clips on disk (data/clips.py format) instead of SynthPortrait")
+    ap.add_argument("--ema-decay", type=float, help="EMA decay for this call (default: config ema)")
+    ap.add_argument("--reinit", action="store_true",
+                    help="with --resume: start this stage's weights afresh (seeded init), keeping the other stages'")
     ap.add_argument("--compile-render", action="store_true", help="torch.compile the renderer (CUDA; faster data)")
     ap.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. lr=1e-4 model.heads=4")
     args = ap.parse_args(argv)
@@ -122,12 +125,21 @@ def train(args) -> dict:
     torch.manual_seed(cfg.seed)  # the initial weights are part of the experiment
     model = Durian(cfg).to(device)
     progress = {s: 0 for s in STAGES}
+    stage = args.stage
+    fresh = {n: p.detach().clone() for n, p in model.named_parameters()}
     if state is not None:
         model.load_state_dict(state["model"])
         progress.update(state["progress"])
+        if args.reinit:
+            trained = {id(p) for p in model.trainable(stage)}
+            with torch.no_grad():
+                for n, p in model.named_parameters():
+                    if id(p) in trained:
+                        p.copy_(fresh[n])
+            progress[stage] = 0
+    del fresh
     total = args.steps or cfg.steps
     batch = args.batch_size or cfg.batch_size
-    stage = args.stage
     if progress[stage] > 0 and not args.resume:
         raise SystemExit(f"{out} already trained {stage} for {progress[stage]} steps; pass --resume to continue")
     start = progress[stage]
@@ -140,20 +152,21 @@ def train(args) -> dict:
         p.requires_grad_(True)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     ema = [p.detach().clone() for p in params]
-    if state is not None and state.get("stage") == stage and args.resume and "optim" in state:
+    if state is not None and state.get("stage") == stage and args.resume and not args.reinit and "optim" in state:
         opt.load_state_dict(state["optim"])
         ema = [e.to(device) for e in state["ema"]]
     data = ClipBatchMaker(cfg, args.data, device) if args.data else SynthBatchMaker(cfg, device, compile=args.compile_render)
     if stage in ("stage1", "stage2") and cfg.latent_scale == 1.0 and progress["vae"] > 0:
         cfg.latent_scale = calibrate_latent_scale(model, data)
     model.train()
+    ema_decay = args.ema_decay if args.ema_decay is not None else cfg.ema
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
 
     out.mkdir(parents=True, exist_ok=True)
     log = open(out / "loss.jsonl", "a") if rank == 0 else None
     t0 = time.time()
     last_log, samples = t0, 0
-    losses: list[float] = []
+    loss_sum, loss_n = torch.zeros((), device=device), 0  # summed on the device: no host sync per step
 
     def save(final: bool):
         if rank != 0:
@@ -181,21 +194,22 @@ def train(args) -> dict:
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         with torch.no_grad():
-            d = min(cfg.ema, (1 + step) / (10 + step))
+            d = min(ema_decay, (1 + step) / (10 + step))
             for e, p in zip(ema, params):
                 e.lerp_(p.detach(), 1 - d)
         step += 1
         progress[stage] = step
         samples += batch * world
-        losses.append(float(loss.detach()))
+        loss_sum += loss.detach().float()
+        loss_n += 1
         if log and (step % args.log_every == 0 or step == total):
             now = time.time()
-            rec = {"stage": stage, "step": step, "loss": sum(losses) / len(losses), "lr": lr_at(step - 1, cfg, total),
+            rec = {"stage": stage, "step": step, "loss": float(loss_sum) / loss_n, "lr": lr_at(step - 1, cfg, total),
                    "samples_per_s": samples / (now - last_log), "elapsed_s": now - t0, "world": world}
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(json.dumps(rec), flush=True)
-            losses, samples, last_log = [], 0, now
+            loss_sum, loss_n, samples, last_log = torch.zeros((), device=device), 0, 0, now
         if step % args.save_every == 0 and step < total:
             save(False)
         if args.sample_every and step % args.sample_every == 0 and rank == 0:

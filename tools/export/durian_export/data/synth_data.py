@@ -18,7 +18,7 @@ import torch
 from ..config import TrainConfig
 from ..keypoint_image import render_keypoints
 from ..synth import catalog, render, sample_attributes, sample_identities, sample_motion
-from ..synth.params import Motion
+from ..synth.params import Motion, without_held_out
 from .augment import colour_jitter, random_affine
 
 CLS = {name: i for i, name in enumerate(catalog.MASK_CLASSES)}
@@ -70,7 +70,11 @@ class SynthBatchMaker:
         self.device = torch.device(device)
         self.size = size or cfg.model.image_size
         # the renderer is hundreds of elementwise kernels; compiled, it fuses (10x faster on an H100)
-        self.render = torch.compile(render, dynamic=False) if compile else render
+        self._render = torch.compile(render, dynamic=False) if compile else render
+
+    def render(self, ident, attrs, motion, **kw):
+        """Every training render goes through here: held-out attribute combinations never appear."""
+        return self._render(ident, without_held_out(attrs), motion, **kw)
 
     def _rng(self, step: int, rank: int) -> tuple[random.Random, torch.Generator]:
         seed = hash((self.cfg.train_seed, step, rank)) & 0x7FFFFFFF

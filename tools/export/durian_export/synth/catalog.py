@@ -63,3 +63,19 @@ CLOTHES_COLOURS = (
     (0.20, 0.30, 0.55), (0.80, 0.80, 0.82), (0.15, 0.15, 0.17), (0.55, 0.15, 0.18),
     (0.25, 0.45, 0.30), (0.85, 0.60, 0.25), (0.45, 0.40, 0.55), (0.65, 0.55, 0.45),
 )
+
+# Attribute combinations never rendered for training (issue 6's held-out split): (class, style
+# name, palette index). The palette is HAIR_COLOURS for hair, the main colour of HAT_COLOURS for
+# hats and FRAME_COLOURS for glasses; a sample's palette entry is the one nearest its (jittered)
+# colour. Training data re-colours such a sample with the next palette entry (data/synth_data.py);
+# the benchmark renders exactly these combinations as its held-out-combination cases.
+HELD_OUT_COMBINATIONS = (
+    ("hair", "bob", 11),          # pink bob
+    ("hair", "afro", 6),          # blonde afro
+    ("hair", "long_wavy", 10),    # blue long wavy hair
+    ("hair", "mohawk", 5),        # ginger mohawk
+    ("hat", "beanie", 3),         # yellow beanie
+    ("hat", "cap", 7),            # purple cap
+    ("glasses", "round", 4),      # red round frames
+    ("glasses", "aviator", 5),    # blue aviators
+)

@@ -299,3 +299,62 @@ def with_styles(attrs: Attributes, **styles: int) -> Attributes:
             raise ValueError(f"{cls} style {s} out of range 0..{n - 1}")
         changes[f"{cls}_style"] = torch.full_like(attrs.style(cls), s)
     return attrs.replace(**changes)
+
+
+_COMBO_FIELDS = {  # class → (attribute field, its colour channels, palette)
+    "hair": ("hair_colour", slice(0, 3), catalog.HAIR_COLOURS),
+    "hat": ("hat_colour", slice(0, 3), catalog.HAT_COLOURS),
+    "glasses": ("glasses", slice(0, 3), catalog.FRAME_COLOURS),
+}
+
+
+def _palette(cls: str) -> torch.Tensor:
+    pal = _COMBO_FIELDS[cls][2]
+    return torch.tensor([c[1] if isinstance(c[0], str) else c for c in pal])
+
+
+def palette_index(attrs: Attributes, cls: str) -> torch.Tensor:
+    """[N] index of the palette entry nearest each sample's `cls` colour (see catalog.HELD_OUT_COMBINATIONS)."""
+    field, ch, _ = _COMBO_FIELDS[cls]
+    colour = getattr(attrs, field)[:, ch].float().cpu()
+    return torch.cdist(colour, _palette(cls)).argmin(1)
+
+
+def held_out_mask(attrs: Attributes) -> torch.Tensor:
+    """[N] bool: the sample wears one of catalog.HELD_OUT_COMBINATIONS."""
+    hit = torch.zeros(len(attrs.hair_style), dtype=torch.bool)
+    for cls, style, colour in catalog.HELD_OUT_COMBINATIONS:
+        s = catalog.STYLES[cls].index(style)
+        hit |= (attrs.style(cls).cpu() == s) & (palette_index(attrs, cls) == colour)
+    return hit
+
+
+def without_held_out(attrs: Attributes) -> Attributes:
+    """`attrs` with every held-out combination re-coloured: the colour moves by the difference
+    between its palette entry and the next one (keeping its jitter), until no combination is held out."""
+    changes = {}
+    for cls in _COMBO_FIELDS:
+        field, ch, _ = _COMBO_FIELDS[cls]
+        pal = _palette(cls)
+        value = getattr(attrs, field).clone()
+        styles = attrs.style(cls).cpu()
+        for _ in range(len(pal)):
+            held = torch.zeros(len(styles), dtype=torch.bool)
+            idx = palette_index(attrs.replace(**{field: value}), cls)
+            for c, style, colour in catalog.HELD_OUT_COMBINATIONS:
+                if c == cls:
+                    held |= (styles == catalog.STYLES[cls].index(style)) & (idx == colour)
+            if not held.any():
+                break
+            step = (pal[(idx + 1) % len(pal)] - pal[idx]).to(value.device, value.dtype)
+            value[:, ch] = torch.where(held.to(value.device)[:, None], (value[:, ch] + step).clamp(0, 1), value[:, ch])
+        changes[field] = value
+    return attrs.replace(**changes)
+
+
+def with_combination(attrs: Attributes, cls: str, style: str, colour: int) -> Attributes:
+    """`attrs` with class `cls` forced to `style` in palette colour `colour` (exact, no jitter)."""
+    field, ch, _ = _COMBO_FIELDS[cls]
+    value = getattr(attrs, field).clone()
+    value[:, ch] = _palette(cls)[colour].to(value.device, value.dtype)
+    return with_styles(attrs, **{cls: catalog.STYLES[cls].index(style)}).replace(**{field: value})
