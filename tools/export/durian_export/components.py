@@ -92,7 +92,9 @@ def diffusion_loss(model: Durian, b: TrainBatch, g: torch.Generator) -> torch.Te
     keep = (torch.rand(B, generator=g) >= cfg.ref_dropout).to(x0.device)[:, None, None, None]
     portrait, pmask = b.portrait * keep, b.portrait_mask * keep
     attr, amask = b.attr * keep, b.attr_mask * keep
-    pose = drop(b.pose, cfg.pose_dropout, g)
+    # the unconditional branch drops the pose with the references (as the samplers do); the pose
+    # alone is dropped too, now and then
+    pose = drop(b.pose * keep[:, :, None], cfg.pose_dropout, g)
     refs = model.references(portrait, pmask, [(attr, amask)])
     members = torch.ones(B, 1, 1, device=x0.device)
     weights = torch.ones(B, Fr, 1, device=x0.device)
@@ -100,7 +102,14 @@ def diffusion_loss(model: Durian, b: TrainBatch, g: torch.Generator) -> torch.Te
     t = torch.randint(0, cfg.num_train_timesteps, (B,), generator=g).to(x0.device)
     noisy = model.schedule.add_noise(x0, noise, t)
     pred = model.denoise(noisy, t.float(), pose, refs, members, weights)
-    return F.mse_loss(pred.float(), model.schedule.target(x0, noise, t).float())
+    err = ((pred.float() - model.schedule.target(x0, noise, t).float()) ** 2).flatten(1).mean(1)  # [B]
+    if cfg.min_snr_gamma > 0:
+        # Min-SNR-γ: the low-noise steps, easy and many, stop crowding out the ones that set structure
+        ab = model.schedule.alphas_cumprod.to(x0.device)[t].float()
+        snr = ab / (1 - ab)
+        w = snr.clamp(max=cfg.min_snr_gamma) / (snr if cfg.prediction_type == "epsilon" else snr + 1)
+        return (err * w).mean()
+    return err.mean()
 
 
 def vae_loss(model: Durian, images: torch.Tensor, g: torch.Generator) -> torch.Tensor:

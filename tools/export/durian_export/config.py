@@ -52,7 +52,8 @@ class TrainConfig:
     latent_scale: float = 1.0       # set after VAE training from latent std
     kl_weight: float = 1e-6
     ref_dropout: float = 0.1        # drop both references (CFG unconditional branch)
-    pose_dropout: float = 0.05
+    pose_dropout: float = 0.05      # drop the pose alone (the references dropped drop it too)
+    min_snr_gamma: float = 0.0      # > 0: Min-SNR-γ loss weights (Hang et al. 2023); 0: plain MSE
     # training-recipe switches (paper §3 and Table 2 ablations)
     complementary_masking: bool = True
     mask_expansion: bool = True
@@ -100,6 +101,12 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
             raise ValueError(f"Unknown config key {key!r}")
         setattr(target, name, _coerce(value, getattr(target, name)))
     return cfg
+
+
+# what may change between chunks of one run (`train --resume key=value`): the recipe, not the
+# architecture, the noise schedule, the latent scale or the data split
+RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
+                       "min_snr_gamma", "cross_identity", "kl_weight", "batch_size", "frames")
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:

@@ -20,7 +20,7 @@ import torch.distributed as dist
 
 from .checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint, split_checkpoint
 from .components import STAGES, Durian, diffusion_loss, parser_loss, vae_loss
-from .config import TrainConfig, load_config
+from .config import RESUMABLE_OVERRIDES, TrainConfig, apply_overrides, load_config
 from .data import SynthBatchMaker
 from .data.clips import ClipBatchMaker
 
@@ -121,7 +121,11 @@ def train(args) -> dict:
         state = None
         cfg = load_config(args.config, args.overrides)
     if state is not None and args.overrides:
-        raise SystemExit("config overrides apply to a new run only; the run directory fixes the config")
+        fixed = [o for o in args.overrides if o.lstrip("-").partition("=")[0] not in RESUMABLE_OVERRIDES]
+        if fixed:
+            raise SystemExit(f"{', '.join(fixed)}: the run directory fixes this; on --resume only "
+                             f"{', '.join(RESUMABLE_OVERRIDES)} may change")
+        apply_overrides(cfg, args.overrides)
     torch.manual_seed(cfg.seed)  # the initial weights are part of the experiment
     model = Durian(cfg).to(device)
     progress = {s: 0 for s in STAGES}

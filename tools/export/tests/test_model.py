@@ -80,6 +80,55 @@ def test_reinit_restarts_one_stage_and_keeps_the_others(tmp_path, one_thread):
     assert d_init < d_trained
 
 
+def test_resume_may_change_the_recipe_but_not_the_architecture(tmp_path, one_thread):
+    common = ["--stage", "stage1", "--steps", "4", "--log-every", "1", "--device", "cpu", "--out", str(tmp_path / "r")]
+    train_main(["--config", str(TINY), "--stop-after", "2"] + common)
+    with pytest.raises(SystemExit, match="model.heads=4"):
+        train_main(common + ["--resume", "model.heads=4"])
+    train_main(common + ["--resume", "lr=5e-4", "min_snr_gamma=5"])
+    cfg = torch.load(tmp_path / "r" / "ckpt.pt", weights_only=False)["config"]
+    assert cfg["lr"] == 5e-4 and cfg["min_snr_gamma"] == 5.0
+    assert cfg["model"]["heads"] == tiny_cfg().model.heads
+
+
+def test_min_snr_weights_only_the_low_noise_steps(monkeypatch):
+    """Min-SNR-γ (ε-prediction) leaves steps with SNR ≤ γ at weight 1 and scales the rest by γ/SNR."""
+    from durian_export import components
+
+    cfg = tiny_cfg()
+    torch.manual_seed(0)
+    model = Durian(cfg)
+    b = SynthBatchMaker(cfg).batch(0, 0, 2, 1)
+    for t_fixed, expect_equal in ((999, True), (0, False)):
+        monkeypatch.setattr(components.torch, "randint", lambda lo, hi, size, generator=None: torch.full(size, t_fixed))
+        plain = components.diffusion_loss(model, b, torch.Generator().manual_seed(1))
+        model.cfg.min_snr_gamma = 5.0
+        weighted = components.diffusion_loss(model, b, torch.Generator().manual_seed(1))
+        model.cfg.min_snr_gamma = 0.0
+        ab = float(model.schedule.alphas_cumprod[t_fixed])
+        snr = ab / (1 - ab)
+        assert torch.allclose(weighted, plain * min(snr, 5.0) / snr, rtol=1e-3), t_fixed
+        assert (abs(float(weighted - plain)) < 1e-6) == expect_equal
+
+
+def test_the_unconditional_branch_drops_pose_with_the_references(monkeypatch):
+    from durian_export import components
+
+    cfg = tiny_cfg("ref_dropout=1.0", "pose_dropout=0.0")
+    torch.manual_seed(0)
+    model = Durian(cfg)
+    seen = {}
+    real = model.denoise
+
+    def spy(noisy, t, pose, refs, members, weights):
+        seen["pose"] = pose
+        return real(noisy, t, pose, refs, members, weights)
+
+    monkeypatch.setattr(model, "denoise", spy)
+    components.diffusion_loss(model, SynthBatchMaker(cfg).batch(0, 0, 2, 1), torch.Generator().manual_seed(0))
+    assert seen["pose"].abs().sum() == 0
+
+
 def _flat_grads(model, stage):
     return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in model.trainable(stage)])
 
