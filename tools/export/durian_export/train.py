@@ -219,7 +219,11 @@ def train(args) -> dict:
         if args.sample_every and step % args.sample_every == 0 and rank == 0:
             from .sample import write_sample_sheet
             write_sample_sheet(model, stage, out / f"samples-{stage}-{step:06d}.png", device)
-        out_of_time = args.max_minutes and (time.time() - t0) / 60 > args.max_minutes
+        out_of_time = bool(args.max_minutes) and (time.time() - t0) / 60 > args.max_minutes
+        if world > 1 and args.max_minutes:  # every rank must stop at the same step, or the others hang
+            flag = torch.tensor(float(out_of_time), device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
         if (out_of_time or (args.stop_after and step - start >= args.stop_after)) and step < total:
             stopped_early = True
             break
