@@ -30,6 +30,7 @@ from PIL import Image
 
 from .synth import catalog, render, sample_attributes, sample_identities, sample_motion, with_styles
 from .synth.io import keypoints_doc, save_png, write_image_with_sidecars
+from .synth.params import with_combination
 
 ROOT = Path(__file__).resolve().parents[3]
 CLS = {n: i for i, n in enumerate(catalog.MASK_CLASSES)}
@@ -98,11 +99,15 @@ def _write_frames(path: Path, frames: torch.Tensor) -> None:
         save_png(path / f"{i:04d}.png", f)
 
 
-def build_cases(out: Path, size: int, frames: int, per_class: int, seed: int = HOLD_OUT_SEED) -> list[dict]:
+def build_cases(out: Path, size: int, frames: int, per_class: int, seed: int = HOLD_OUT_SEED,
+                combos: int = len(catalog.HELD_OUT_COMBINATIONS)) -> list[dict]:
     """Writes every case's inputs and ground truth under out/cases; returns their descriptions."""
     cases = []
-    kinds = [("self", "hair")] * per_class + [("transfer", c) for c in catalog.ATTRIBUTE_CLASSES for _ in range(per_class)]
-    for k, (kind, cls) in enumerate(kinds):
+    kinds = [("self", "hair", None)] * per_class + [("transfer", c, None) for c in catalog.ATTRIBUTE_CLASSES
+                                                    for _ in range(per_class)]
+    # held-out attribute combinations (never rendered for training): B wears exactly one of them
+    kinds += [("combo", combo[0], combo) for combo in catalog.HELD_OUT_COMBINATIONS[:combos]]
+    for k, (kind, cls, combo) in enumerate(kinds):
         a, b, c = 3 * k, 3 * k + 1, 3 * k + 2
         d = out / "cases" / f"{k:03d}-{kind}-{cls}"
         d.mkdir(parents=True, exist_ok=True)
@@ -110,6 +115,8 @@ def build_cases(out: Path, size: int, frames: int, per_class: int, seed: int = H
         attrs = sample_attributes(seed, [a, b, c], probs={cls: 1.0, "hair": 1.0})
         others = {o: 0 for o in catalog.ATTRIBUTE_CLASSES if o not in (cls, "hair")}
         attrs = with_styles(attrs, **others)
+        if combo is not None:
+            attrs = attrs.set_item(1, with_combination(attrs[[1]], *combo))
         motion = sample_motion(seed, [c], frames + 1, preset="talking")  # the driver: C
         if kind == "self":
             src_ident, src_attrs, tgt_attrs = ident[[0]], attrs[[0]], attrs[[0]]
@@ -137,7 +144,10 @@ def build_cases(out: Path, size: int, frames: int, per_class: int, seed: int = H
         edited_masks = portrait.masks[0, 0].clone()
         edited_masks[CLS[cls]] = torch.maximum(edited_masks[CLS[cls]], region[0])
         write_image_with_sidecars(d / "edited.png", edited, edited_masks, portrait.keypoints[0, 0])
-        cases.append({"dir": str(d), "kind": kind, "cls": cls, "frames": frames})
+        case = {"dir": str(d), "kind": kind, "cls": cls, "frames": frames}
+        if combo is not None:
+            case["combination"] = f"{combo[1]} in palette colour {combo[2]}"
+        cases.append(case)
     for k in range(per_class):
         cases.append(_composition_case(out, len(cases), size, frames, seed, 1000 + 4 * k))
         cases.append(_interpolation_case(out, len(cases), size, frames, seed, 2000 + 3 * k))
@@ -332,7 +342,7 @@ def write_picture(path: Path, cases: list[dict], size: int, template: np.ndarray
 
     rows = []
     for c in cases:
-        if c["kind"] != "transfer":
+        if c["kind"] not in ("transfer", "combo"):
             continue
         d = Path(c["dir"])
         t = torch.load(d / "truth.pt")
@@ -358,6 +368,8 @@ def main(argv=None) -> None:
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--combos", type=int, default=len(catalog.HELD_OUT_COMBINATIONS),
+                    help="how many of the held-out attribute combinations to include")
     ap.add_argument("--provider", default="cpu")
     args = ap.parse_args(argv)
     model = Path(args.model).resolve()
@@ -366,7 +378,7 @@ def main(argv=None) -> None:
     template = np.array(manifest["face_template"], dtype=np.float64).reshape(68, 2) * size
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    cases = build_cases(out, size, args.frames, args.per_class)
+    cases = build_cases(out, size, args.frames, args.per_class, combos=args.combos)
     summary = run_cli(write_jobs(cases, out, args.steps, args.seed), model, args.provider)
     if summary["failed"]:
         raise SystemExit(f"{summary['failed']} job(s) failed: {[o for o in summary['outcomes'] if o['status'] == 'failed']}")

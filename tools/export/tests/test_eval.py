@@ -41,10 +41,11 @@ def test_metrics():
                     reason="needs the built CLI (npm run build) and node")
 def test_benchmark_runs_through_the_cli(tmp_path, capsys):
     model = ROOT / "test" / "fixtures" / "onnx-tiny"
-    eval_main(["--model", str(model), "--out", str(tmp_path), "--per-class", "1", "--frames", "2", "--steps", "1"])
+    eval_main(["--model", str(model), "--out", str(tmp_path), "--per-class", "1", "--frames", "2", "--steps", "1",
+               "--combos", "2"])
     result = json.loads((tmp_path / "benchmark.json").read_text())
     assert set(result["table"]) == {"self/hair", "transfer/hair", "transfer/hat", "transfer/glasses", "transfer/beard",
-                                    "composition/hat+glasses", "interpolation/hair"}
+                                    "composition/hat+glasses", "interpolation/hair", "combo/hair"}
     for case in result["cases"]:
         for name in ("ours", "baseline", "start", "end"):
             if name in case:
@@ -57,3 +58,6 @@ def test_benchmark_runs_through_the_cli(tmp_path, capsys):
     frames = sorted((tmp_path / "cases").glob("*-transfer-hat/ours/*.png"))
     assert len(frames) == 3  # the portrait's own pose + 2 scored frames
     assert "| transfer/glasses (1) | ours |" in (tmp_path / "benchmark.md").read_text()
+    # the held-out-combination cases' donors wear exactly a combination training never renders
+    combos = [c for c in result["cases"] if c["kind"] == "combo"]
+    assert len(combos) == 2 and all("baseline" in c for c in combos)
