@@ -1,11 +1,15 @@
 /**
- * Driving keypoints from a guide: a keypoint JSON, a video's `NAME.keypoints.json` sidecar, or the
- * model's parser on every decoded frame. Shared by `animate`/`interpolate`/`batch` and `guide`.
+ * Driving keypoints from a guide: a keypoint JSON, a video's `NAME.keypoints.json` sidecar, the
+ * model's parser on every decoded frame (synthetic videos), or the real-face front end tracking
+ * the video (real talking heads). Shared by `animate`/`interpolate`/`batch` and `guide`.
  */
 import { InputError } from '../errors';
-import { decodeVideo, probeVideo } from '../media/video';
-import { forwardParser } from '../pipeline/analysis';
+import type { FaceFrontEnd } from '../face/front-end';
+import { decodeVideo, probeVideo, type VideoInfo } from '../media/video';
+import { forwardParser, type AnalyseOptions } from '../pipeline/analysis';
+import { classifyDomain, getLandmarkDisagreement, getParserConfidence } from '../pipeline/domain';
 import type { DurianPipeline } from '../pipeline/durian-pipeline';
+import type { Analyser } from './options';
 import { findKeypointSidecar, readKeypointDoc } from './sidecars';
 
 export interface GuideKeypoints {
@@ -13,27 +17,73 @@ export interface GuideKeypoints {
   keypoints: Float32Array[];
   fps: number;
   size: [number, number];
-  source: 'json' | 'sidecar' | 'parser';
+  source: 'json' | 'sidecar' | 'parser' | 'face';
+  /** Face tracking: share of frames with a face (lost frames hold the nearest tracked keypoints). */
+  trackedFraction?: number;
 }
 
-export async function readGuide(p: DurianPipeline, guide: string, maxFrames?: number): Promise<GuideKeypoints> {
+/** Real videos are tracked at their own size, down-scaled to this longer side at most. */
+const MAX_TRACK_SIDE = 640;
+
+/** `sidecar` and `auto` use a keypoint sidecar when there is one; `auto` then checks the domain. */
+export interface GuideOptions {
+  analyser?: Analyser;
+  face?: AnalyseOptions['face'];
+}
+
+export async function readGuide(p: DurianPipeline, guide: string, maxFrames?: number,
+  options: GuideOptions = {}): Promise<GuideKeypoints> {
   let result: GuideKeypoints;
+  const analyser = options.analyser ?? 'auto';
   if (guide.toLowerCase().endsWith('.json')) {
     const doc = readKeypointDoc(guide);
     result = { keypoints: doc.frames.slice(0, maxFrames), fps: doc.fps ?? 25, size: doc.size, source: 'json' };
   } else {
     const info = await probeVideo(guide);
-    const sidecar = findKeypointSidecar(guide);
+    const sidecar = analyser === 'auto' || analyser === 'sidecar' ? findKeypointSidecar(guide) : undefined;
     if (sidecar) {
       const doc = readKeypointDoc(sidecar);
       result = { keypoints: doc.frames.slice(0, maxFrames), fps: info.fps, size: doc.size, source: 'sidecar' };
     } else {
+      if (analyser === 'sidecar') throw new InputError(`${guide}: --analyser sidecar but no keypoints sidecar found`);
+      const face = analyser === 'parser' ? undefined : await options.face?.();
+      if (analyser === 'face' && !face) throw new InputError('--analyser face needs the face models (models/face), which are not installed');
       const frames = await decodeVideo(guide, { width: p.width, height: p.height, maxFrames });
-      const keypoints: Float32Array[] = [];
-      for (const f of frames) keypoints.push((await forwardParser(p, f.data)).keypoints);
-      result = { keypoints, fps: info.fps, size: [p.width, p.height], source: 'parser' };
+      if (face && (analyser === 'face' || await looksReal(p, face, frames[0]!))) {
+        result = await trackGuide(face, guide, info, maxFrames);
+      } else {
+        const keypoints: Float32Array[] = [];
+        for (const f of frames) keypoints.push((await forwardParser(p, f.data)).keypoints);
+        result = { keypoints, fps: info.fps, size: [p.width, p.height], source: 'parser' };
+      }
     }
   }
   if (result.keypoints.length === 0) throw new InputError(`${guide}: no frames`);
   return result;
+}
+
+/** The domain check of domain.ts on a video's first frame (at the model's size). */
+async function looksReal(p: DurianPipeline, face: FaceFrontEnd, frame: { data: Float32Array; width: number; height: number }): Promise<boolean> {
+  const real = await face.analyseImage(frame).catch((error: unknown) => {
+    if (error instanceof InputError) return undefined;
+    throw error;
+  });
+  if (!real) return false;
+  const parsed = await forwardParser(p, frame.data);
+  return classifyDomain(getParserConfidence(parsed.masks), getLandmarkDisagreement(parsed.keypoints, real.keypoints68)).domain === 'real';
+}
+
+/** Tracks the face through the video at (about) its own resolution; smoothed 68-point keypoints. */
+async function trackGuide(face: FaceFrontEnd, guide: string, info: VideoInfo, maxFrames?: number): Promise<GuideKeypoints> {
+  const scale = Math.min(1, MAX_TRACK_SIDE / Math.max(info.width, info.height));
+  const width = Math.max(2, Math.round(info.width * scale)), height = Math.max(2, Math.round(info.height * scale));
+  const frames = await decodeVideo(guide, { width, height, maxFrames });
+  const track = await face.trackVideo(frames, { fps: info.fps });
+  const found = track.frames.map((f) => f.keypoints68);
+  const first = found.findIndex((k) => k !== null);
+  if (first < 0) throw new InputError(`${guide}: no face found in any frame`, { suggestion: 'Use a video with one clearly visible face.' });
+  // a lost frame holds the last tracked keypoints (the first tracked ones before any were found)
+  let last = found[first]!;
+  const keypoints = found.map((k) => (last = k ?? last));
+  return { keypoints, fps: info.fps, size: [width, height], source: 'face', trackedFraction: track.trackedFraction };
 }

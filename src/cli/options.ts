@@ -6,7 +6,7 @@ import { UsageError } from '../errors';
 import { DEVICES, type Device } from '../onnx/providers';
 import { SCHEDULER_NAMES, type SchedulerName } from '../pipeline/schedulers';
 
-export const ANALYSERS = ['auto', 'sidecar', 'parser'] as const;
+export const ANALYSERS = ['auto', 'sidecar', 'parser', 'face'] as const;
 export type Analyser = (typeof ANALYSERS)[number];
 
 /** Defaults shown in --help. */

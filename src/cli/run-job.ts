@@ -11,7 +11,7 @@ import { retargetKeypoints } from '../face/retarget';
 import { renderKeypoints, type KeypointSpec } from '../media/keypoint-render';
 import { readImage, readMask, writePng, type RgbImage } from '../media/image';
 import { encodeVideo } from '../media/video';
-import { alignPortrait, applyMask, pickLargestAttribute, unionMask, type AlignedPortrait, type SourceAnalysis } from '../pipeline/analysis';
+import { alignPortrait, applyMask, pickLargestAttribute, unionMask, type AlignedPortrait, type AnalyseOptions, type SourceAnalysis } from '../pipeline/analysis';
 import type { DurianPipeline } from '../pipeline/durian-pipeline';
 import { readGuide } from './guide-source';
 import type { JobSpec } from './options';
@@ -34,10 +34,13 @@ export interface JobHooks {
   onStep?: (p: { step: number; total: number; timestep: number }) => void;
 }
 
-async function analyse(p: DurianPipeline, file: string, spec: JobSpec, keypointsFile?: string, maskFile?: string, maskClass?: string): Promise<AlignedPortrait> {
+type FaceGetter = AnalyseOptions['face'];
+
+async function analyse(p: DurianPipeline, file: string, spec: JobSpec, face: FaceGetter, keypointsFile?: string, maskFile?: string,
+  maskClass?: string): Promise<AlignedPortrait> {
   const img = await readImage(file);
   const given: SourceAnalysis = {};
-  if (spec.analyser !== 'parser') {
+  if (spec.analyser === 'auto' || spec.analyser === 'sidecar') {
     const kpFile = keypointsFile ?? findKeypointSidecar(file);
     if (kpFile) given.keypoints = readKeypointDoc(kpFile).frames[0];
     const classes = p.manifest.mask_classes as string[];
@@ -54,7 +57,13 @@ async function analyse(p: DurianPipeline, file: string, spec: JobSpec, keypoints
       throw new InputError(`${file}: --analyser sidecar but no ${given.keypoints ? 'mask' : 'keypoints'} sidecar found`);
     }
   }
-  return alignPortrait(p, img, given);
+  return alignPortrait(p, img, given, { analyser: spec.analyser === 'sidecar' ? 'auto' : spec.analyser, face });
+}
+
+function describeAnalysis(a: AlignedPortrait): string {
+  const check = a.domain ? ` (domain ${a.domain.domain}: parser confidence ${a.domain.parserConfidence.toFixed(3)}, `
+    + `landmark disagreement ${a.domain.landmarkDisagreement?.toFixed(3) ?? 'n/a'})` : '';
+  return `${a.keypointSource} keypoints, ${a.maskSource} masks${check}`;
 }
 
 function alphaWeights(frames: number, alpha: [number, number]): Float32Array {
@@ -84,7 +93,8 @@ export function checkOutput(output: string, force: boolean): void {
   }
 }
 
-export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks = {}): Promise<JobResult> {
+/** `face`: the real-face front end, loaded on first use (FaceLoader.get); without it only sidecars and the parser analyse. */
+export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks = {}, face?: FaceGetter): Promise<JobResult> {
   checkOutput(spec.output, spec.force);
   const t0 = performance.now();
   const timings: Record<string, number> = {};
@@ -98,10 +108,10 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   // 1. Analyse and align the identity and attribute images
   hooks.onStage?.('analysing inputs');
   let t = performance.now();
-  const identity = await analyse(p, spec.identity, spec, spec.identityKeypoints);
+  const identity = await analyse(p, spec.identity, spec, face, spec.identityKeypoints);
   const attrs: { aligned: AlignedPortrait; cls: string }[] = [];
   for (const a of spec.attrs) {
-    const aligned = await analyse(p, a.path, spec, undefined, a.mask, a.cls === 'auto' ? undefined : a.cls);
+    const aligned = await analyse(p, a.path, spec, face, undefined, a.mask, a.cls === 'auto' ? undefined : a.cls);
     attrs.push({ aligned, cls: a.cls === 'auto' ? pickLargestAttribute(aligned.masks, classes) : a.cls });
   }
   // 2. Inference masks and complementary masking
@@ -118,7 +128,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   // 3. Guidance: driving keypoints, retargeted onto the identity's face, rendered
   hooks.onStage?.('extracting guidance');
   t = performance.now();
-  const guide = await readGuide(p, spec.guide, spec.frames);
+  const guide = await readGuide(p, spec.guide, spec.frames, { analyser: spec.analyser, face });
   const moved = retargetKeypoints(identity.keypoints, guide.keypoints);
   const kpSpec = p.manifest.keypoint_image as KeypointSpec;
   const poseImages = moved.map((k) => renderKeypoints(k, H, W, kpSpec));
@@ -152,8 +162,9 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
     steps: spec.steps,
     attributes: attrs.map((a, i) => ({ path: spec.attrs[i]!.path, class: a.cls })),
     analysis: {
-      identity: `${identity.keypointSource} keypoints, ${identity.maskSource} masks`,
-      ...Object.fromEntries(attrs.map((a, i) => [`attr${i + 1}`, `${a.aligned.keypointSource} keypoints, ${a.aligned.maskSource} masks`])),
+      identity: describeAnalysis(identity),
+      ...Object.fromEntries(attrs.map((a, i) => [`attr${i + 1}`, describeAnalysis(a.aligned)])),
+      guide: `${guide.source} keypoints`,
     },
     modelSha256: getModelSha256(p),
     timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])),

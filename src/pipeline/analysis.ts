@@ -1,12 +1,14 @@
 /**
  * Image analysis for references: keypoints and class masks from sidecar data when given, else
  * from the model's parser graph; alignment of image, masks and keypoints to the model's face
- * template (similarity transform). The real-face front end (issue 7) plugs in as another
- * keypoint/mask source with the same output.
+ * template (similarity transform). Real photos go to the face front end (src/face) instead: chosen
+ * per image by a domain check (domain.ts) or forced by the caller.
  */
 import { InputError } from '../errors';
 import { applyAffine, estimateSimilarity, warpPlanar, type Affine } from '../face/align';
+import type { FaceFrontEnd } from '../face/front-end';
 import type { DurianPipeline } from './durian-pipeline';
+import { classifyDomain, getLandmarkDisagreement, getParserConfidence, type DomainCheck } from './domain';
 import { toSignedRange } from './latents';
 
 /** An image as decoded: planar RGB [3, H, W] in [0, 1]. */
@@ -30,8 +32,19 @@ export interface AlignedPortrait {
   masks: Record<string, Float32Array>;
   /** Source → model pixel transform. */
   transform: Affine;
-  keypointSource: 'sidecar' | 'parser';
-  maskSource: 'sidecar' | 'parser';
+  keypointSource: 'sidecar' | 'parser' | 'face';
+  maskSource: 'sidecar' | 'parser' | 'face';
+  /** The domain check, when one was made (auto, no sidecar keypoints). */
+  domain?: DomainCheck;
+}
+
+/**
+ * How keypoints and masks are found when no sidecar gives them: `auto` checks the domain, `parser`
+ * and `face` force one analyser. `face` loads the front end on first use (undefined: not installed).
+ */
+export interface AnalyseOptions {
+  analyser?: 'auto' | 'parser' | 'face';
+  face?: () => Promise<FaceFrontEnd | undefined>;
 }
 
 function scaleAffine(sx: number, sy: number): Affine {
@@ -59,31 +72,55 @@ export function getTemplateKeypoints(p: DurianPipeline): Float32Array {
  * Aligns a source image to the model's template. Keypoints: sidecar, else the parser on the image
  * resized to the model size. Masks: sidecar (warped), else the parser on the aligned image.
  */
-export async function alignPortrait(p: DurianPipeline, src: SourceImage, given: SourceAnalysis = {}): Promise<AlignedPortrait> {
+export async function alignPortrait(p: DurianPipeline, src: SourceImage, given: SourceAnalysis = {},
+  options: AnalyseOptions = {}): Promise<AlignedPortrait> {
   const W = p.width, H = p.height;
+  const analyser = options.analyser ?? 'auto';
   let kp = given.keypoints;
   let keypointSource: AlignedPortrait['keypointSource'] = 'sidecar';
-  if (!kp) {
-    const toModel = scaleAffine(W / src.width, H / src.height);
-    const resized = warpPlanar(src.data, 3, src.height, src.width, toModel, H, W);
-    const parsed = await forwardParser(p, resized);
-    kp = applyAffine(scaleAffine(src.width / W, src.height / H), parsed.keypoints);
+  let domain: DomainCheck | undefined;
+  if (!kp || analyser === 'face') {
+    const face = analyser === 'parser' ? undefined : await options.face?.();
+    if (analyser === 'face' && !face) throw new InputError('--analyser face needs the face models (models/face), which are not installed');
+    const real = face ? await face.analyseImage(src).catch((error: unknown) => {
+      if (analyser === 'face' || !(error instanceof InputError)) throw error;
+      return undefined; // auto: no face the front end accepts, so the parser decides
+    }) : undefined;
+    let parsedKp: Float32Array | undefined;
+    if (analyser !== 'face') {
+      const toModel = scaleAffine(W / src.width, H / src.height);
+      const parsed = await forwardParser(p, warpPlanar(src.data, 3, src.height, src.width, toModel, H, W));
+      parsedKp = applyAffine(scaleAffine(src.width / W, src.height / H), parsed.keypoints);
+      if (analyser === 'auto' && real) {
+        domain = classifyDomain(getParserConfidence(parsed.masks), getLandmarkDisagreement(parsedKp, real.keypoints68));
+      }
+    }
+    if (real && (analyser === 'face' || domain?.domain === 'real')) {
+      return alignWith(p, src, real.keypoints68, real.masks, 'face', 'face', domain);
+    }
+    kp = parsedKp!;
     keypointSource = 'parser';
   }
+  const givenMasks = given.masks && Object.keys(given.masks).length > 0 ? given.masks : undefined;
+  return alignWith(p, src, kp, givenMasks, keypointSource, givenMasks ? 'sidecar' : 'parser', domain);
+}
+
+/** Aligns image, keypoints and (source-pixel) masks; masks undefined: the parser on the aligned image. */
+async function alignWith(p: DurianPipeline, src: SourceImage, kp: Float32Array, sourceMasks: Record<string, Float32Array> | undefined,
+  keypointSource: AlignedPortrait['keypointSource'], maskSource: AlignedPortrait['maskSource'], domain?: DomainCheck): Promise<AlignedPortrait> {
+  const W = p.width, H = p.height;
   if (kp.length !== 136) throw new InputError(`expected 68 keypoints, got ${kp.length / 2}`);
   const transform = estimateSimilarity(kp, getTemplateKeypoints(p));
   const image = warpPlanar(src.data, 3, src.height, src.width, transform, H, W);
   const keypoints = applyAffine(transform, kp);
   let masks: Record<string, Float32Array>;
-  let maskSource: AlignedPortrait['maskSource'] = 'sidecar';
-  if (given.masks && Object.keys(given.masks).length > 0) {
+  if (sourceMasks) {
     masks = {};
-    for (const [c, m] of Object.entries(given.masks)) masks[c] = warpPlanar(m, 1, src.height, src.width, transform, H, W);
+    for (const [c, m] of Object.entries(sourceMasks)) masks[c] = warpPlanar(m, 1, src.height, src.width, transform, H, W);
   } else {
     masks = (await forwardParser(p, image)).masks;
-    maskSource = 'parser';
   }
-  return { image, keypoints, masks, transform, keypointSource, maskSource };
+  return { image, keypoints, masks, transform, keypointSource, maskSource, domain };
 }
 
 /** The attribute class with the largest mask area (for `--attr IMG:auto`). */

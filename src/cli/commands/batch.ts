@@ -15,6 +15,7 @@ import type { CliContext } from '../context';
 import { EXIT_CODES, getExitCode } from '../exit-codes';
 import { onInterrupt } from '../interrupt';
 import { DEFAULTS, parseShard, resolveJob, resolveProviderFlag, type RawJob } from '../options';
+import { FaceLoader } from '../face-loader';
 import { runJob } from '../run-job';
 import { createSpinner } from '../spinner';
 import { DEFAULT_MODEL } from './generate';
@@ -65,7 +66,11 @@ export function registerBatchCommand(program: Command, ctx: CliContext): void {
       const stop = onInterrupt(() => spinner.stop());
       await spinner.start('loading model');
       const loaded = await loadPipeline(f.model, resolveProviderFlag(f.provider));
-      const release = onInterrupt(() => loaded.pipeline.release());
+      const face = new FaceLoader();
+      const release = onInterrupt(async () => {
+        await face.release();
+        await loaded.pipeline.release();
+      });
       const outcomes: Outcome[] = [];
       try {
         for (const [k, { text, line }] of mine.entries()) {
@@ -92,7 +97,7 @@ export function registerBatchCommand(program: Command, ctx: CliContext): void {
             spinner.update(`job ${k + 1}/${mine.length} (line ${line})`);
             const r = await runJob(loaded.pipeline, spec, {
               onStep: ({ step, total }) => spinner.update(`job ${k + 1}/${mine.length} (line ${line}): step ${step}/${total}`),
-            });
+            }, face.get);
             outcomes.push({ line, output: r.output, status: 'ok', seconds: (Date.now() - t0) / 1000 });
           } catch (error) {
             if (!(error instanceof DurianError)) throw error;
@@ -104,6 +109,7 @@ export function registerBatchCommand(program: Command, ctx: CliContext): void {
         release();
         stop();
         spinner.stop();
+        await face.release();
         await loaded.pipeline.release();
       }
       const failed = outcomes.filter((o) => o.status === 'failed').length;

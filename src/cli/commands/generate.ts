@@ -13,6 +13,7 @@ import { SCHEDULER_NAMES } from '../../pipeline/schedulers';
 import type { CliContext } from '../context';
 import { onInterrupt } from '../interrupt';
 import { ANALYSERS, DEFAULTS, resolveJob, resolveProviderFlag, type JobSpec, type RawJob } from '../options';
+import { FaceLoader } from '../face-loader';
 import { runJob } from '../run-job';
 import { createSpinner } from '../spinner';
 
@@ -38,7 +39,7 @@ export function addGenerationOptions(cmd: Command): Command {
     .option('--window <n>', 'frames per temporal window', String(DEFAULTS.window))
     .option('--overlap <n>', 'frames shared by neighbouring windows', String(DEFAULTS.overlap))
     .addOption(new Option('--provider <device>', 'execution provider').choices([...DEVICES]).default(DEFAULTS.provider))
-    .addOption(new Option('--analyser <how>', 'keypoints/masks of the images: sidecar files, the model parser, or auto').choices([...ANALYSERS]).default(DEFAULTS.analyser))
+    .addOption(new Option('--analyser <how>', 'keypoints/masks of images and guide: sidecar files, the model parser, the real-face front end, or auto (sidecars, else a domain check)').choices([...ANALYSERS]).default(DEFAULTS.analyser))
     .option('--model <dir>', 'model directory', DEFAULT_MODEL)
     .option('--preview <png>', 'also write a sheet of inputs, masks, guidance and sample frames')
     .option('--json', 'print one JSON object with the result instead of progress', false)
@@ -80,7 +81,11 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
   const started = Date.now();
   const loaded = await loadPipeline(flags.model, device);
   const loadMs = Date.now() - started;
-  const release = onInterrupt(() => loaded.pipeline.release());
+  const face = new FaceLoader();
+  const release = onInterrupt(async () => {
+    await face.release();
+    await loaded.pipeline.release();
+  });
   // an interrupted encode leaves its temporary output behind unless removed here
   const clean = onInterrupt(async () => {
     await removePartial(getPartialPath(spec.output, 'file'));
@@ -94,7 +99,7 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
         const eta = step > 0 ? Math.round((elapsed / step) * (total - step)) : 0;
         spinner.update(`denoising: step ${step}/${total}, ETA ${eta}s`);
       },
-    });
+    }, face.get);
     spinner.succeed(`wrote ${result.output} (${result.frames} frames, ${result.fps} fps)`);
     if (flags.profile) formatProfile(loadMs, result.timings, result.steps, loaded.providers).forEach((l) => ctx.stderr(l));
     if (flags.json) ctx.stdout(JSON.stringify({ ok: true, ...result, provider: loaded.providers[0], providers: loaded.providers, fallbacks: loaded.fallbacks }));
@@ -106,6 +111,7 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
     clean();
     release();
     stopSpinner();
+    await face.release();
     await loaded.pipeline.release();
   }
 }

@@ -16,13 +16,15 @@ import { DEVICES } from '../../onnx/providers';
 import { alignPortrait } from '../../pipeline/analysis';
 import { loadPipeline } from '../../pipeline/load';
 import type { CliContext } from '../context';
+import { FaceLoader } from '../face-loader';
 import { readGuide } from '../guide-source';
-import { DEFAULTS, resolveProviderFlag } from '../options';
+import { ANALYSERS, DEFAULTS, resolveProviderFlag, type Analyser } from '../options';
 import { findKeypointSidecar, readKeypointDoc } from '../sidecars';
 import { DEFAULT_MODEL } from './generate';
 
 interface GuideFlags {
   video: string;
+  analyser: Analyser;
   identity?: string;
   output: string;
   frames?: string;
@@ -41,6 +43,7 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
     .requiredOption('-o, --output <file>', 'guide.json (keypoints) or a video of the rendered guidance (.mp4, .webm, .gif)')
     .option('--frames <n>', 'at most this many frames')
     .option('--model <dir>', 'model directory (parser, face template, keypoint style)', DEFAULT_MODEL)
+    .addOption(new Option('--analyser <how>', 'keypoints of video and identity: sidecar files, the model parser, the real-face front end, or auto (sidecars, else a domain check)').choices([...ANALYSERS]).default(DEFAULTS.analyser))
     .addOption(new Option('--provider <device>', 'execution provider').choices([...DEVICES]).default(DEFAULTS.provider))
     .option('--json', 'print one JSON object with the result', false)
     .option('--force', 'overwrite an existing output', false)
@@ -49,15 +52,17 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
       if (frames !== undefined && (!Number.isInteger(frames) || frames <= 0)) throw new UsageError(`--frames must be a positive integer, got "${f.frames}"`);
       if (existsSync(f.output) && !f.force) throw new UsageError(`${f.output} exists`, { suggestion: 'Pass --force to overwrite it.' });
       const { pipeline } = await loadPipeline(f.model, resolveProviderFlag(f.provider));
+      const face = new FaceLoader();
       try {
-        const guide = await readGuide(pipeline, f.video, frames);
+        const guide = await readGuide(pipeline, f.video, frames, { analyser: f.analyser, face: face.get });
         let kps = guide.keypoints;
         let size = guide.size;
         if (f.identity) {
           const sidecar = findKeypointSidecar(f.identity);
+          const useSidecar = f.analyser === 'auto' || f.analyser === 'sidecar';
           const id = await alignPortrait(pipeline, await readImage(f.identity), {
-            keypoints: sidecar ? readKeypointDoc(sidecar).frames[0] : undefined,
-          });
+            keypoints: sidecar && useSidecar ? readKeypointDoc(sidecar).frames[0] : undefined,
+          }, { analyser: f.analyser === 'sidecar' ? 'auto' : f.analyser, face: face.get });
           kps = retargetKeypoints(id.keypoints, kps);
           size = [pipeline.width, pipeline.height];
         }
@@ -77,9 +82,11 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
           });
           await encodeVideo(images, f.output, { fps: guide.fps, force: f.force });
         }
-        const result = { ok: true, output: path.resolve(f.output), frames: kps.length, fps: guide.fps, source: guide.source, retargeted: Boolean(f.identity) };
+        const result = { ok: true, output: path.resolve(f.output), frames: kps.length, fps: guide.fps, source: guide.source,
+          ...(guide.trackedFraction === undefined ? {} : { trackedFraction: guide.trackedFraction }), retargeted: Boolean(f.identity) };
         ctx.stdout(f.json ? JSON.stringify(result) : result.output);
       } finally {
+        await face.release();
         await pipeline.release();
       }
     });
