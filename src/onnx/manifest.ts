@@ -120,7 +120,7 @@ export function hashFile(file: string): Promise<string> {
 }
 
 /** Checks every graph file of a manifest against its sha256. */
-export async function verifyModelFiles(dir: string, manifest: Manifest): Promise<GraphCheck[]> {
+export async function verifyModelFiles(dir: string, manifest: { graphs: Record<string, { file: string; sha256: string }> }): Promise<GraphCheck[]> {
   const checks: GraphCheck[] = [];
   for (const [graph, entry] of Object.entries(manifest.graphs)) {
     const file = path.join(dir, entry.file);

@@ -1,10 +1,11 @@
 /**
  * Finding and checking model directories (`models/<name>/manifest.json`).
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import { DurianError, ModelFileError } from '../errors';
+import { FACE_MANIFEST_FORMAT, readFaceManifest } from '../face/face-manifest';
 import { MANIFEST_FILE, readManifest, verifyModelFiles, type GraphCheck } from '../onnx/manifest';
 
 /** The `models/` directory shipped beside the built CLI (`dist/` → package root). */
@@ -14,6 +15,8 @@ export const DEFAULT_MODELS_DIR = path.resolve(__dirname, '..', '..', 'models');
 export interface ModelStatus {
   name: string;
   dir: string;
+  /** `generator`: a durian model (DESIGN §4); `face`: the real-face front end's graphs (models/face). */
+  kind: 'generator' | 'face';
   formatVersion?: number;
   /** `ok`: every graph present with the manifest's sha256; `invalid`: the manifest itself failed. */
   status: 'ok' | 'missing' | 'mismatch' | 'invalid';
@@ -33,18 +36,28 @@ export function findModelDirs(root: string): string[] {
 /** Reads one model directory's manifest and hashes its graphs. Never throws for a bad model. */
 export async function inspectModelDir(dir: string, verify = true): Promise<ModelStatus> {
   const name = path.basename(dir);
+  const kind = isFaceModelDir(dir) ? 'face' : 'generator';
   try {
-    const manifest = readManifest(dir);
+    const manifest = kind === 'face' ? { ...readFaceManifest(dir), name } : readManifest(dir);
     const graphs = verify ? await verifyModelFiles(dir, manifest) : [];
     const status = graphs.some((g) => g.status === 'missing')
       ? 'missing'
       : graphs.some((g) => g.status === 'mismatch')
         ? 'mismatch'
         : 'ok';
-    return { name: manifest.name || name, dir, formatVersion: manifest.format_version, status, graphs };
+    return { name: manifest.name || name, dir, kind, formatVersion: manifest.format_version, status, graphs };
   } catch (error) {
     if (!(error instanceof DurianError)) throw error;
-    return { name, dir, status: 'invalid', graphs: [], error: error.message };
+    return { name, dir, kind, status: 'invalid', graphs: [], error: error.message };
+  }
+}
+
+/** A directory whose manifest says it holds the face front end's graphs (format "durian-face"). */
+function isFaceModelDir(dir: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(path.join(dir, MANIFEST_FILE), 'utf8')) as { format?: unknown }).format === FACE_MANIFEST_FORMAT;
+  } catch {
+    return false; // readManifest reports the broken file
   }
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -101,7 +101,7 @@ describe('durian (spawned)', () => {
     it('models verify exits 0 for a good model and 2 for a tampered one', () => {
       const good = runCli(['models', 'verify', 'good', '--models-dir', modelsDir]);
       expect(good.code).toBe(0);
-      expect(good.stdout).toMatch(/^good\s+format 1\s+ok/m);
+      expect(good.stdout).toMatch(/^good\s+generator\s+format 1\s+ok/m);
       const bad = runCli(['models', 'verify', '--json', '--models-dir', modelsDir]);
       expect(bad.code).toBe(2);
       const json = JSON.parse(bad.stdout);
@@ -114,6 +114,22 @@ describe('durian (spawned)', () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/^good\s/m);
       expect(r.stdout).toMatch(/^tampered\s/m);
+    });
+
+    it('models verify knows the face front end\'s graphs (format durian-face) and checks their hashes', () => {
+      const faceDir = path.join(modelsDir, 'face');
+      cpSync(path.resolve(__dirname, '..', '..', 'models', 'face'), faceDir, { recursive: true });
+      try {
+        const r = runCli(['models', 'verify', 'face', '--models-dir', modelsDir]);
+        expect(r.code).toBe(0);
+        expect(r.stdout).toMatch(/^face\s+face\s+format 1\s+ok/m);
+        writeFileSync(path.join(faceDir, 'face_mesh.onnx'), Buffer.from([0]));
+        const bad = runCli(['models', 'verify', 'face', '--json', '--models-dir', modelsDir]);
+        expect(bad.code).toBe(2);
+        expect(JSON.parse(bad.stdout).models[0].graphs.find((g: { graph: string }) => g.graph === 'mesh').status).toBe('mismatch');
+      } finally {
+        rmSync(faceDir, { recursive: true, force: true });
+      }
     });
   });
 });

@@ -85,7 +85,7 @@ export function formatDoctorReport(r: DoctorReport): string[] {
     `models             ${r.modelsDir}`,
     ...(r.models.length === 0
       ? ['  (none found)']
-      : r.models.map((m) => `  ${m.name.padEnd(16)} format ${m.formatVersion ?? '?'}  ${m.status}${m.error ? `: ${m.error}` : ''}`)),
+      : r.models.map((m) => `  ${m.name.padEnd(16)} ${m.kind.padEnd(9)} format ${m.formatVersion ?? '?'}  ${m.status}${m.error ? `: ${m.error}` : ''}`)),
   ];
   lines.push(r.ok ? 'ok' : `problems: ${r.problems.join('; ')}`);
   return lines;

@@ -8,7 +8,7 @@ import type { CliContext } from '../context';
 import { EXIT_CODES } from '../exit-codes';
 
 function describe(m: ModelStatus): string {
-  const head = `${m.name.padEnd(16)} format ${m.formatVersion ?? '?'}  ${m.status}`;
+  const head = `${m.name.padEnd(16)} ${m.kind.padEnd(9)} format ${m.formatVersion ?? '?'}  ${m.status}`;
   return m.error ? `${head}: ${m.error}` : `${head}  ${m.dir}`;
 }
 
@@ -30,7 +30,7 @@ export function registerModelsCommand(program: Command, ctx: CliContext): void {
       const found = await inspectModels(opts.modelsDir, false);
       if (opts.json) ctx.stdout(JSON.stringify({ modelsDir: opts.modelsDir, models: found }, null, 2));
       else if (found.length === 0) ctx.stdout(`no models under ${opts.modelsDir}`);
-      else found.forEach((m) => ctx.stdout(`${m.name.padEnd(16)} format ${m.formatVersion ?? '?'}  ${m.dir}`));
+      else found.forEach((m) => ctx.stdout(`${m.name.padEnd(16)} ${m.kind.padEnd(9)} format ${m.formatVersion ?? '?'}  ${m.dir}`));
     });
 
   models
