@@ -20,40 +20,11 @@ const dist = (m) => require(path.join(ROOT, 'dist', m));
 const { FaceFrontEnd } = dist('face/front-end.js');
 const { OneEuroFilter, ONE_EURO_DEFAULTS } = dist('face/one-euro.js');
 const { getInterocular } = dist('face/tracker.js');
-const { probeVideo } = dist('media/video.js');
-const { buildDecodeArgs } = dist('media/ffmpeg-args.js');
-const { resolveFfmpegPath, streamBinary } = dist('media/ffmpeg.js');
-const { fromRgb24 } = dist('media/pixels.js');
+const { decodeVideo, probeVideo, streamVideoFrames } = dist('media/video.js');
 
 const CHUNK_FRAMES = 400;
 /** Seconds of the still segment over which jitter is measured. */
 const STILL_SECONDS = 2;
-
-/** Frames [start, start + count) as rgb24 buffers; ffmpeg seeks to start / fps (accurate seek). */
-async function decodeRange(file, info, start, count) {
-  const size = info.width * info.height * 3;
-  const args = buildDecodeArgs(file, { width: info.width, height: info.height, maxFrames: count });
-  args.splice(args.indexOf('-i'), 0, '-ss', (start / info.fps).toFixed(4));
-  const frames = [];
-  let pending = Buffer.alloc(0);
-  await streamBinary(resolveFfmpegPath(), args, {
-    onStdout: (chunk) => {
-      pending = Buffer.concat([pending, chunk]);
-      while (pending.length >= size) {
-        frames.push(pending.subarray(0, size));
-        pending = Buffer.from(pending.subarray(size));
-      }
-    },
-  });
-  return frames;
-}
-
-/** Every frame as RgbImage, decoded CHUNK_FRAMES at a time so memory stays bounded. */
-async function* streamFrames(file, info, total) {
-  for (let start = 0; start < total; start += CHUNK_FRAMES) {
-    for (const buf of await decodeRange(file, info, start, Math.min(CHUNK_FRAMES, total - start))) yield fromRgb24(buf, info.width, info.height);
-  }
-}
 
 const pct = (v) => `${(100 * v).toFixed(2)}%`;
 const stats = (xs) => {
@@ -99,11 +70,11 @@ async function main() {
 
   // 1. Per-frame cost of each graph (pre- and post-processing included), on every 48th frame
   const sample = [];
-  for (let s = 0; s < total; s += 48) sample.push(...(await decodeRange(video, info, s, 1)));
+  for (let s = 0; s < total; s += 48) sample.push(...(await decodeVideo(video, { width: info.width, height: info.height, startFrame: s, maxFrames: 1 })));
   // NOTE: each graph runs back to back over the sample, as in tracking. Alternating the two graphs
   // frame by frame measured about twice slower in one run (8.9 / 21.3 ms), perhaps ORT's thread
   // pools waking up; the machine was shared at the time, so that is not a firm finding.
-  const imgs = sample.map((buf) => fromRgb24(buf, info.width, info.height));
+  const imgs = sample;
   const detMs = [], meshMs = [], rois = [];
   for (const img of imgs) {
     const t = performance.now();
@@ -123,7 +94,7 @@ async function main() {
 
   // 2. Track every frame, raw keypoints
   const t0 = performance.now();
-  const track = await fe.trackVideo(streamFrames(video, info, total), { fps: info.fps, smoothing: false });
+  const track = await fe.trackVideo(streamVideoFrames(video, { width: info.width, height: info.height, maxFrames: total, chunkFrames: CHUNK_FRAMES }), { fps: info.fps, smoothing: false });
   const seconds = (performance.now() - t0) / 1000;
   await fe.release();
   const frames = track.frames;

@@ -34,6 +34,8 @@ export interface DecodeArgsOptions {
   fps?: number;
   /** Stop after this many output frames. */
   maxFrames?: number;
+  /** Seconds into the input to start at (accurate seek: decoding starts at the frame there). */
+  start?: number;
 }
 
 export interface EncodeArgsOptions {
@@ -56,11 +58,12 @@ export function buildProbeArgs(path: string): string[] {
 
 /** ffmpeg: decode the first video stream of `input` to rawvideo rgb24 on stdout. */
 export function buildDecodeArgs(input: string, options: DecodeArgsOptions): string[] {
-  const { width, height, fps, maxFrames } = options;
+  const { width, height, fps, maxFrames, start } = options;
   const filters = [...(fps === undefined ? [] : [`fps=${fps}`]), `scale=${width}:${height}`];
   return [
     '-v', 'error',
     '-nostdin',
+    ...(start ? ['-ss', start.toFixed(4)] : []),
     '-i', input,
     '-map', '0:v:0',
     '-vf', filters.join(','),

@@ -39,6 +39,8 @@ export interface DecodeVideoOptions {
   fps?: number;
   /** Keep at most this many frames. */
   maxFrames?: number;
+  /** Start at this frame index (videos: seeks to startFrame / the video's frame rate). */
+  startFrame?: number;
   /** Aborting stops ffmpeg; the promise rejects with InterruptedError. */
   signal?: AbortSignal;
 }
@@ -85,8 +87,7 @@ export async function probeVideo(path: string): Promise<VideoInfo> {
  * by name, numbers compared as numbers) into frames of exactly width×height.
  * Throws InputError for a missing or unreadable input, or one that yields no frames.
  */
-export async function decodeVideo(path: string, options: DecodeVideoOptions): Promise<RgbImage[]> {
-  const { width, height, fps, maxFrames, signal } = options;
+function checkDecodeOptions({ width, height, fps, maxFrames }: DecodeVideoOptions): void {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
     throw new UsageError(`frame size must be positive whole pixels, got ${width}×${height}`);
   }
@@ -94,12 +95,46 @@ export async function decodeVideo(path: string, options: DecodeVideoOptions): Pr
   if (maxFrames !== undefined && !(Number.isInteger(maxFrames) && maxFrames > 0)) {
     throw new UsageError(`maxFrames must be a positive integer, got ${maxFrames}`);
   }
+}
+
+export async function decodeVideo(path: string, options: DecodeVideoOptions): Promise<RgbImage[]> {
+  const { width, height, fps, maxFrames, signal, startFrame = 0 } = options;
+  checkDecodeOptions(options);
+  if (!(Number.isInteger(startFrame) && startFrame >= 0)) throw new UsageError(`startFrame must be a whole number ≥ 0, got ${startFrame}`);
   const kind = await assertReadableFile(path, 'video', true);
+  const start = startFrame > 0 && kind !== 'directory' ? startFrame / (fps ?? (await probeVideo(path)).fps) : undefined;
   const frames = kind === 'directory'
-    ? await decodePngDirectory(path, { width, height }, maxFrames)
-    : await decodeWithFfmpeg(path, { width, height, fps, maxFrames }, signal);
+    ? await decodePngDirectory(path, { width, height }, maxFrames, startFrame)
+    : await decodeWithFfmpeg(path, { width, height, fps, maxFrames, start }, signal);
   if (frames.length === 0) throw new InputError(`${path} holds no video frames`);
   return frames;
+}
+
+/**
+ * The frames of a video (or PNG directory) as they decode, `chunkFrames` at a time, so a long video
+ * never sits in memory whole (a float frame is 12 bytes a pixel). Each chunk is an accurate seek to
+ * its first frame. Options as decodeVideo.
+ */
+export async function* streamVideoFrames(path: string, options: DecodeVideoOptions & { chunkFrames?: number }): AsyncGenerator<RgbImage> {
+  const { chunkFrames = 120, maxFrames, startFrame = 0, ...rest } = options;
+  checkDecodeOptions(options);
+  if (!(Number.isInteger(startFrame) && startFrame >= 0)) throw new UsageError(`startFrame must be a whole number ≥ 0, got ${startFrame}`);
+  if (!(Number.isInteger(chunkFrames) && chunkFrames > 0)) throw new UsageError(`chunkFrames must be a positive integer, got ${chunkFrames}`);
+  const kind = await assertReadableFile(path, 'video', true);
+  const fps = rest.fps ?? (kind === 'directory' ? 25 : (await probeVideo(path)).fps);
+  let done = 0;
+  for (;;) {
+    const count = maxFrames === undefined ? chunkFrames : Math.min(chunkFrames, maxFrames - done);
+    if (count <= 0) return;
+    const at = startFrame + done;
+    const chunk = kind === 'directory'
+      ? await decodePngDirectory(path, rest, count, at)
+      : await decodeWithFfmpeg(path, { width: rest.width, height: rest.height, fps: rest.fps, maxFrames: count, start: at > 0 ? at / fps : undefined }, rest.signal);
+    if (done === 0 && chunk.length === 0) throw new InputError(`${path} holds no video frames`);
+    for (const frame of chunk) yield frame;
+    done += chunk.length;
+    if (chunk.length < count) return;
+  }
 }
 
 /**
@@ -144,7 +179,7 @@ export async function encodeVideo(frames: readonly RgbImage[], path: string, opt
 
 async function decodeWithFfmpeg(
   path: string,
-  options: { width: number; height: number; fps: number | undefined; maxFrames: number | undefined },
+  options: { width: number; height: number; fps: number | undefined; maxFrames: number | undefined; start: number | undefined },
   signal: AbortSignal | undefined,
 ): Promise<RgbImage[]> {
   const { width, height } = options;
@@ -172,6 +207,7 @@ async function decodeWithFfmpeg(
     height,
     ...(options.fps === undefined ? {} : { fps: options.fps }),
     ...(options.maxFrames === undefined ? {} : { maxFrames: options.maxFrames }),
+    ...(options.start === undefined ? {} : { start: options.start }),
   });
   try {
     await streamBinary(resolveFfmpegPath(), args, { onStdout, ...(signal ? { signal } : {}) });
@@ -182,11 +218,12 @@ async function decodeWithFfmpeg(
   return frames;
 }
 
-async function decodePngDirectory(dir: string, size: { width: number; height: number }, maxFrames?: number): Promise<RgbImage[]> {
+async function decodePngDirectory(dir: string, size: { width: number; height: number }, maxFrames?: number, startFrame = 0): Promise<RgbImage[]> {
   const collator = new Intl.Collator('en', { numeric: true });
   const names = (await readdir(dir)).filter((name) => /\.png$/i.test(name) && !name.startsWith('.')).sort(collator.compare);
   const frames: RgbImage[] = [];
-  for (const name of names.slice(0, maxFrames)) frames.push(await readImage(join(dir, name), size));
+  const end = maxFrames === undefined ? undefined : startFrame + maxFrames;
+  for (const name of names.slice(startFrame, end)) frames.push(await readImage(join(dir, name), size));
   return frames;
 }
 

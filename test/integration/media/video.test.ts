@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { InputError, InterruptedError, UsageError } from '../../../src/errors';
 import type { RgbImage } from '../../../src/media/image';
-import { decodeVideo, encodeVideo, probeVideo } from '../../../src/media/video';
+import { decodeVideo, encodeVideo, probeVideo, streamVideoFrames } from '../../../src/media/video';
 
 /** ffmpeg runs on the CPU of a small CI box; a few seconds per encode is plenty. */
 const FFMPEG_TIMEOUT_MS = 30_000;
@@ -192,6 +192,24 @@ describe('probeVideo and decodeVideo on real inputs', () => {
       expect(Math.abs(resampled.length - 26)).toBeLessThanOrEqual(1);
       expect(resampled[0]).toMatchObject({ width: 32, height: 48 });
       expect(await decodeVideo(DRIVE, { width: 256, height: 256, maxFrames: 5 })).toHaveLength(5);
+    },
+    FFMPEG_TIMEOUT_MS,
+  );
+
+  it(
+    'startFrame seeks to that frame, and streamVideoFrames yields exactly the frames of one decode, chunk by chunk',
+    async () => {
+      const all = await decodeVideo(DRIVE, { width: 64, height: 64 });
+      const from = await decodeVideo(DRIVE, { width: 64, height: 64, startFrame: 40, maxFrames: 5 });
+      expect(from).toHaveLength(5);
+      from.forEach((f, i) => expect(f.data).toEqual(all[40 + i]!.data));
+      const streamed: RgbImage[] = [];
+      for await (const f of streamVideoFrames(DRIVE, { width: 64, height: 64, chunkFrames: 10 })) streamed.push(f);
+      expect(streamed).toHaveLength(64);
+      streamed.forEach((f, i) => expect(f.data).toEqual(all[i]!.data));
+      const capped: RgbImage[] = [];
+      for await (const f of streamVideoFrames(DRIVE, { width: 64, height: 64, chunkFrames: 7, maxFrames: 20 })) capped.push(f);
+      expect(capped).toHaveLength(20);
     },
     FFMPEG_TIMEOUT_MS,
   );
