@@ -5,7 +5,8 @@
  */
 import { InputError } from '../errors';
 import type { FaceFrontEnd } from '../face/front-end';
-import { decodeVideo, probeVideo, type VideoInfo } from '../media/video';
+import type { RgbImage } from '../media/pixels';
+import { decodeVideo, probeVideo, streamVideoFrames, type VideoInfo } from '../media/video';
 import { forwardParser, type AnalyseOptions } from '../pipeline/analysis';
 import { classifyDomain, getLandmarkDisagreement, getParserConfidence } from '../pipeline/domain';
 import type { DurianPipeline } from '../pipeline/durian-pipeline';
@@ -20,6 +21,18 @@ export interface GuideKeypoints {
   source: 'json' | 'sidecar' | 'parser' | 'face';
   /** Face tracking: share of frames with a face (lost frames hold the nearest tracked keypoints). */
   trackedFraction?: number;
+  /** Face tracking: per frame, whether a face was found. */
+  tracked?: boolean[];
+  /** Face tracking with `keepTrack`: what was tracked, for per-frame masks. */
+  track?: GuideTrack;
+}
+
+/** The decoded frames the face front end tracked, and their mesh points. */
+export interface GuideTrack {
+  /** The frames, in the pixels of the guide's `size`. */
+  frames: RgbImage[];
+  /** Per frame the [468, 3] mesh points (x, y in those pixels, relative z); null on a lost frame. */
+  points: (Float32Array | null)[];
 }
 
 /** Real videos are tracked at their own size, down-scaled to this longer side at most. */
@@ -29,6 +42,8 @@ const MAX_TRACK_SIDE = 640;
 export interface GuideOptions {
   analyser?: Analyser;
   face?: AnalyseOptions['face'];
+  /** Keep the decoded frames and mesh points of face tracking as `track` (they hold memory). */
+  keepTrack?: boolean;
 }
 
 export async function readGuide(p: DurianPipeline, guide: string, maxFrames?: number,
@@ -48,12 +63,15 @@ export async function readGuide(p: DurianPipeline, guide: string, maxFrames?: nu
       if (analyser === 'sidecar') throw new InputError(`${guide}: --analyser sidecar but no keypoints sidecar found`);
       const face = analyser === 'parser' ? undefined : await options.face?.();
       if (analyser === 'face' && !face) throw new InputError('--analyser face needs the face models (models/face), which are not installed');
-      const frames = await decodeVideo(guide, { width: p.width, height: p.height, maxFrames });
-      if (face && (analyser === 'face' || await looksReal(p, face, frames[0]!))) {
-        result = await trackGuide(face, guide, info, maxFrames);
+      const size = { width: p.width, height: p.height };
+      const first = (await decodeVideo(guide, { ...size, maxFrames: 1 }))[0]!;
+      if (face && (analyser === 'face' || await looksReal(p, face, first))) {
+        result = await trackGuide(face, guide, info, maxFrames, options.keepTrack ?? false);
       } else {
         const keypoints: Float32Array[] = [];
-        for (const f of frames) keypoints.push((await forwardParser(p, f.data)).keypoints);
+        for await (const f of streamVideoFrames(guide, { ...size, ...(maxFrames ? { maxFrames } : {}) })) {
+          keypoints.push((await forwardParser(p, f.data)).keypoints);
+        }
         result = { keypoints, fps: info.fps, size: [p.width, p.height], source: 'parser' };
       }
     }
@@ -74,16 +92,29 @@ async function looksReal(p: DurianPipeline, face: FaceFrontEnd, frame: { data: F
 }
 
 /** Tracks the face through the video at (about) its own resolution; smoothed 68-point keypoints. */
-async function trackGuide(face: FaceFrontEnd, guide: string, info: VideoInfo, maxFrames?: number): Promise<GuideKeypoints> {
+async function trackGuide(face: FaceFrontEnd, guide: string, info: VideoInfo, maxFrames: number | undefined,
+  keepTrack: boolean): Promise<GuideKeypoints> {
   const scale = Math.min(1, MAX_TRACK_SIDE / Math.max(info.width, info.height));
   const width = Math.max(2, Math.round(info.width * scale)), height = Math.max(2, Math.round(info.height * scale));
-  const frames = await decodeVideo(guide, { width, height, maxFrames });
-  const track = await face.trackVideo(frames, { fps: info.fps });
+  // decoded chunk by chunk as the tracker goes (a long video never sits in memory whole), unless
+  // the caller keeps the frames for per-frame masks
+  const frames: RgbImage[] = [];
+  async function* decoded(): AsyncGenerator<RgbImage> {
+    for await (const f of streamVideoFrames(guide, { width, height, ...(maxFrames ? { maxFrames } : {}) })) {
+      if (keepTrack) frames.push(f);
+      yield f;
+    }
+  }
+  const track = await face.trackVideo(decoded(), { fps: info.fps });
   const found = track.frames.map((f) => f.keypoints68);
   const first = found.findIndex((k) => k !== null);
   if (first < 0) throw new InputError(`${guide}: no face found in any frame`, { suggestion: 'Use a video with one clearly visible face.' });
   // a lost frame holds the last tracked keypoints (the first tracked ones before any were found)
   let last = found[first]!;
   const keypoints = found.map((k) => (last = k ?? last));
-  return { keypoints, fps: info.fps, size: [width, height], source: 'face', trackedFraction: track.trackedFraction };
+  const tracked = track.frames.map((f) => f.tracked);
+  return {
+    keypoints, fps: info.fps, size: [width, height], source: 'face', trackedFraction: track.trackedFraction, tracked,
+    ...(keepTrack ? { track: { frames, points: track.frames.map((f) => (f.tracked && f.mesh ? f.mesh.points : null)) } } : {}),
+  };
 }

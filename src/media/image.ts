@@ -68,6 +68,27 @@ export async function writePng(path: string, img: RgbImage): Promise<void> {
   }
 }
 
+/** Writes a mask [H, W] in [0, 1] as an 8-bit greyscale PNG, through a temporary name like writePng. */
+export async function writeMask(path: string, mask: GreyImage): Promise<void> {
+  const { data, width, height } = mask;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0 || data.length !== width * height) {
+    throw new DurianError(`mask for ${path}: ${data.length} values do not make ${width}×${height}`);
+  }
+  const bytes = Buffer.allocUnsafe(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = (data[i] as number) * 255 + 0.5; // rounded and clamped as toRgb24 does; NaN → 0
+    bytes[i] = v >= 1 ? (v >= 255 ? 255 : v) : 0;
+  }
+  const temp = `${path}.tmp-${process.pid}`;
+  try {
+    await sharp(bytes, { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toFile(temp);
+    await rename(temp, path);
+  } catch (cause) {
+    await rm(temp, { force: true });
+    throw new DurianError(`cannot write ${path}: ${firstLine(cause)}`, { cause });
+  }
+}
+
 /** Resizes to exactly width×height (lanczos3, through 16-bit so no 8-bit rounding is added). */
 export async function resizeRgb(img: RgbImage, width: number, height: number): Promise<RgbImage> {
   assertRgbImage(img);
