@@ -39,21 +39,30 @@ async function main() {
   };
   const opts = { numInferenceSteps: c.steps, guidanceScale: c.guidance_scale, seed: 0, scheduler: 'ddim',
     window: c.window, overlap: c.overlap, latents: Float32Array.from(c.latents) };
-  await p.run(inputs, { ...opts, numInferenceSteps: 1 }); // warm-up
-  const t1 = performance.now();
-  const r = await p.run(inputs, opts);
-  const total = (performance.now() - t1) / 1000;
+  // the UNet's two guidance branches: one call of batch 2, or two calls of batch 1 (the CPU default)
+  const runs = {};
+  for (const split of [false, true]) {
+    await p.run(inputs, { ...opts, splitBranches: split, numInferenceSteps: 1 }); // warm-up
+    const t1 = performance.now();
+    const r = await p.run(inputs, { ...opts, splitBranches: split });
+    runs[split ? 'split' : 'batched'] = { r, total: (performance.now() - t1) / 1000, rssMb: process.resourceUsage().maxRSS / 1024 };
+  }
   await p.release();
-  const ts = r.timings;
-  const row = (name, a, b) => console.log(`${name.padEnd(22)} ${a.toFixed(2).padStart(9)} ${b.toFixed(2).padStart(9)}`);
+  let maxDiff = 0;
+  runs.batched.r.frames.forEach((f, i) => f.forEach((v, k) => (maxDiff = Math.max(maxDiff, Math.abs(v - runs.split.r.frames[i][k])))));
+  const row = (name, ...xs) => console.log(`${name.padEnd(22)} ${xs.map((x) => x.toFixed(2).padStart(11)).join(' ')}`);
+  const sec = (ms) => (ms ?? 0) / 1000;
+  const b = runs.batched, s = runs.split;
   console.log(`frames ${c.frames}, steps ${c.steps}, CFG on, ${os.cpus().length} CPUs (${os.cpus()[0].model}); torch threads ${torch.threads}`);
-  console.log(`${'stage (s)'.padEnd(22)} ${'PyTorch'.padStart(9)} ${'TS/ORT'.padStart(9)}`);
-  row('references', torch.references_s, (ts.references ?? 0) / 1000);
-  row('pose + denoise', torch.denoise_s, ((ts.pose ?? 0) + (ts.unet ?? 0)) / 1000);
-  row('decode', torch.decode_s, (ts.decode ?? 0) / 1000);
-  row('total', torch.total_s, total);
-  console.log(`TS session load: ${(loadMs / 1000).toFixed(2)} s (not in the totals)`);
-  console.log(`frames/s: PyTorch ${(c.frames / torch.total_s).toFixed(3)}, TS ${(c.frames / total).toFixed(3)}, TS/PyTorch speed ratio ${(torch.total_s / total).toFixed(2)}x`);
+  console.log(`${'stage (s)'.padEnd(22)} ${'PyTorch'.padStart(11)} ${'TS batched'.padStart(11)} ${'TS split'.padStart(11)}`);
+  row('references', torch.references_s, sec(b.r.timings.references), sec(s.r.timings.references));
+  row('pose + denoise', torch.denoise_s, sec(b.r.timings.pose) + sec(b.r.timings.unet), sec(s.r.timings.pose) + sec(s.r.timings.unet));
+  row('decode', torch.decode_s, sec(b.r.timings.decode), sec(s.r.timings.decode));
+  row('total', torch.total_s, b.total, s.total);
+  console.log(`TS session load: ${(loadMs / 1000).toFixed(2)} s (not in the totals); peak RSS after batched ${Math.round(b.rssMb)} MB, after split ${Math.round(s.rssMb)} MB (the process peak only grows)`);
+  console.log(`batched vs split frames: max |Δ| ${maxDiff.toExponential(2)}`);
+  console.log(`frames/s: PyTorch ${(c.frames / torch.total_s).toFixed(3)}, TS batched ${(c.frames / b.total).toFixed(3)}, TS split ${(c.frames / s.total).toFixed(3)}; `
+    + `TS/PyTorch speed ratio ${(torch.total_s / b.total).toFixed(2)}x batched, ${(torch.total_s / s.total).toFixed(2)}x split`);
 }
 
 main().catch((e) => {
