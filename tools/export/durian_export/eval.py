@@ -8,8 +8,10 @@ SynthPortrait are written to disk with their sidecars, run through the TypeScrip
 - cross-identity transfer per class: identity A, attribute of B, motion C, against render(A wearing
   B's attribute, moving as C) — PSNR/SSIM of the frame, L1 inside the attribute region, L1 in the
   identity region outside it;
-- the edit-then-animate baseline: B's aligned attribute region pasted onto A's portrait, then
-  animated by the same model as a plain animator.
+- the edit-then-animate baselines: B's aligned attribute region pasted onto A's portrait, then
+  animated by the same model — `baseline`: the edited image as both references (the attribute
+  region cut out of the portrait, as Durian does); `plain`: the edited image as the whole
+  appearance with an empty attribute reference (the model as a one-image animator).
 
 The CLI aligns every input to the model's face template; the ground truth is warped by the same
 similarity transform (estimated here exactly as src/face/align.ts does) before scoring.
@@ -144,6 +146,12 @@ def build_cases(out: Path, size: int, frames: int, per_class: int, seed: int = H
         edited_masks = portrait.masks[0, 0].clone()
         edited_masks[CLS[cls]] = torch.maximum(edited_masks[CLS[cls]], region[0])
         write_image_with_sidecars(d / "edited.png", edited, edited_masks, portrait.keypoints[0, 0])
+        # the plain-animator variant: the edited image is the whole appearance (no attribute region
+        # cut out of it) and the attribute reference is empty — the model as a one-image animator
+        plain_masks = edited_masks.clone()
+        plain_masks[CLS[cls]] = 0
+        write_image_with_sidecars(d / "plain.png", edited, plain_masks, portrait.keypoints[0, 0])
+        save_png(d / "empty-mask.png", torch.zeros(size, size))
         case = {"dir": str(d), "kind": kind, "cls": cls, "frames": frames}
         if combo is not None:
             case["combination"] = f"{combo[1]} in palette colour {combo[2]}"
@@ -216,6 +224,8 @@ def write_jobs(cases: list[dict], out: Path, steps: int, seed: int) -> Path:
                       "output": str(d / "ours") + "/"})
         lines.append({**common, "identity": str(d / "edited.png"), "attr": f"{d / 'edited.png'}:{c['cls']}",
                       "output": str(d / "baseline") + "/"})
+        lines.append({**common, "identity": str(d / "plain.png"), "attr": f"{d / 'plain.png'}:{c['cls']}",
+                      "attrMask": str(d / "empty-mask.png"), "output": str(d / "plain") + "/"})
     jobs = out / "jobs.jsonl"
     jobs.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     return jobs
@@ -269,7 +279,7 @@ def score_case(case: dict, size: int, template: np.ndarray, model: Path | None =
     kp = t["keypoints"].numpy()
     gt_kp = kp @ m[:, :2].T + m[:, 2]
     result = {"kind": case["kind"], "cls": case["cls"]}
-    for name in ("ours", "baseline") if case["kind"] != "composition" else ("ours",):
+    for name in ("ours", "baseline", "plain") if case["kind"] != "composition" else ("ours",):
         out = _read_frames(d / name)[1:]
         result[name] = {"psnr": psnr(out, gt), "ssim": ssim(out, gt), "l1": float((out - gt).abs().mean()),
                         "attr_l1": region_l1(out, gt, cls_mask), "identity_l1": region_l1(out, gt, face)}
@@ -298,7 +308,7 @@ def summarise(scores: list[dict]) -> dict:
         groups.setdefault(f"{s['kind']}/{s['cls']}", []).append(s)
     table = {}
     for key, items in groups.items():
-        names = [n for n in ("ours", "baseline", "start", "end") if n in items[0]]
+        names = [n for n in ("ours", "baseline", "plain", "start", "end") if n in items[0]]
         table[key] = {name: {m: float(np.mean([i[name][m] for i in items])) for m in items[0][name]} for name in names}
         if "monotonic_fraction" in items[0]:
             table[key]["monotonic_fraction"] = float(np.mean([i["monotonic_fraction"] for i in items]))
@@ -314,7 +324,7 @@ def write_report(out: Path, table: dict, args) -> Path:
              "| cases | method | PSNR ↑ | SSIM ↑ | L1 ↓ | attribute L1 ↓ | identity L1 ↓ |", "| --- | --- | --- | --- | --- | --- | --- |"]
     motion = []
     for key, row in table.items():
-        for name in ("ours", "baseline"):
+        for name in ("ours", "baseline", "plain"):
             if name not in row:
                 continue
             r = row[name]
@@ -336,7 +346,7 @@ def write_report(out: Path, table: dict, args) -> Path:
 
 
 def write_picture(path: Path, cases: list[dict], size: int, template: np.ndarray) -> None:
-    """Rows: identity | attribute | guidance | ours | baseline | ground truth (middle frame), for the
+    """Rows: identity | attribute | guidance | ours | baseline | plain animator | ground truth (middle frame), for the
     transfer cases, all in the CLI's aligned frame."""
     from .keypoint_image import render_keypoints
 
@@ -348,13 +358,13 @@ def write_picture(path: Path, cases: list[dict], size: int, template: np.ndarray
         t = torch.load(d / "truth.pt")
         m = estimate_similarity(t["portrait_kp"].numpy(), template)
         gt = warp(_read_frames(d / "gt"), m, size)
-        ours, base = _read_frames(d / "ours")[1:], _read_frames(d / "baseline")[1:]
+        ours, base, plain = (_read_frames(d / n)[1:] for n in ("ours", "baseline", "plain"))
         mid = len(gt) // 2
         kp = torch.from_numpy((t["keypoints"][mid].numpy() @ m[:, :2].T + m[:, 2]).astype(np.float32))
         ident = warp(t["portrait"][None], m, size)[0]
         ma = estimate_similarity(t["donor_kp"].numpy(), template)
         attr = warp(t["donor"][None], ma, size)[0]
-        rows.append(torch.cat([ident, attr, render_keypoints(kp[None], size, size)[0], ours[mid], base[mid], gt[mid]], -1))
+        rows.append(torch.cat([ident, attr, render_keypoints(kp[None], size, size)[0], ours[mid], base[mid], plain[mid], gt[mid]], -1))
     if rows:
         save_png(path, torch.cat(rows, -2))
 

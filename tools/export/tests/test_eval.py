@@ -47,11 +47,12 @@ def test_benchmark_runs_through_the_cli(tmp_path, capsys):
     assert set(result["table"]) == {"self/hair", "transfer/hair", "transfer/hat", "transfer/glasses", "transfer/beard",
                                     "composition/hat+glasses", "interpolation/hair", "combo/hair"}
     for case in result["cases"]:
-        for name in ("ours", "baseline", "start", "end"):
+        for name in ("ours", "baseline", "plain", "start", "end"):
             if name in case:
                 assert all(np.isfinite(v) for v in case[name].values())
     transfer = next(c for c in result["cases"] if c["kind"] == "transfer")
     assert {"keypoint_error_px", "jitter_px", "attr_l1", "identity_l1"} <= set(transfer["ours"])
+    assert {"psnr", "attr_l1"} <= set(transfer["plain"])  # the plain-animator baseline ran too
     interp = next(c for c in result["cases"] if c["kind"] == "interpolation")
     assert len(interp["change"]) == 3 and interp["change"][0] == 0
     assert (tmp_path / "benchmark.png").exists()
