@@ -11,11 +11,7 @@ const { execFileSync } = require('node:child_process');
 const os = require('node:os');
 const path = require('node:path');
 
-const ROOT = path.resolve(__dirname, '..');
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : def;
-};
+const { ROOT, arg } = require('./common');
 const dist = (m) => require(path.join(ROOT, 'dist', m));
 const { FaceFrontEnd } = dist('face/front-end.js');
 const { OneEuroFilter, ONE_EURO_DEFAULTS } = dist('face/one-euro.js');

@@ -11,11 +11,7 @@ const { readdirSync, readFileSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const ROOT = path.resolve(__dirname, '..');
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : def;
-};
+const { ROOT, arg } = require('./common');
 
 async function child(mode, frames, steps, out) {
   const { loadPipeline } = require(path.join(ROOT, 'dist/pipeline/load'));

@@ -11,11 +11,7 @@ const { readFileSync } = require('node:fs');
 const path = require('node:path');
 const os = require('node:os');
 
-const ROOT = path.resolve(__dirname, '..');
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : def;
-};
+const { ROOT, arg } = require('./common');
 
 async function main() {
   const config = path.resolve(arg('config', path.join(ROOT, 'tools/export/configs/base.json')));

@@ -60,15 +60,20 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
     });
   }, TIMEOUT_MS);
 
-  it('is bit-identical for the same seed and differs for another', async () => {
+  /** The golden case's references and its first `frames` keypoint images. */
+  const goldenInputs = (frames: number) => {
     const spec = pipeline.manifest.keypoint_image as KeypointSpec;
-    const inputs = {
+    return {
       portrait: { image: Float32Array.from(golden.portrait), mask: Float32Array.from(golden.portrait_mask) },
       attributes: [{ image: Float32Array.from(golden.attr), mask: Float32Array.from(golden.attr_mask) }],
       groups: [[0]],
-      weights: new Float32Array(2).fill(1),
-      poseImages: golden.keypoints.slice(0, 2).map((k) => renderKeypoints(Float32Array.from(k), golden.size, golden.size, spec)),
+      weights: new Float32Array(frames).fill(1),
+      poseImages: golden.keypoints.slice(0, frames).map((k) => renderKeypoints(Float32Array.from(k), golden.size, golden.size, spec)),
     };
+  };
+
+  it('is bit-identical for the same seed and differs for another', async () => {
+    const inputs = goldenInputs(2);
     const opts = { numInferenceSteps: 2, guidanceScale: 2, seed: 7, scheduler: 'ddim' as const, window: 16, overlap: 4 };
     const a = await pipeline.run(inputs, opts);
     const b = await pipeline.run(inputs, opts);
@@ -78,14 +83,7 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
   }, TIMEOUT_MS);
 
   it('gives the same frames with the guidance branches in one batch or in two calls', async () => {
-    const spec = pipeline.manifest.keypoint_image as KeypointSpec;
-    const inputs = {
-      portrait: { image: Float32Array.from(golden.portrait), mask: Float32Array.from(golden.portrait_mask) },
-      attributes: [{ image: Float32Array.from(golden.attr), mask: Float32Array.from(golden.attr_mask) }],
-      groups: [[0]],
-      weights: new Float32Array(3).fill(1),
-      poseImages: golden.keypoints.slice(0, 3).map((k) => renderKeypoints(Float32Array.from(k), golden.size, golden.size, spec)),
-    };
+    const inputs = goldenInputs(3);
     const opts = { numInferenceSteps: 2, guidanceScale: 2.5, seed: 3, scheduler: 'ddim' as const, window: 2, overlap: 1 };
     const batched = await pipeline.run(inputs, { ...opts, splitBranches: false });
     const split = await pipeline.run(inputs, { ...opts, splitBranches: true });
