@@ -136,19 +136,28 @@ export class DurianPipeline {
     return { hidden, embedding: out.embedding! };
   }
 
-  /** Pose-guider features of keypoint images → [1, C0, F, h, w] data and C0. */
-  async forwardPoseGuider(images: Float32Array[]): Promise<{ data: Float32Array; channels: number }> {
+  /**
+   * Pose-guider features of keypoint images → [1, C0, F, h, w] data and C0, `chunk` images per call:
+   * its activations are full-resolution, so one call over a long video's frames would grow memory
+   * with the video (300 frames in one batch peaked at 9.2 GB RSS, docs/performance.md).
+   */
+  async forwardPoseGuider(images: Float32Array[], chunk = 16): Promise<{ data: Float32Array; channels: number }> {
     const n = images.length;
-    const out = await this.sessions.run('pose_guider', { pose_image: { data: concatBatch(images), dims: [n, 3, this.height, this.width] } });
-    const pf = out.pose_features!;
-    const channels = pf.dims[1]!;
     const hw = this.hw;
-    // [F, C0, h, w] → [1, C0, F, h, w]
-    const data = new Float32Array(pf.data.length);
-    for (let f = 0; f < n; f++) {
-      for (let c = 0; c < channels; c++) data.set(pf.data.subarray((f * channels + c) * hw, (f * channels + c + 1) * hw), (c * n + f) * hw);
+    let data: Float32Array | undefined;
+    let channels = 0;
+    for (let f0 = 0; f0 < n; f0 += chunk) {
+      const part = images.slice(f0, f0 + chunk);
+      const out = await this.sessions.run('pose_guider', { pose_image: { data: concatBatch(part), dims: [part.length, 3, this.height, this.width] } });
+      const pf = out.pose_features!;
+      channels = pf.dims[1]!;
+      data ??= new Float32Array(channels * n * hw);
+      // [f, C0, h, w] → [1, C0, F, h, w]
+      for (let k = 0; k < part.length; k++) {
+        for (let c = 0; c < channels; c++) data.set(pf.data.subarray((k * channels + c) * hw, (k * channels + c + 1) * hw), (c * n + f0 + k) * hw);
+      }
     }
-    return { data, channels };
+    return { data: data!, channels };
   }
 
   /** Decodes [1, 4, F, h, w] latents to frames [3, H, W] in [0, 1], `chunk` frames per call. */

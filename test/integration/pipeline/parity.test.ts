@@ -82,6 +82,17 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
     expect(Buffer.from(a.frames[0]!.buffer).equals(Buffer.from(c.frames[0]!.buffer))).toBe(false);
   }, TIMEOUT_MS);
 
+  it('gives the same pose features whatever the pose guider\'s chunk size', async () => {
+    const images = goldenInputs(3).poseImages;
+    const whole = await pipeline.forwardPoseGuider(images, 100);
+    const chunked = await pipeline.forwardPoseGuider(images, 2);
+    expect(chunked.channels).toBe(whole.channels);
+    expect(chunked.data).toHaveLength(whole.data.length);
+    let maxDiff = 0;
+    whole.data.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - chunked.data[i]!))));
+    expect(maxDiff).toBeLessThan(1e-5);
+  }, TIMEOUT_MS);
+
   it('gives the same frames with the guidance branches in one batch or in two calls', async () => {
     const inputs = goldenInputs(3);
     const opts = { numInferenceSteps: 2, guidanceScale: 2.5, seed: 3, scheduler: 'ddim' as const, window: 2, overlap: 1 };
