@@ -5,7 +5,7 @@ import {
   createDDIMSchedulerFromConfig,
 } from '../../../../src/pipeline/schedulers/ddim-scheduler';
 import { getAlphasCumprod } from '../../../../src/pipeline/schedulers/scheduler';
-import { GOLDEN_TOLERANCE, STEP_TOLERANCE, expectClose, readGolden, runLoop, sum } from './golden';
+import { GOLDEN_TOLERANCE, expectClose, expectGoldenLoop, readGolden, runLoop, sum } from './golden';
 
 describe('DDIMScheduler golden full loop (make_fixtures.py)', () => {
   it.each(['ddim-epsilon-10', 'ddim-epsilon-25', 'ddim-v-prediction-10', 'ddim-v-prediction-25'])('%s', (stem) => {
@@ -14,19 +14,7 @@ describe('DDIMScheduler golden full loop (make_fixtures.py)', () => {
     s.setTimesteps(g.num_inference_steps);
     expect(s.timesteps).toEqual(g.timesteps);
     expect(s.initNoiseSigma).toBe(g.init_noise_sigma);
-
-    const numel = g.loop.shape.reduce((a, b) => a * b, 1);
-    let k = 0;
-    const final = runLoop(s, numel, (t, prev, x0) => {
-      const step = g.loop.steps[k++]!;
-      expect(t).toBe(step.timestep);
-      expectClose(prev, step.prev_sample_head, STEP_TOLERANCE);
-      expectClose(x0, step.pred_original_sample_head, STEP_TOLERANCE);
-    });
-    expect(k).toBe(g.loop.steps.length);
-    expect(Math.abs(sum(final) - g.loop.final.sum)).toBeLessThanOrEqual(GOLDEN_TOLERANCE * Math.abs(g.loop.final.sum));
-    expect(Math.abs(sum(final) / numel - g.loop.final.mean)).toBeLessThanOrEqual(GOLDEN_TOLERANCE * Math.abs(g.loop.final.mean));
-    expectClose(final, g.loop.final.head, STEP_TOLERANCE);
+    expectGoldenLoop(s, g);
   });
 });
 

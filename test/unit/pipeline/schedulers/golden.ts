@@ -50,3 +50,22 @@ export function sum(x: Float32Array): number {
 export function expectClose(actual: ArrayLike<number>, expected: readonly number[], tol: number): void {
   expected.forEach((e, i) => expect(Math.abs(actual[i]! - e)).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(e))));
 }
+
+/**
+ * The golden full loop: every step's timestep, prev_sample and pred_original_sample heads, then the
+ * final sample's sum, mean and head, against what make_fixtures.py recorded.
+ */
+export function expectGoldenLoop(s: Scheduler, g: Golden): void {
+  const numel = g.loop.shape.reduce((a, b) => a * b, 1);
+  let k = 0;
+  const final = runLoop(s, numel, (t, prev, x0) => {
+    const step = g.loop.steps[k++]!;
+    expect(t).toBe(step.timestep);
+    expectClose(prev, step.prev_sample_head, STEP_TOLERANCE);
+    expectClose(x0, step.pred_original_sample_head, STEP_TOLERANCE);
+  });
+  expect(k).toBe(g.loop.steps.length);
+  expect(Math.abs(sum(final) - g.loop.final.sum)).toBeLessThanOrEqual(GOLDEN_TOLERANCE * Math.abs(g.loop.final.sum));
+  expect(Math.abs(sum(final) / numel - g.loop.final.mean)).toBeLessThanOrEqual(GOLDEN_TOLERANCE * Math.abs(g.loop.final.mean));
+  expectClose(final, g.loop.final.head, STEP_TOLERANCE);
+}
