@@ -320,36 +320,39 @@ def palette_index(attrs: Attributes, cls: str) -> torch.Tensor:
     return torch.cdist(colour, _palette(cls)).argmin(1)
 
 
+def _held_out_in(attrs: Attributes, cls: str) -> torch.Tensor:
+    """[N] bool: the sample's `cls` style and palette colour form one of catalog.HELD_OUT_COMBINATIONS."""
+    styles, idx = attrs.style(cls).cpu(), palette_index(attrs, cls)
+    hit = torch.zeros(len(styles), dtype=torch.bool)
+    for c, style, colour in catalog.HELD_OUT_COMBINATIONS:
+        if c == cls:
+            hit |= (styles == catalog.STYLES[cls].index(style)) & (idx == colour)
+    return hit
+
+
 def held_out_mask(attrs: Attributes) -> torch.Tensor:
     """[N] bool: the sample wears one of catalog.HELD_OUT_COMBINATIONS."""
     hit = torch.zeros(len(attrs.hair_style), dtype=torch.bool)
-    for cls, style, colour in catalog.HELD_OUT_COMBINATIONS:
-        s = catalog.STYLES[cls].index(style)
-        hit |= (attrs.style(cls).cpu() == s) & (palette_index(attrs, cls) == colour)
+    for cls in _COMBO_FIELDS:
+        hit |= _held_out_in(attrs, cls)
     return hit
 
 
 def without_held_out(attrs: Attributes) -> Attributes:
     """`attrs` with every held-out combination re-coloured: the colour moves by the difference
     between its palette entry and the next one (keeping its jitter), until no combination is held out."""
-    changes = {}
-    for cls in _COMBO_FIELDS:
-        field, ch, _ = _COMBO_FIELDS[cls]
+    for cls, (field, ch, _) in _COMBO_FIELDS.items():
         pal = _palette(cls)
-        value = getattr(attrs, field).clone()
-        styles = attrs.style(cls).cpu()
         for _ in range(len(pal)):
-            held = torch.zeros(len(styles), dtype=torch.bool)
-            idx = palette_index(attrs.replace(**{field: value}), cls)
-            for c, style, colour in catalog.HELD_OUT_COMBINATIONS:
-                if c == cls:
-                    held |= (styles == catalog.STYLES[cls].index(style)) & (idx == colour)
+            held = _held_out_in(attrs, cls)
             if not held.any():
                 break
+            value = getattr(attrs, field).clone()
+            idx = palette_index(attrs, cls)
             step = (pal[(idx + 1) % len(pal)] - pal[idx]).to(value.device, value.dtype)
             value[:, ch] = torch.where(held.to(value.device)[:, None], (value[:, ch] + step).clamp(0, 1), value[:, ch])
-        changes[field] = value
-    return attrs.replace(**changes)
+            attrs = attrs.replace(**{field: value})
+    return attrs
 
 
 def with_combination(attrs: Attributes, cls: str, style: str, colour: int) -> Attributes:
