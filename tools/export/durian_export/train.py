@@ -130,18 +130,18 @@ def train(args) -> dict:
     model = Durian(cfg).to(device)
     progress = {s: 0 for s in STAGES}
     stage = args.stage
-    fresh = {n: p.detach().clone() for n, p in model.named_parameters()}
     if state is not None:
+        # --reinit: this stage's trainable weights keep the seeded init just made; the rest load
+        trained = {id(p) for p in model.trainable(stage)} if args.reinit else set()
+        keep = {n: p.detach().clone() for n, p in model.named_parameters() if id(p) in trained}
         model.load_state_dict(state["model"])
         progress.update(state["progress"])
-        if args.reinit:
-            trained = {id(p) for p in model.trainable(stage)}
+        if keep:
             with torch.no_grad():
                 for n, p in model.named_parameters():
-                    if id(p) in trained:
-                        p.copy_(fresh[n])
+                    if n in keep:
+                        p.copy_(keep[n])
             progress[stage] = 0
-    del fresh
     total = args.steps or cfg.steps
     batch = args.batch_size or cfg.batch_size
     if progress[stage] > 0 and not args.resume:
