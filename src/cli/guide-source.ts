@@ -7,8 +7,7 @@ import { InputError } from '../errors';
 import type { FaceFrontEnd } from '../face/front-end';
 import type { RgbImage } from '../media/pixels';
 import { decodeVideo, probeVideo, streamVideoFrames, type VideoInfo } from '../media/video';
-import { forwardParser, type AnalyseOptions } from '../pipeline/analysis';
-import { classifyDomain, getLandmarkDisagreement, getParserConfidence } from '../pipeline/domain';
+import { checkDomain, forwardParser, type AnalyseOptions } from '../pipeline/analysis';
 import type { DurianPipeline } from '../pipeline/durian-pipeline';
 import type { Analyser } from './options';
 import { findKeypointSidecar, readKeypointDoc } from './sidecars';
@@ -65,7 +64,7 @@ export async function readGuide(p: DurianPipeline, guide: string, maxFrames?: nu
       if (analyser === 'face' && !face) throw new InputError('--analyser face needs the face models (models/face), which are not installed');
       const size = { width: p.width, height: p.height };
       const first = (await decodeVideo(guide, { ...size, maxFrames: 1 }))[0]!;
-      if (face && (analyser === 'face' || await looksReal(p, face, first))) {
+      if (face && (analyser === 'face' || (await checkDomain(p, first, face)).domain?.domain === 'real')) {
         result = await trackGuide(face, guide, info, maxFrames, options.keepTrack ?? false);
       } else {
         const keypoints: Float32Array[] = [];
@@ -78,17 +77,6 @@ export async function readGuide(p: DurianPipeline, guide: string, maxFrames?: nu
   }
   if (result.keypoints.length === 0) throw new InputError(`${guide}: no frames`);
   return result;
-}
-
-/** The domain check of domain.ts on a video's first frame (at the model's size). */
-async function looksReal(p: DurianPipeline, face: FaceFrontEnd, frame: { data: Float32Array; width: number; height: number }): Promise<boolean> {
-  const real = await face.analyseImage(frame).catch((error: unknown) => {
-    if (error instanceof InputError) return undefined;
-    throw error;
-  });
-  if (!real) return false;
-  const parsed = await forwardParser(p, frame.data);
-  return classifyDomain(getParserConfidence(parsed.masks), getLandmarkDisagreement(parsed.keypoints, real.keypoints68)).domain === 'real';
 }
 
 /** Tracks the face through the video at (about) its own resolution; smoothed 68-point keypoints. */

@@ -6,7 +6,7 @@
  */
 import { InputError } from '../errors';
 import { applyAffine, estimateSimilarity, warpPlanar, type Affine } from '../face/align';
-import type { FaceFrontEnd } from '../face/front-end';
+import type { FaceAnalysis, FaceFrontEnd } from '../face/front-end';
 import type { DurianPipeline } from './durian-pipeline';
 import { classifyDomain, getLandmarkDisagreement, getParserConfidence, type DomainCheck } from './domain';
 import { toSignedRange } from './latents';
@@ -74,35 +74,46 @@ export function getTemplateKeypoints(p: DurianPipeline): Float32Array {
  */
 export async function alignPortrait(p: DurianPipeline, src: SourceImage, given: SourceAnalysis = {},
   options: AnalyseOptions = {}): Promise<AlignedPortrait> {
-  const W = p.width, H = p.height;
   const analyser = options.analyser ?? 'auto';
   let kp = given.keypoints;
   let keypointSource: AlignedPortrait['keypointSource'] = 'sidecar';
   let domain: DomainCheck | undefined;
   if (!kp || analyser === 'face') {
     const face = analyser === 'parser' ? undefined : await options.face?.();
-    if (analyser === 'face' && !face) throw new InputError('--analyser face needs the face models (models/face), which are not installed');
-    const real = face ? await face.analyseImage(src).catch((error: unknown) => {
-      if (analyser === 'face' || !(error instanceof InputError)) throw error;
-      return undefined; // auto: no face the front end accepts, so the parser decides
-    }) : undefined;
-    let parsedKp: Float32Array | undefined;
-    if (analyser !== 'face') {
-      const toModel = scaleAffine(W / src.width, H / src.height);
-      const parsed = await forwardParser(p, warpPlanar(src.data, 3, src.height, src.width, toModel, H, W));
-      parsedKp = applyAffine(scaleAffine(src.width / W, src.height / H), parsed.keypoints);
-      if (analyser === 'auto' && real) {
-        domain = classifyDomain(getParserConfidence(parsed.masks), getLandmarkDisagreement(parsedKp, real.keypoints68));
-      }
+    if (analyser === 'face') {
+      if (!face) throw new InputError('--analyser face needs the face models (models/face), which are not installed');
+      const real = await face.analyseImage(src);
+      return alignWith(p, src, real.keypoints68, real.masks, 'face', 'face');
     }
-    if (real && (analyser === 'face' || domain?.domain === 'real')) {
-      return alignWith(p, src, real.keypoints68, real.masks, 'face', 'face', domain);
+    const check = await checkDomain(p, src, face);
+    if (check.real && check.domain?.domain === 'real') {
+      return alignWith(p, src, check.real.keypoints68, check.real.masks, 'face', 'face', check.domain);
     }
-    kp = parsedKp!;
+    kp = check.parserKeypoints;
     keypointSource = 'parser';
+    domain = check.domain;
   }
   const givenMasks = given.masks && Object.keys(given.masks).length > 0 ? given.masks : undefined;
   return alignWith(p, src, kp, givenMasks, keypointSource, givenMasks ? 'sidecar' : 'parser', domain);
+}
+
+/**
+ * The model's parser and, when it is given and finds a face, the face front end on one image, with
+ * the domain check between them (domain.ts). Keypoints are in the image's pixels; without a face
+ * there is no check and the parser's keypoints are all there is.
+ */
+export async function checkDomain(p: DurianPipeline, src: SourceImage, face?: FaceFrontEnd): Promise<{
+  parserKeypoints: Float32Array; real?: FaceAnalysis; domain?: DomainCheck;
+}> {
+  const W = p.width, H = p.height;
+  const parsed = await forwardParser(p, warpPlanar(src.data, 3, src.height, src.width, scaleAffine(W / src.width, H / src.height), H, W));
+  const parserKeypoints = applyAffine(scaleAffine(src.width / W, src.height / H), parsed.keypoints);
+  const real = face ? await face.analyseImage(src).catch((error: unknown) => {
+    if (!(error instanceof InputError)) throw error;
+    return undefined; // no face the front end accepts
+  }) : undefined;
+  if (!real) return { parserKeypoints };
+  return { parserKeypoints, real, domain: classifyDomain(getParserConfidence(parsed.masks), getLandmarkDisagreement(parserKeypoints, real.keypoints68)) };
 }
 
 /** Aligns image, keypoints and (source-pixel) masks; masks undefined: the parser on the aligned image. */
