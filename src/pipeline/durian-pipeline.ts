@@ -63,13 +63,10 @@ interface RefFeatures {
   embedding: FloatArray;
 }
 
-/** Batch half `b` (0: conditional, 1: unconditional) of feeds whose first dimension is 2. */
-function halveFeeds(feeds: Record<string, FloatArray>, b: number): Record<string, FloatArray> {
+/** The two branches' batch-1 feeds (conditional, unconditional) stacked into batch-2 feeds. */
+function stackBranches(cond: Record<string, FloatArray>, uncond: Record<string, FloatArray>): Record<string, FloatArray> {
   const out: Record<string, FloatArray> = {};
-  for (const [name, f] of Object.entries(feeds)) {
-    const half = f.data.length / 2;
-    out[name] = { data: f.data.slice(b * half, (b + 1) * half), dims: [1, ...f.dims.slice(1)] };
-  }
+  for (const [name, c] of Object.entries(cond)) out[name] = { data: concatBatch([c.data, uncond[name]!.data]), dims: [2, ...c.dims.slice(1)] };
   return out;
 }
 
@@ -211,22 +208,21 @@ export class DurianPipeline {
     });
     const members = new Float32Array(G * A);
     inputs.groups.forEach((g, gi) => g.forEach((ai) => (members[gi * A + ai] = 1)));
-    const refFeeds: Record<string, FloatArray> = {
-      members: { data: concatBatch([members, members]), dims: [2, G, A] },
-      portrait_embedding: { data: concatBatch([portrait.embedding.data, uncond.portrait.embedding.data]), dims: [2, portrait.embedding.dims[1]!] },
-      attr_embedding: {
-        data: concatBatch([...attrs.map((a) => a.embedding.data), ...attrs.map(() => uncond.attr.embedding.data)]),
-        dims: [2, A, portrait.embedding.dims[1]!],
-      },
-    };
-    for (let l = 0; l < this.layers; l++) {
-      const dims = portrait.hidden[l]!.dims;
-      refFeeds[`portrait_hidden_${l}`] = { data: concatBatch([portrait.hidden[l]!.data, uncond.portrait.hidden[l]!.data]), dims: [2, dims[1]!, dims[2]!] };
-      refFeeds[`attr_hidden_${l}`] = {
-        data: concatBatch([...attrs.map((a) => a.hidden[l]!.data), ...attrs.map(() => uncond.attr.hidden[l]!.data)]),
-        dims: [2, A, dims[1]!, dims[2]!],
+    // the UNet's reference feeds of one branch (batch 1): conditional, then unconditional
+    const referenceFeeds = (p: RefFeatures, a: RefFeatures[]): Record<string, FloatArray> => {
+      const feeds: Record<string, FloatArray> = {
+        members: { data: members, dims: [1, G, A] },
+        portrait_embedding: p.embedding,
+        attr_embedding: { data: concatBatch(a.map((r) => r.embedding.data)), dims: [1, A, p.embedding.dims[1]!] },
       };
-    }
+      for (let l = 0; l < this.layers; l++) {
+        const dims = p.hidden[l]!.dims;
+        feeds[`portrait_hidden_${l}`] = p.hidden[l]!;
+        feeds[`attr_hidden_${l}`] = { data: concatBatch(a.map((r) => r.hidden[l]!.data)), dims: [1, A, dims[1]!, dims[2]!] };
+      }
+      return feeds;
+    };
+    const refBranches = [referenceFeeds(portrait, attrs), referenceFeeds(uncond.portrait, attrs.map(() => uncond.attr))] as const;
 
     // 3. Pose features, once: the frames' keypoint images and a blank one for the unconditional branch
     const pose = await time('pose', () => this.forwardPoseGuider(inputs.poseImages));
@@ -241,7 +237,7 @@ export class DurianPipeline {
     let x = new Float32Array(n);
     for (let i = 0; i < n; i++) x[i] = init[i]! * scheduler.initNoiseSigma;
 
-    // 5. Denoising loop: every window, both branches in one batch, blended each step
+    // 5. Denoising loop: every window, both guidance branches, blended each step
     const window = Math.min(options.window, F);
     const starts = getWindowStarts(F, window, options.overlap);
     const ww = getWindowWeights(window, options.overlap);
@@ -253,37 +249,31 @@ export class DurianPipeline {
     for (let c = 0; c < pose.channels; c++) {
       for (let k = 0; k < window; k++) poseUncond.set(blankPose.data.subarray(c * hw, (c + 1) * hw), (c * window + k) * hw);
     }
-    const windowFeeds = starts.map((s) => {
-      const wts = inputs.weights.subarray(s * G, (s + window) * G);
-      return {
-        pose_features: { data: concatBatch([sliceFrames(pose.data, pose.channels, F, hw, s, window), poseUncond]), dims: [2, pose.channels, window, h, w] },
-        weights: { data: concatBatch([wts, wts]), dims: [2, window, G] },
-      };
+    const windowBranches = starts.map((s) => {
+      const weights = { data: inputs.weights.slice(s * G, (s + window) * G), dims: [1, window, G] };
+      return [
+        { pose_features: { data: sliceFrames(pose.data, pose.channels, F, hw, s, window), dims: [1, pose.channels, window, h, w] }, weights },
+        { pose_features: { data: poseUncond, dims: [1, pose.channels, window, h, w] }, weights },
+      ] as const;
     });
-    // one call of batch 2, or the two halves of every feed as two calls of batch 1
+    // two calls of batch 1, or both branches stacked into one call of batch 2
     const split = options.splitBranches ?? this.sessions.executionProviders[0] === 'cpu';
-    const branches = split ? [0, 1].map((b) => ({
-      ref: halveFeeds(refFeeds, b),
-      windows: windowFeeds.map((f) => halveFeeds(f, b)),
-    })) : undefined;
-    const runUnet = async (wi: number, sample: Float32Array, t: number): Promise<Float32Array> => {
-      if (!branches) {
-        const out = await this.sessions.run('unet', {
-          ...refFeeds, ...windowFeeds[wi]!,
-          sample: { data: concatBatch([sample, sample]), dims: [2, C, window, h, w] },
-          timestep: { data: new Float32Array([t, t]), dims: [2] },
-        });
-        return out.out_sample!.data;
-      }
+    const batched = split ? undefined : {
+      ref: stackBranches(refBranches[0], refBranches[1]),
+      windows: windowBranches.map(([c, u]) => stackBranches(c, u)),
+    };
+    const runUnet = async (feeds: Record<string, FloatArray>, sample: Float32Array, t: number, batch: 1 | 2): Promise<Float32Array> => {
+      const out = await this.sessions.run('unet', {
+        ...feeds,
+        sample: { data: batch === 2 ? concatBatch([sample, sample]) : sample, dims: [batch, C, window, h, w] },
+        timestep: { data: new Float32Array(batch).fill(t), dims: [batch] },
+      });
+      return out.out_sample!.data;
+    };
+    const runBranches = async (wi: number, sample: Float32Array, t: number): Promise<Float32Array> => {
+      if (batched) return runUnet({ ...batched.ref, ...batched.windows[wi]! }, sample, t, 2);
       const outs: Float32Array[] = [];
-      for (const b of branches) {
-        const out = await this.sessions.run('unet', {
-          ...b.ref, ...b.windows[wi]!,
-          sample: { data: sample, dims: [1, C, window, h, w] },
-          timestep: { data: new Float32Array([t]), dims: [1] },
-        });
-        outs.push(out.out_sample!.data);
-      }
+      for (const b of [0, 1] as const) outs.push(await runUnet({ ...refBranches[b], ...windowBranches[wi]![b] }, sample, t, 1));
       return concatBatch(outs);
     };
     const timesteps = scheduler.timesteps;
@@ -293,7 +283,7 @@ export class DurianPipeline {
       const acc = new Float32Array(n);
       for (const [wi, s] of starts.entries()) {
         const sample = sliceFrames(xin, C, F, hw, s, window);
-        const out = await time('unet', () => runUnet(wi, sample, t));
+        const out = await time('unet', () => runBranches(wi, sample, t));
         addFramesWeighted(acc, applyGuidance(out, options.guidanceScale), C, F, hw, s, window, ww);
       }
       for (let c = 0; c < C; c++) {
