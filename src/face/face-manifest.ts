@@ -5,11 +5,10 @@
  * NOTE: this is not the durian model manifest of src/onnx/manifest.ts (no "name"; inputs and
  * outputs are name → shape maps), so it has its own reader; the sha256 check is shared.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { ModelFileError } from '../errors';
-import { hashFile, MANIFEST_FILE } from '../onnx/manifest';
+import { readManifestJson, verifyModelFiles } from '../onnx/manifest';
 
 export const FACE_MANIFEST_FORMAT = 'durian-face';
 export const SUPPORTED_FACE_MANIFEST_VERSIONS = [1] as const;
@@ -38,18 +37,8 @@ export interface FaceManifest {
 
 /** Reads and checks `<dir>/manifest.json`; throws ModelFileError naming what is wrong. */
 export function readFaceManifest(dir: string): FaceManifest {
-  const file = path.join(dir, MANIFEST_FILE);
-  if (!existsSync(file)) {
-    throw new ModelFileError(`no ${MANIFEST_FILE} in face model directory ${dir}`, {
-      suggestion: 'Convert the MediaPipe graphs with `python -m durian_export.face.convert` (tools/export).',
-    });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (cause) {
-    throw new ModelFileError(`${file} is not valid JSON`, { cause });
-  }
+  const { json, file } = readManifestJson(dir, 'face model directory',
+    'Convert the MediaPipe graphs with `python -m durian_export.face.convert` (tools/export).');
   return validateFaceManifest(json, file);
 }
 
@@ -80,13 +69,10 @@ export function validateFaceManifest(json: unknown, where: string): FaceManifest
 
 /** Verifies every graph file of the face manifest against its sha256; throws ModelFileError on the first bad one. */
 export async function verifyFaceGraphs(dir: string, manifest: FaceManifest): Promise<void> {
-  for (const key of FACE_GRAPH_KEYS) {
-    const entry = manifest.graphs[key];
-    const file = path.join(dir, entry.file);
-    const status = !existsSync(file) ? 'graph file missing' : (await hashFile(file)) !== entry.sha256 ? 'sha256 does not match the manifest' : undefined;
-    if (status) {
-      throw new ModelFileError(`${file}: ${status}`, { suggestion: 'Re-run the face model conversion (tools/export) or restore models/face from git.' });
-    }
+  const bad = (await verifyModelFiles(dir, manifest)).find((g) => g.status !== 'ok');
+  if (bad) {
+    const status = bad.status === 'missing' ? 'graph file missing' : 'sha256 does not match the manifest';
+    throw new ModelFileError(`${path.join(dir, bad.file)}: ${status}`, { suggestion: 'Re-run the face model conversion (tools/export) or restore models/face from git.' });
   }
 }
 

@@ -45,20 +45,23 @@ export interface GraphCheck {
 
 export const MANIFEST_FILE = 'manifest.json';
 
-/** Reads and validates `<dir>/manifest.json`; throws `ModelFileError` naming what is wrong. */
-export function readManifest(dir: string): Manifest {
+/**
+ * `<dir>/manifest.json` parsed but not yet checked; throws `ModelFileError` when it is missing
+ * (with `suggestion`) or not JSON. Shared by the model and face manifests.
+ */
+export function readManifestJson(dir: string, what: string, suggestion: string): { json: unknown; file: string } {
   const file = path.join(dir, MANIFEST_FILE);
-  if (!existsSync(file)) {
-    throw new ModelFileError(`no ${MANIFEST_FILE} in model directory ${dir}`, {
-      suggestion: 'Point --model at a directory written by `python -m durian_export.export`.',
-    });
-  }
-  let json: unknown;
+  if (!existsSync(file)) throw new ModelFileError(`no ${MANIFEST_FILE} in ${what} ${dir}`, { suggestion });
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
+    return { json: JSON.parse(readFileSync(file, 'utf8')), file };
   } catch (cause) {
     throw new ModelFileError(`${file} is not valid JSON`, { cause });
   }
+}
+
+/** Reads and validates `<dir>/manifest.json`; throws `ModelFileError` naming what is wrong. */
+export function readManifest(dir: string): Manifest {
+  const { json, file } = readManifestJson(dir, 'model directory', 'Point --model at a directory written by `python -m durian_export.export`.');
   return validateManifest(json, file);
 }
 

@@ -1,12 +1,12 @@
 /**
  * Finding and checking model directories (`models/<name>/manifest.json`).
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import { DurianError, ModelFileError } from '../errors';
-import { FACE_MANIFEST_FORMAT, readFaceManifest } from '../face/face-manifest';
-import { MANIFEST_FILE, readManifest, verifyModelFiles, type GraphCheck } from '../onnx/manifest';
+import { FACE_MANIFEST_FORMAT, validateFaceManifest } from '../face/face-manifest';
+import { MANIFEST_FILE, readManifestJson, validateManifest, verifyModelFiles, type GraphCheck } from '../onnx/manifest';
 
 /** The `models/` directory shipped beside the built CLI (`dist/` → package root). */
 export const DEFAULT_MODELS_DIR = path.resolve(__dirname, '..', '..', 'models');
@@ -36,9 +36,11 @@ export function findModelDirs(root: string): string[] {
 /** Reads one model directory's manifest and hashes its graphs. Never throws for a bad model. */
 export async function inspectModelDir(dir: string, verify = true): Promise<ModelStatus> {
   const name = path.basename(dir);
-  const kind = isFaceModelDir(dir) ? 'face' : 'generator';
+  let kind: ModelStatus['kind'] = 'generator';
   try {
-    const manifest = kind === 'face' ? { ...readFaceManifest(dir), name } : readManifest(dir);
+    const { json, file } = readManifestJson(dir, 'model directory', 'Point --model at a directory written by `python -m durian_export.export`.');
+    kind = (json as { format?: unknown } | null)?.format === FACE_MANIFEST_FORMAT ? 'face' : 'generator';
+    const manifest = kind === 'face' ? { ...validateFaceManifest(json, file), name } : validateManifest(json, file);
     const graphs = verify ? await verifyModelFiles(dir, manifest) : [];
     const status = graphs.some((g) => g.status === 'missing')
       ? 'missing'
@@ -49,15 +51,6 @@ export async function inspectModelDir(dir: string, verify = true): Promise<Model
   } catch (error) {
     if (!(error instanceof DurianError)) throw error;
     return { name, dir, kind, status: 'invalid', graphs: [], error: error.message };
-  }
-}
-
-/** A directory whose manifest says it holds the face front end's graphs (format "durian-face"). */
-function isFaceModelDir(dir: string): boolean {
-  try {
-    return (JSON.parse(readFileSync(path.join(dir, MANIFEST_FILE), 'utf8')) as { format?: unknown }).format === FACE_MANIFEST_FORMAT;
-  } catch {
-    return false; // readManifest reports the broken file
   }
 }
 
