@@ -1,13 +1,14 @@
 /**
  * The three face graphs as named InferenceSessions, created after the sha256 check, run with
- * checked feeds and released together. Mirrors src/onnx/session-set.ts, which reads the durian
- * model manifest and so cannot take the face manifest (see face-manifest.ts).
+ * checked feeds (runSession, shared with src/onnx/session-set.ts, which reads the durian model
+ * manifest and so cannot take the face manifest) and released together.
  */
 import path from 'node:path';
 
 import { InferenceError } from '../errors';
-import { createInferenceSession, type InferenceSession, type Tensor } from '../onnx/runtime';
-import { fromOrtTensor, toOrtTensor, type FloatArray } from '../onnx/tensor';
+import { createInferenceSession, type InferenceSession } from '../onnx/runtime';
+import { runSession } from '../onnx/session-set';
+import type { FloatArray } from '../onnx/tensor';
 import { FACE_GRAPH_KEYS, readFaceManifest, verifyFaceGraphs, type FaceGraphKey, type FaceManifest } from './face-manifest';
 
 export interface FaceSessionOptions {
@@ -40,21 +41,7 @@ export class FaceSessions {
   async run(graph: FaceGraphKey, feeds: Record<string, FloatArray>): Promise<Record<string, FloatArray>> {
     const session = this.sessions.get(graph);
     if (!session) throw new InferenceError(`face graph "${graph}" is not loaded (released?)`);
-    const missing = session.inputNames.filter((n) => !(n in feeds));
-    const extra = Object.keys(feeds).filter((n) => !session.inputNames.includes(n));
-    if (missing.length || extra.length) {
-      throw new InferenceError(`${graph}: feeds do not match the graph (missing: ${missing.join(', ') || '-'}; unexpected: ${extra.join(', ') || '-'})`);
-    }
-    const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrtTensor(v)]));
-    let out: InferenceSession.OnnxValueMapType;
-    try {
-      out = await session.run(ortFeeds);
-    } catch (cause) {
-      const described = Object.entries(feeds).map(([k, v]) => `${k}: float32[${v.dims.join(', ')}]`).join('; ');
-      const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
-      throw new InferenceError(`face ${graph} failed: ${reason} (feeds ${described})`, { cause });
-    }
-    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, fromOrtTensor(v as Tensor)]));
+    return runSession(session, graph, feeds, `face ${graph}`);
   }
 
   async release(): Promise<void> {

@@ -58,25 +58,34 @@ export class SessionSet {
   async run(graph: string, feeds: Record<string, FloatArray>): Promise<Record<string, FloatArray>> {
     const session = this.sessions.get(graph);
     if (!session) throw new InferenceError(`graph "${graph}" is not loaded`);
-    const missing = session.inputNames.filter((n) => !(n in feeds));
-    const extra = Object.keys(feeds).filter((n) => !session.inputNames.includes(n));
-    if (missing.length || extra.length) {
-      throw new InferenceError(`${graph}: feeds do not match the graph (missing: ${missing.join(', ') || '-'}; unexpected: ${extra.join(', ') || '-'})`);
-    }
-    const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrtTensor(v)]));
-    let out: ort.InferenceSession.OnnxValueMapType;
-    try {
-      out = await session.run(ortFeeds);
-    } catch (cause) {
-      const described = Object.entries(feeds).map(([k, v]) => `${k}: float32[${v.dims.join(', ')}]`).join('; ');
-      const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
-      throw new InferenceError(`${graph} failed: ${reason} (feeds ${described})`, { cause });
-    }
-    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, fromOrtTensor(v as ort.Tensor)]));
+    return runSession(session, graph, feeds);
   }
 
   async release(): Promise<void> {
     await Promise.all([...this.sessions.values()].map((s) => s.release()));
     this.sessions.clear();
   }
+}
+
+/**
+ * Runs one session with feeds checked against its input names (a missing or unexpected feed throws)
+ * and float32 outputs; errors name the graph, a run failure as `label` (default: the graph's name).
+ */
+export async function runSession(session: ort.InferenceSession, graph: string, feeds: Record<string, FloatArray>,
+  label = graph): Promise<Record<string, FloatArray>> {
+  const missing = session.inputNames.filter((n) => !(n in feeds));
+  const extra = Object.keys(feeds).filter((n) => !session.inputNames.includes(n));
+  if (missing.length || extra.length) {
+    throw new InferenceError(`${graph}: feeds do not match the graph (missing: ${missing.join(', ') || '-'}; unexpected: ${extra.join(', ') || '-'})`);
+  }
+  const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrtTensor(v)]));
+  let out: ort.InferenceSession.OnnxValueMapType;
+  try {
+    out = await session.run(ortFeeds);
+  } catch (cause) {
+    const described = Object.entries(feeds).map(([k, v]) => `${k}: float32[${v.dims.join(', ')}]`).join('; ');
+    const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+    throw new InferenceError(`${label} failed: ${reason} (feeds ${described})`, { cause });
+  }
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, fromOrtTensor(v as ort.Tensor)]));
 }
