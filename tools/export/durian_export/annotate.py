@@ -33,9 +33,9 @@ import imageio_ffmpeg
 import numpy as np
 from PIL import Image
 
+from .cli import ROOT, cli_available, run_durian
 from .synth import catalog
 
-ROOT = Path(__file__).resolve().parents[3]
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi")
 CROP_SCALE = 2.2
 MIN_FRAMES = 3
@@ -56,11 +56,11 @@ class AnnotateError(Exception):
 def run_guide(video: Path, work: Path, max_frames: int | None) -> dict | str:
     """`durian guide` on one video: its keypoint document (with "tracked"), masks under work/masks.
     Returns the CLI's message instead when it rejects the input (no face found)."""
-    cmd = ["node", str(ROOT / "bin" / "durian.js"), "guide", "--video", str(video), "--analyser", "face",
-           "--masks", str(work / "masks"), "-o", str(work / "kp.json"), "--json"]
+    args = ["guide", "--video", str(video), "--analyser", "face", "--masks", str(work / "masks"), "-o", str(work / "kp.json"),
+            "--json"]
     if max_frames is not None:
-        cmd += ["--frames", str(max_frames)]
-    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "FORCE_COLOR": "0"})
+        args += ["--frames", str(max_frames)]
+    r = run_durian(args)
     message = (r.stderr.strip().splitlines() or ["(no message)"])[0].removeprefix("durian: error: ").removeprefix(f"{video}: ")
     if r.returncode == INPUT_REJECTED:
         return message
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
     videos = sorted(p for p in a.videos.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
     if not videos:
         raise UsageError(f"--videos {a.videos}: no {'/'.join(s[1:] for s in VIDEO_SUFFIXES)} files")
-    if not (ROOT / "dist" / "cli" / "index.js").exists() or shutil.which("node") is None:
+    if not cli_available():
         raise UsageError(f"needs node and the built CLI ({ROOT / 'dist'}); run `npm run build` in {ROOT}")
     names = _clip_names(videos)
     existing = [n for n in names if (a.out / n).exists()]

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +28,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .cli import run_durian
 from .synth import catalog, render, sample_attributes, sample_identities, sample_motion, with_styles
 from .synth.io import keypoints_doc, save_png, write_image_with_sidecars
 from .synth.params import with_combination
 
-ROOT = Path(__file__).resolve().parents[3]
 CLS = {n: i for i, n in enumerate(catalog.MASK_CLASSES)}
 HOLD_OUT_SEED = 1_000_000
 
@@ -233,9 +231,7 @@ def write_jobs(cases: list[dict], out: Path, steps: int, seed: int) -> Path:
 
 def run_cli(jobs: Path, model: Path, provider: str = "cpu") -> dict:
     """`durian batch` on the jobs (the product path); returns its JSON summary."""
-    cmd = ["node", str(ROOT / "bin" / "durian.js"), "batch", str(jobs), "--model", str(model), "--provider", provider,
-           "--json", "--resume"]
-    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "FORCE_COLOR": "0"})
+    r = run_durian(["batch", str(jobs), "--model", str(model), "--provider", provider, "--json", "--resume"])
     if not r.stdout.strip():
         raise RuntimeError(f"durian batch printed nothing: {r.stderr[-2000:]}")
     return json.loads(r.stdout)

@@ -1,19 +1,19 @@
 """Real videos → training clips (issue 7): two short cuts of franck.mp4 through the real CLI's face
 front end (`durian guide --masks`), read back by data/clips.py into one training batch."""
 import json
-import shutil
 import subprocess
 
 import imageio_ffmpeg
 import pytest
 import torch
 
-from durian_export.annotate import ROOT, UsageError, main as annotate_main
+from durian_export.annotate import UsageError, main as annotate_main
+from durian_export.cli import ROOT, cli_available
 from durian_export.config import TrainConfig
 from durian_export.data.clips import Clip, ClipBatchMaker
 from durian_export.synth import catalog
 
-pytestmark = pytest.mark.skipif(not (ROOT / "dist" / "cli" / "index.js").exists() or shutil.which("node") is None,
+pytestmark = pytest.mark.skipif(not cli_available(),
                                 reason="needs the built CLI (npm run build) and node")
 
 FRAMES = 10

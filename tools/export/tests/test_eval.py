@@ -1,14 +1,14 @@
 """The quality benchmark's parts (issue 6): alignment as the CLI does it, metrics, and one tiny run
 through the real CLI (`durian batch`) on the committed tiny model."""
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from durian_export.eval import ROOT, estimate_similarity, main as eval_main, psnr, region_l1, ssim, warp
+from durian_export.cli import ROOT, cli_available
+from durian_export.eval import estimate_similarity, main as eval_main, psnr, region_l1, ssim, warp
 
 
 def test_similarity_and_warp_match_the_cli_conventions():
@@ -37,7 +37,7 @@ def test_metrics():
     assert region_l1(z, x, mask) == 0 and region_l1(z, x, 1 - mask) == pytest.approx(0.5, abs=1e-6)
 
 
-@pytest.mark.skipif(not (ROOT / "dist" / "cli" / "index.js").exists() or shutil.which("node") is None,
+@pytest.mark.skipif(not cli_available(),
                     reason="needs the built CLI (npm run build) and node")
 def test_benchmark_runs_through_the_cli(tmp_path, capsys):
     model = ROOT / "test" / "fixtures" / "onnx-tiny"
