@@ -1,9 +1,17 @@
 #!/usr/bin/env node
 /**
- * TypeScript pipeline (onnxruntime-node, CPU) vs the PyTorch reference sampler (eager, CPU), same
- * weights, case, frames, steps and initial noise, on this machine. Prints per-stage seconds and the
- * speed ratio. Usage: node bench/pipeline-vs-torch.js [--config tools/export/configs/base.json]
- *   [--frames 8] [--steps 10] [--out /tmp/durian-bench]   (run `npm run build` first)
+ * TypeScript pipeline (onnxruntime-node) vs the PyTorch reference sampler (eager), same weights,
+ * case, frames, steps and initial noise, on this machine. Prints per-stage seconds, frames/s and
+ * speed ratios, the model's FLOPs per frame per step and the achieved TFLOP/s.
+ *
+ *   node bench/pipeline-vs-torch.js [--frames 8] [--steps 10] [--out /tmp/durian-bench]
+ *     [--providers cpu]            onnxruntime-node providers to time, comma-separated (cpu,cuda,webgpu)
+ *     [--torch cpu:fp32]           PyTorch runs, comma-separated device:dtype (cpu:fp32,cuda:fp32,cuda:bf16)
+ *     [--checkpoint RUN --model DIR]  a trained run and the graphs exported from it (same fp16-rounded
+ *                                  weights on both sides); default: the base config with seeded weights
+ *     [--config tools/export/configs/base.json] [--python tools/export/.venv/bin/python]
+ *
+ * Run `npm run build` first. Each side gets one warm-up run, then one timed run.
  */
 'use strict';
 const { execFileSync } = require('node:child_process');
@@ -13,21 +21,11 @@ const os = require('node:os');
 
 const { ROOT, arg } = require('./common');
 
-async function main() {
-  const config = path.resolve(arg('config', path.join(ROOT, 'tools/export/configs/base.json')));
-  const out = path.resolve(arg('out', path.join(os.tmpdir(), 'durian-bench')));
-  const frames = arg('frames', '8');
-  const steps = arg('steps', '10');
-  const python = path.join(ROOT, 'tools/export/.venv/bin/python');
-  execFileSync(python, ['-m', 'durian_export.bench_sampler', '--config', config, '--out', out, '--frames', frames, '--steps', steps],
-    { cwd: path.join(ROOT, 'tools/export'), stdio: ['ignore', 'ignore', 'inherit'] });
-  const torch = JSON.parse(readFileSync(path.join(out, 'torch.json'), 'utf8'));
-
+async function timeProvider(modelDir, provider, c) {
   const { DurianPipeline } = require(path.join(ROOT, 'dist/pipeline/durian-pipeline.js'));
-  const c = JSON.parse(readFileSync(path.join(out, 'case.json'), 'utf8'));
   const t0 = performance.now();
-  const p = await DurianPipeline.fromModelDir(path.join(out, 'model'), { executionProviders: ['cpu'] });
-  const loadMs = performance.now() - t0;
+  const p = await DurianPipeline.fromModelDir(modelDir, { executionProviders: [provider] });
+  const loadS = (performance.now() - t0) / 1000;
   const inputs = {
     portrait: { image: Float32Array.from(c.portrait), mask: Float32Array.from(c.portrait_mask) },
     attributes: [{ image: Float32Array.from(c.attr), mask: Float32Array.from(c.attr_mask) }],
@@ -35,30 +33,66 @@ async function main() {
   };
   const opts = { numInferenceSteps: c.steps, guidanceScale: c.guidance_scale, seed: 0, scheduler: 'ddim',
     window: c.window, overlap: c.overlap, latents: Float32Array.from(c.latents) };
-  // the UNet's two guidance branches: one call of batch 2, or two calls of batch 1 (the CPU default)
+  // the UNet's two guidance branches: one call of batch 2, or two calls of batch 1
   const runs = {};
-  for (const split of [false, true]) {
-    await p.run(inputs, { ...opts, splitBranches: split, numInferenceSteps: 1 }); // warm-up
-    const t1 = performance.now();
-    const r = await p.run(inputs, { ...opts, splitBranches: split });
-    runs[split ? 'split' : 'batched'] = { r, total: (performance.now() - t1) / 1000, rssMb: process.resourceUsage().maxRSS / 1024 };
+  try {
+    for (const split of [false, true]) {
+      await p.run(inputs, { ...opts, splitBranches: split, numInferenceSteps: 1 }); // warm-up
+      const t1 = performance.now();
+      const r = await p.run(inputs, { ...opts, splitBranches: split });
+      runs[split ? 'split' : 'batched'] = { t: r.timings, total: (performance.now() - t1) / 1000, frames: r.frames };
+    }
+  } finally {
+    await p.release();
   }
-  await p.release();
   let maxDiff = 0;
-  runs.batched.r.frames.forEach((f, i) => f.forEach((v, k) => (maxDiff = Math.max(maxDiff, Math.abs(v - runs.split.r.frames[i][k])))));
-  const row = (name, ...xs) => console.log(`${name.padEnd(22)} ${xs.map((x) => x.toFixed(2).padStart(11)).join(' ')}`);
+  runs.batched.frames.forEach((f, i) => f.forEach((v, k) => (maxDiff = Math.max(maxDiff, Math.abs(v - runs.split.frames[i][k])))));
+  const best = runs.batched.total <= runs.split.total ? 'batched' : 'split';
+  return { provider, loadS, best, maxDiff, ...runs };
+}
+
+async function main() {
+  const out = path.resolve(arg('out', path.join(os.tmpdir(), 'durian-bench')));
+  const checkpoint = arg('checkpoint');
+  const modelDir = checkpoint ? path.resolve(arg('model', path.join(ROOT, 'models/durian-synth'))) : path.join(out, 'model');
+  const providers = arg('providers', 'cpu').split(',');
+  const python = arg('python', path.join(ROOT, 'tools/export/.venv/bin/python'));
+  const pyArgs = ['-m', 'durian_export.bench_sampler', '--config', path.resolve(arg('config', path.join(ROOT, 'tools/export/configs/base.json'))),
+    '--out', out, '--frames', arg('frames', '8'), '--steps', arg('steps', '10'), '--runs', arg('torch', 'cpu:fp32')];
+  if (checkpoint) pyArgs.push('--checkpoint', path.resolve(checkpoint));
+  execFileSync(python, pyArgs, { cwd: path.join(ROOT, 'tools/export'), stdio: ['ignore', 'ignore', 'inherit'] });
+  const torch = JSON.parse(readFileSync(path.join(out, 'torch.json'), 'utf8'));
+  const c = JSON.parse(readFileSync(path.join(out, 'case.json'), 'utf8'));
+
+  const ts = [];
+  for (const provider of providers) ts.push(await timeProvider(modelDir, provider, c));
+
   const sec = (ms) => (ms ?? 0) / 1000;
-  const b = runs.batched, s = runs.split;
-  console.log(`frames ${c.frames}, steps ${c.steps}, CFG on, ${os.cpus().length} CPUs (${os.cpus()[0].model}); torch threads ${torch.threads}`);
-  console.log(`${'stage (s)'.padEnd(22)} ${'PyTorch'.padStart(11)} ${'TS batched'.padStart(11)} ${'TS split'.padStart(11)}`);
-  row('references', torch.references_s, sec(b.r.timings.references), sec(s.r.timings.references));
-  row('pose + denoise', torch.denoise_s, sec(b.r.timings.pose) + sec(b.r.timings.unet), sec(s.r.timings.pose) + sec(s.r.timings.unet));
-  row('decode', torch.decode_s, sec(b.r.timings.decode), sec(s.r.timings.decode));
-  row('total', torch.total_s, b.total, s.total);
-  console.log(`TS session load: ${(loadMs / 1000).toFixed(2)} s (not in the totals); peak RSS after batched ${Math.round(b.rssMb)} MB, after split ${Math.round(s.rssMb)} MB (the process peak only grows)`);
-  console.log(`batched vs split frames: max |Δ| ${maxDiff.toExponential(2)}`);
-  console.log(`frames/s: PyTorch ${(c.frames / torch.total_s).toFixed(3)}, TS batched ${(c.frames / b.total).toFixed(3)}, TS split ${(c.frames / s.total).toFixed(3)}; `
-    + `TS/PyTorch speed ratio ${(torch.total_s / b.total).toFixed(2)}x batched, ${(torch.total_s / s.total).toFixed(2)}x split`);
+  const flopsStep = torch.flops_per_frame_step * c.frames;
+  const cols = [
+    ...torch.runs.map((r) => ({ name: `torch ${r.device} ${r.dtype}`, refs: r.references_s, denoise: r.denoise_s, decode: r.decode_s, total: r.total_s })),
+    ...ts.flatMap((t) => ['batched', 'split'].map((k) => ({
+      name: `TS ${t.provider} ${k}`, refs: sec(t[k].t.references), denoise: sec(t[k].t.pose) + sec(t[k].t.unet), decode: sec(t[k].t.decode), total: t[k].total }))),
+  ];
+  const w = Math.max(...cols.map((x) => x.name.length), 10) + 1;
+  console.log(`frames ${c.frames}, steps ${c.steps}, CFG on; ${os.cpus().length} CPUs (${os.cpus()[0].model})`
+    + torch.runs.filter((r) => r.gpu).slice(0, 1).map((r) => `; GPU ${r.gpu}`).join(''));
+  console.log(`model: ${(torch.flops_per_frame_step / 1e9).toFixed(1)} GFLOP per frame per denoising step (both guidance branches)`
+    + (torch.bf16_matmul_tflops ? `; card's measured bf16 matmul rate ${torch.bf16_matmul_tflops.toFixed(0)} TFLOP/s` : ''));
+  console.log(`${'stage (s)'.padEnd(16)}${cols.map((x) => x.name.padStart(w)).join('')}`);
+  for (const [label, key] of [['references', 'refs'], ['pose + denoise', 'denoise'], ['decode', 'decode'], ['total', 'total']]) {
+    console.log(`${label.padEnd(16)}${cols.map((x) => x[key].toFixed(3).padStart(w)).join('')}`);
+  }
+  console.log(`${'frames/s'.padEnd(16)}${cols.map((x) => (c.frames / x.total).toFixed(3).padStart(w)).join('')}`);
+  console.log(`${'denoise TFLOP/s'.padEnd(16)}${cols.map((x) => (flopsStep * c.steps / x.denoise / 1e12).toFixed(3).padStart(w)).join('')}`);
+  for (const t of ts) {
+    console.log(`TS ${t.provider}: session load ${t.loadS.toFixed(2)} s (outside the totals); batched vs split frames max |Δ| ${t.maxDiff.toExponential(2)}`);
+    for (const r of torch.runs) {
+      if ((r.device === 'cpu') !== (t.provider === 'cpu')) continue;
+      console.log(`  TS ${t.provider} (${t.best}) / torch ${r.device} ${r.dtype} frames/s: ${(r.total_s / t[t.best].total).toFixed(2)}x`);
+    }
+  }
+  for (const r of torch.runs.filter((x) => x.peak_gpu_mb)) console.log(`torch ${r.device} ${r.dtype}: peak GPU memory ${Math.round(r.peak_gpu_mb)} MiB`);
 }
 
 main().catch((e) => {

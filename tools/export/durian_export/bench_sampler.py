@@ -1,13 +1,18 @@
 """python -m durian_export.bench_sampler --config configs/base.json --out DIR [--frames 8 --steps 10]
+                                          [--checkpoint RUN] [--runs cpu:fp32,cuda:fp32,cuda:bf16]
 
-The PyTorch side of bench/pipeline-vs-torch.js: builds the config's model with seeded weights,
-exports it to DIR/model (once), writes the generation case (prepared references, keypoints,
-initial latents) to DIR/case.json, runs `sample_video` eagerly on this machine's CPU after a
-warm-up, and writes its per-stage seconds to DIR/torch.json.
+The PyTorch side of bench/pipeline-vs-torch.js: builds the config's model with seeded weights (or
+loads a run's checkpoint, whose weights the JS side then reads from the model exported from it),
+exports it to DIR/model (once; not with --checkpoint), writes the generation case (prepared
+references, keypoints, initial latents) to DIR/case.json, runs `sample_video` eagerly on each
+device:dtype of --runs after a warm-up, and writes per-stage seconds to DIR/torch.json — with the
+model's FLOPs per frame per denoising step (both guidance branches, counted by torch's
+FlopCounterMode) and, on CUDA, the card's measured bf16 matmul rate.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -15,31 +20,90 @@ from pathlib import Path
 import torch
 
 from .components import Durian
-from .config import load_config
+from .checkpoint import load_checkpoint
+from .config import TrainConfig, load_config
 from .export_onnx import export_model
 from .sample import sample_video, transfer_case
+
+
+def denoise_flops_per_frame_step(model: Durian, case, kw: dict) -> float:
+    """FLOPs of one denoising step per frame: the count for 2 steps minus the count for 1 step."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    totals = []
+    for steps in (1, 2):
+        with FlopCounterMode(display=False) as counter:
+            sample_video(model, case, **{**kw, "steps": steps})
+        totals.append(counter.get_total_flops())
+    return (totals[1] - totals[0]) / case.pose.shape[0]
+
+
+def bf16_matmul_tflops(device: str, n: int = 8192, reps: int = 50) -> float:
+    """The card's dense bf16 matmul rate, measured (the ceiling the sampler's TFLOP/s is read against)."""
+    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
+    for _ in range(5):
+        a @ b
+    torch.cuda.synchronize(device)
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    torch.cuda.synchronize(device)
+    return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e12
+
+
+def run_once(model: Durian, case, kw: dict, device: str, dtype: str) -> dict:
+    model.to(device)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if dtype == "bf16" else contextlib.nullcontext()
+    with torch.no_grad(), amp:
+        sample_video(model, case, **{**kw, "steps": 1})  # warm-up (kernel selection, allocator)
+        if device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats(device)
+        timings: dict = {}
+        t = time.perf_counter()
+        sample_video(model, case, timings=timings, **kw)
+        total = time.perf_counter() - t
+    out = {"device": device, "dtype": dtype, "total_s": total, **{f"{k}_s": v for k, v in timings.items()}}
+    if device.startswith("cuda"):
+        out["gpu"] = torch.cuda.get_device_name(device)
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        out["threads"] = torch.get_num_threads()
+    return out
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m durian_export.bench_sampler", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True)
+    ap.add_argument("--checkpoint", help="run directory (ckpt.pt) to take the weights from, instead of seeded ones")
     ap.add_argument("--out", required=True)
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--guidance-scale", type=float, default=2.5)
     ap.add_argument("--window", type=int, default=16)
     ap.add_argument("--overlap", type=int, default=4)
+    ap.add_argument("--runs", default="cpu:fp32", help="comma-separated device:dtype (dtype fp32 or bf16, bf16 on CUDA only)")
     args = ap.parse_args(argv)
+    runs = [tuple(r.split(":")) for r in args.runs.split(",")]
+    for device, dtype in runs:
+        if dtype not in ("fp32", "bf16") or (dtype == "bf16" and not device.startswith("cuda")):
+            ap.error(f"--runs: {device}:{dtype} is not one of cpu:fp32, cuda:fp32, cuda:bf16")
     out = Path(args.out)
-    torch.manual_seed(0)
-    model = Durian(load_config(args.config)).eval()
-    with torch.no_grad():  # zero-initialised outputs would make the work trivial
-        for p in model.parameters():
-            if p.abs().max() == 0:
-                p.normal_(0, 0.02)
-    if not (out / "model" / "manifest.json").exists():
-        export_model(model, out / "model", "bench", parity=False)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.checkpoint:
+        state = load_checkpoint(Path(args.checkpoint) / "ckpt.pt")
+        model = Durian(TrainConfig.from_json(state["config"])).eval()
+        model.load_state_dict(state["model"])
+    else:
+        torch.manual_seed(0)
+        model = Durian(load_config(args.config)).eval()
+        with torch.no_grad():  # zero-initialised outputs would make the work trivial
+            for p in model.parameters():
+                if p.abs().max() == 0:
+                    p.normal_(0, 0.02)
+        if not (out / "model" / "manifest.json").exists():
+            export_model(model, out / "model", "bench", parity=False)
     size = model.cfg.model.image_size
     case = transfer_case(model.cfg.hold_out_seed, 0, size, args.frames, "hair")
     latents = torch.randn(1, 4, args.frames, size // 8, size // 8, generator=torch.Generator().manual_seed(1))
@@ -50,14 +114,17 @@ def main(argv=None) -> None:
         "attr": flat(case.attrs[0][0][0]), "attr_mask": flat(case.attrs[0][1][0, 0]),
         "pose": [flat(p) for p in case.pose], "latents": flat(latents)}))
     kw = dict(steps=args.steps, guidance_scale=args.guidance_scale, latents=latents, window=args.window, overlap=args.overlap)
+    first = runs[0][0]
+    model.to(first)
     with torch.no_grad():
-        sample_video(model, case, **{**kw, "steps": 1})  # warm-up
-        timings: dict = {}
-        t = time.perf_counter()
-        sample_video(model, case, timings=timings, **kw)
-        total = time.perf_counter() - t
-    result = {"threads": torch.get_num_threads(), "frames": args.frames, "steps": args.steps, "total_s": total,
-              **{f"{k}_s": v for k, v in timings.items()}}
+        flops = denoise_flops_per_frame_step(model, case, {**kw, "steps": 1})
+    result = {"frames": args.frames, "steps": args.steps, "flops_per_frame_step": flops, "runs": []}
+    for device, dtype in runs:
+        r = run_once(model, case, kw, device, dtype)
+        r["denoise_tflops"] = flops * args.frames * args.steps / r["denoise_s"] / 1e12
+        result["runs"].append(r)
+        if device.startswith("cuda") and "bf16_matmul_tflops" not in result:
+            result["bf16_matmul_tflops"] = bf16_matmul_tflops(device)
     (out / "torch.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result))
 

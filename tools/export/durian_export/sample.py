@@ -61,15 +61,17 @@ def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: flo
     """Generates frames [F, 3, H, W] in [0, 1] for one case; per-stage seconds go into `timings`."""
     import time
 
+    device = model_device(model)
     clock = {"t": time.perf_counter()}
 
     def lap(stage: str) -> None:
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize(device)  # kernels run asynchronously; charge them to their stage
         now = time.perf_counter()
         if timings is not None:
             timings[stage] = timings.get(stage, 0.0) + now - clock["t"]
         clock["t"] = now
 
-    device = model_device(model)
     Fr = case.pose.shape[0]
     H, W = case.pose.shape[-2:]
     A = len(case.attrs)
