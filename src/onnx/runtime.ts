@@ -48,7 +48,8 @@ export async function createInferenceSession(
   executionProviders: readonly string[],
   extra: Omit<ort.InferenceSession.SessionOptions, 'executionProviders'> = {},
 ): Promise<ort.InferenceSession> {
-  const options: ort.InferenceSession.SessionOptions = { ...extra, executionProviders: [...executionProviders] };
+  // Errors only: ORT's warnings (e.g. which shape ops it placed on the CPU) would flood a terminal per graph.
+  const options: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3, ...extra, executionProviders: [...executionProviders] };
   try {
     return typeof model === 'string'
       ? await ort.InferenceSession.create(model, options)
