@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from .components import Durian
-from .checkpoint import load_checkpoint
-from .config import TrainConfig, load_config
+from .checkpoint import load_model
+from .config import load_config
 from .export_onnx import export_model
 from .sample import sample_video, transfer_case
 
@@ -92,9 +92,7 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.checkpoint:
-        state = load_checkpoint(Path(args.checkpoint) / "ckpt.pt")
-        model = Durian(TrainConfig.from_json(state["config"])).eval()
-        model.load_state_dict(state["model"])
+        model = load_model(Path(args.checkpoint)).eval()
     else:
         torch.manual_seed(0)
         model = Durian(load_config(args.config)).eval()
@@ -114,10 +112,9 @@ def main(argv=None) -> None:
         "attr": flat(case.attrs[0][0][0]), "attr_mask": flat(case.attrs[0][1][0, 0]),
         "pose": [flat(p) for p in case.pose], "latents": flat(latents)}))
     kw = dict(steps=args.steps, guidance_scale=args.guidance_scale, latents=latents, window=args.window, overlap=args.overlap)
-    first = runs[0][0]
-    model.to(first)
+    model.to(runs[0][0])
     with torch.no_grad():
-        flops = denoise_flops_per_frame_step(model, case, {**kw, "steps": 1})
+        flops = denoise_flops_per_frame_step(model, case, kw)
     result = {"frames": args.frames, "steps": args.steps, "flops_per_frame_step": flops, "runs": []}
     for device, dtype in runs:
         r = run_once(model, case, kw, device, dtype)

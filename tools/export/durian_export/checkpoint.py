@@ -67,6 +67,17 @@ def split_checkpoint(path: Path, part_bytes: int = PART_BYTES) -> list[Path]:
     return parts
 
 
+def load_model(run: Path):
+    """The Durian model a run directory's checkpoint (ckpt.pt or its parts) holds, on the CPU."""
+    from .components import Durian
+    from .config import TrainConfig
+
+    state = load_checkpoint(Path(run) / "ckpt.pt")
+    model = Durian(TrainConfig.from_json(state["config"]))
+    model.load_state_dict(state["model"])
+    return model
+
+
 def slim_checkpoint(run: Path, out: Path, part_bytes: int = PART_BYTES, ema: bool = False) -> list[Path]:
     """A copy of a run's checkpoint with fp16 weights only (no optimiser, no EMA: a resumed stage
     re-warms its optimiser), split into parts — small enough to carry between machines. ema: the

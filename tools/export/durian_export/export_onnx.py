@@ -18,9 +18,8 @@ import onnxruntime as ort
 import torch
 import torch.nn as nn
 
-from .checkpoint import load_checkpoint
+from .checkpoint import load_model
 from .components import Durian
-from .config import TrainConfig
 from .keypoint_image import GROUPS, SIGMA_PER_PIXEL_OF_256
 from .manifest import write_manifest
 from .synth import catalog
@@ -330,9 +329,7 @@ def main(argv=None) -> None:
                     help="store weights as fp16 (half the size; compute stays fp32; parity against fp32 PyTorch)")
     ap.add_argument("--no-parity", action="store_true")
     args = ap.parse_args(argv)
-    state = load_checkpoint(Path(args.checkpoint) / "ckpt.pt")
-    model = Durian(TrainConfig.from_json(state["config"]))
-    model.load_state_dict(state["model"])
+    model = load_model(Path(args.checkpoint))
     out = Path(args.out)
     report = export_model(model, out, args.name or out.name, fp16=args.fp16, parity=not args.no_parity)
     if not args.no_parity:

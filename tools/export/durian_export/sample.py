@@ -192,8 +192,7 @@ def write_sample_sheet(model: Durian, stage: str, path: Path, device) -> None:
 
 
 def main(argv=None) -> None:
-    from .checkpoint import load_checkpoint
-    from .config import TrainConfig
+    from .checkpoint import load_model
 
     ap = argparse.ArgumentParser(prog="python -m durian_export.sample", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -209,9 +208,7 @@ def main(argv=None) -> None:
     ap.add_argument("--overlap", type=int, default=4)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
-    state = load_checkpoint(Path(args.checkpoint) / "ckpt.pt")
-    model = Durian(TrainConfig.from_json(state["config"]))
-    model.load_state_dict(state["model"])
+    model = load_model(Path(args.checkpoint))
     model.to(args.device).eval()
     size = model.cfg.model.image_size
     case = transfer_case(model.cfg.hold_out_seed, args.index, size, args.frames, args.cls, args.device)
