@@ -83,7 +83,9 @@ class ClipBatchMaker:
         self.size = size or cfg.model.image_size
 
     def _rng(self, step: int, rank: int):
-        seed = hash((self.cfg.train_seed, step, rank, "clips")) & 0x7FFFFFFF
+        # ints only: a str in the tuple would make the hash, and so the batches, change per process
+        # (PYTHONHASHSEED); the trailing 1 keeps this stream apart from SynthBatchMaker's
+        seed = hash((self.cfg.train_seed, step, rank, 1)) & 0x7FFFFFFF
         return random.Random(seed), torch.Generator().manual_seed(seed)
 
     def images(self, step: int, rank: int, batch: int):
