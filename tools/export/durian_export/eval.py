@@ -100,14 +100,19 @@ def _write_frames(path: Path, frames: torch.Tensor) -> None:
 
 
 def build_cases(out: Path, size: int, frames: int, per_class: int, seed: int = HOLD_OUT_SEED,
-                combos: int = len(catalog.HELD_OUT_COMBINATIONS)) -> list[dict]:
-    """Writes every case's inputs and ground truth under out/cases; returns their descriptions."""
+                combos: int = len(catalog.HELD_OUT_COMBINATIONS), only: set[str] | None = None) -> list[dict]:
+    """Writes every case's inputs and ground truth under out/cases; returns their descriptions.
+    only: the case groups to keep (e.g. {"transfer/hair"}); each kept case is the same case it is in
+    the full set (same index, same draws)."""
+    keep = lambda kind, cls: only is None or f"{kind}/{cls}" in only  # noqa: E731
     cases = []
     kinds = [("self", "hair", None)] * per_class + [("transfer", c, None) for c in catalog.ATTRIBUTE_CLASSES
                                                     for _ in range(per_class)]
     # held-out attribute combinations (never rendered for training): B wears exactly one of them
     kinds += [("combo", combo[0], combo) for combo in catalog.HELD_OUT_COMBINATIONS[:combos]]
     for k, (kind, cls, combo) in enumerate(kinds):
+        if not keep(kind, cls):
+            continue
         a, b, c = 3 * k, 3 * k + 1, 3 * k + 2
         d = out / "cases" / f"{k:03d}-{kind}-{cls}"
         d.mkdir(parents=True, exist_ok=True)
@@ -154,9 +159,12 @@ def build_cases(out: Path, size: int, frames: int, per_class: int, seed: int = H
         if combo is not None:
             case["combination"] = f"{combo[1]} in palette colour {combo[2]}"
         cases.append(case)
+    n = len(kinds)
     for k in range(per_class):
-        cases.append(_composition_case(out, len(cases), size, frames, seed, 1000 + 4 * k))
-        cases.append(_interpolation_case(out, len(cases), size, frames, seed, 2000 + 3 * k))
+        if keep("composition", "hat+glasses"):
+            cases.append(_composition_case(out, n + 2 * k, size, frames, seed, 1000 + 4 * k))
+        if keep("interpolation", "hair"):
+            cases.append(_interpolation_case(out, n + 2 * k + 1, size, frames, seed, 2000 + 3 * k))
     return cases
 
 
@@ -206,11 +214,13 @@ def _interpolation_case(out: Path, n: int, size: int, frames: int, seed: int, ba
             "attrs": [["attr.png", "hair"], ["attr2.png", "hair"]]}
 
 
-def write_jobs(cases: list[dict], out: Path, steps: int, seed: int) -> Path:
+def write_jobs(cases: list[dict], out: Path, steps: int, seed: int, guidance_scale: float | None = None) -> Path:
     lines = []
     for c in cases:
         d = Path(c["dir"])
         common = {"guide": str(d / "guide.json"), "steps": steps, "seed": seed, "frames": c["frames"] + 1}
+        if guidance_scale is not None:
+            common["guidanceScale"] = guidance_scale
         if c["kind"] in ("composition", "interpolation"):
             job = {**common, "identity": str(d / "identity.png"), "attr": [f"{d / f}:{k}" for f, k in c["attrs"]],
                    "output": str(d / "ours") + "/"}
@@ -313,10 +323,13 @@ def summarise(scores: list[dict]) -> dict:
 
 
 def write_report(out: Path, table: dict, args) -> Path:
+    extra = "".join(f" --{k.replace('_', '-')} {v}" for k, v in (("only", args.only), ("case_seed", args.case_seed),
+                                                                  ("guidance_scale", args.guidance_scale))
+                    if v is not None and not (k == "case_seed" and v == HOLD_OUT_SEED))
     lines = ["# durian benchmark", "",
              f"Model `{args.model}`, {args.per_class} case(s) per class, {args.frames} frames, {args.steps} steps, seed "
-             f"{args.seed}; held-out identities from seed {HOLD_OUT_SEED}. Rerun: `python -m durian_export.eval "
-             f"--model {args.model} --out DIR --per-class {args.per_class} --frames {args.frames} --steps {args.steps}`.", "",
+             f"{args.seed}; held-out cases from seed {args.case_seed}. Rerun: `python -m durian_export.eval "
+             f"--model {args.model} --out DIR --per-class {args.per_class} --frames {args.frames} --steps {args.steps}{extra}`.", "",
              "| cases | method | PSNR ↑ | SSIM ↑ | L1 ↓ | attribute L1 ↓ | identity L1 ↓ |", "| --- | --- | --- | --- | --- | --- | --- |"]
     motion = []
     for key, row in table.items():
@@ -377,15 +390,25 @@ def main(argv=None) -> None:
     ap.add_argument("--combos", type=int, default=len(catalog.HELD_OUT_COMBINATIONS),
                     help="how many of the held-out attribute combinations to include")
     ap.add_argument("--provider", default="cpu")
+    ap.add_argument("--only", help="comma-separated case groups to run, e.g. transfer/hair,transfer/glasses")
+    ap.add_argument("--case-seed", type=int, default=HOLD_OUT_SEED,
+                    help=f"seed the cases are drawn from ({HOLD_OUT_SEED}: the benchmark; another seed "
+                         "≥ the training hold-out, e.g. 2000000, is a validation split for tuning)")
+    ap.add_argument("--guidance-scale", type=float, help="the CLI's --guidance-scale (default: the CLI's)")
     args = ap.parse_args(argv)
+    if args.case_seed < HOLD_OUT_SEED:
+        raise SystemExit(f"--case-seed {args.case_seed}: seeds below {HOLD_OUT_SEED} are training data")
     model = Path(args.model).resolve()
     manifest = json.loads((model / "manifest.json").read_text())
     size = manifest["resolution"][0]
     template = np.array(manifest["face_template"], dtype=np.float64).reshape(68, 2) * size
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    cases = build_cases(out, size, args.frames, args.per_class, combos=args.combos)
-    summary = run_cli(write_jobs(cases, out, args.steps, args.seed), model, args.provider)
+    only = set(args.only.split(",")) if args.only else None
+    cases = build_cases(out, size, args.frames, args.per_class, seed=args.case_seed, combos=args.combos, only=only)
+    if not cases:
+        raise SystemExit(f"--only {args.only}: no such case group")
+    summary = run_cli(write_jobs(cases, out, args.steps, args.seed, args.guidance_scale), model, args.provider)
     if summary["failed"]:
         raise SystemExit(f"{summary['failed']} job(s) failed: {[o for o in summary['outcomes'] if o['status'] == 'failed']}")
     scores = [score_case(c, size, template, model) for c in cases]

@@ -90,6 +90,9 @@ def main(argv=None) -> None:
                     help="split the final checkpoint into ckpt.pt.partNNN files of at most 15 MiB")
     ap.add_argument("--data", help="train on clips on disk (data/clips.py format) instead of SynthPortrait")
     ap.add_argument("--ema-decay", type=float, help="EMA decay for this call (default: config ema)")
+    ap.add_argument("--restart-schedule", action="store_true",
+                    help="this stage's warm-up + cosine start again at the current step and span to --steps "
+                         "(fine-tuning a finished stage; kept in the checkpoint for later chunks)")
     ap.add_argument("--reinit", action="store_true",
                     help="with --resume: start this stage's weights afresh (seeded init), keeping the other stages'")
     ap.add_argument("--compile-render", action="store_true", help="torch.compile the renderer (CUDA; faster data)")
@@ -147,6 +150,17 @@ def train(args) -> dict:
     if progress[stage] > 0 and not args.resume:
         raise SystemExit(f"{out} already trained {stage} for {progress[stage]} steps; pass --resume to continue")
     start = progress[stage]
+    # where this stage's learning-rate schedule starts (0 unless a chunk restarted it)
+    schedule = dict(state.get("schedule", {})) if state is not None else {}
+    if args.reinit:
+        schedule.pop(stage, None)
+    if args.restart_schedule:
+        if total <= start + cfg.warmup:
+            raise SystemExit(f"--restart-schedule: --steps {total} leaves no room after step {start} "
+                             f"and a {cfg.warmup}-step warm-up")
+        schedule[stage] = start
+    origin = schedule.get(stage, 0)
+    lr_for = lambda s: lr_at(s - origin, cfg, total - origin)  # noqa: E731
 
     # 2. what trains, optimiser, EMA
     for p in model.parameters():
@@ -181,14 +195,14 @@ def train(args) -> dict:
                     p.copy_(e)
         save_checkpoint(ckpt_path, {"config": cfg.to_json(), "stage": stage, "progress": progress,
                                     "model": model.state_dict(), "optim": opt.state_dict(), "ema": ema,
-                                    "finished": final}, fp16=args.fp16_checkpoint)
+                                    "schedule": schedule, "finished": final}, fp16=args.fp16_checkpoint)
 
     # 3. the loop
     step = start
     stopped_early = False
     while step < total:
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg, total)
+            group["lr"] = lr_for(step)
         with amp:
             loss = compute_loss(model, data, stage, 0 if args.fixed_batch else step, rank, batch)
         opt.zero_grad(set_to_none=True)
@@ -208,7 +222,7 @@ def train(args) -> dict:
         loss_n += 1
         if log and (step % args.log_every == 0 or step == total):
             now = time.time()
-            rec = {"stage": stage, "step": step, "loss": float(loss_sum) / loss_n, "lr": lr_at(step - 1, cfg, total),
+            rec = {"stage": stage, "step": step, "loss": float(loss_sum) / loss_n, "lr": lr_for(step - 1),
                    "samples_per_s": samples / (now - last_log), "elapsed_s": now - t0, "world": world}
             log.write(json.dumps(rec) + "\n")
             log.flush()

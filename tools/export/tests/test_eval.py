@@ -62,3 +62,23 @@ def test_benchmark_runs_through_the_cli(tmp_path, capsys):
     # the held-out-combination cases' donors wear exactly a combination training never renders
     combos = [c for c in result["cases"] if c["kind"] == "combo"]
     assert len(combos) == 2 and all("baseline" in c for c in combos)
+
+
+@pytest.mark.skipif(not cli_available(),
+                    reason="needs the built CLI (npm run build) and node")
+def test_benchmark_subset_on_a_validation_seed(tmp_path):
+    """--only runs just the named groups (as the same cases they are in the full set); --case-seed
+    draws another held-out split for tuning; --guidance-scale reaches the CLI jobs."""
+    model = ROOT / "test" / "fixtures" / "onnx-tiny"
+    with pytest.raises(SystemExit, match="training data"):
+        eval_main(["--model", str(model), "--out", str(tmp_path / "x"), "--case-seed", "5"])
+    with pytest.raises(SystemExit, match="no such case group"):
+        eval_main(["--model", str(model), "--out", str(tmp_path / "y"), "--only", "transfer/tiara"])
+    eval_main(["--model", str(model), "--out", str(tmp_path / "v"), "--per-class", "1", "--frames", "2", "--steps", "1",
+               "--only", "transfer/glasses", "--case-seed", "2000000", "--guidance-scale", "1.5"])
+    result = json.loads((tmp_path / "v" / "benchmark.json").read_text())
+    assert set(result["table"]) == {"transfer/glasses"}
+    assert [p.name for p in (tmp_path / "v" / "cases").iterdir()] == ["003-transfer-glasses"]
+    jobs = [json.loads(line) for line in (tmp_path / "v" / "jobs.jsonl").read_text().splitlines()]
+    assert len(jobs) == 3 and all(j["guidanceScale"] == 1.5 for j in jobs)
+    assert "--case-seed 2000000 --guidance-scale 1.5" in (tmp_path / "v" / "benchmark.md").read_text()

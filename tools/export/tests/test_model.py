@@ -91,6 +91,24 @@ def test_resume_may_change_the_recipe_but_not_the_architecture(tmp_path, one_thr
     assert cfg["model"]["heads"] == tiny_cfg().model.heads
 
 
+def test_restart_schedule_warms_up_again_and_later_chunks_keep_it(tmp_path, one_thread):
+    def lrs(run):
+        return {json.loads(line)["step"]: json.loads(line)["lr"] for line in (run / "loss.jsonl").read_text().splitlines()}
+
+    common = ["--stage", "stage1", "--log-every", "1", "--device", "cpu", "--out", str(tmp_path / "r")]
+    train_main(["--config", str(TINY), "--steps", "4", "lr=1e-3", "warmup=2"] + common)
+    assert lrs(tmp_path / "r")[4] < 1e-3  # decaying
+    with pytest.raises(SystemExit, match="no room"):
+        train_main(common + ["--resume", "--restart-schedule", "--steps", "5"])
+    train_main(common + ["--resume", "--restart-schedule", "--steps", "12", "--stop-after", "2"])
+    after = lrs(tmp_path / "r")
+    assert after[5] == pytest.approx(5e-4) and after[6] == pytest.approx(1e-3)  # warm-up from step 4
+    train_main(common + ["--resume", "--steps", "12"])  # no flag: the restarted schedule holds
+    after = lrs(tmp_path / "r")
+    assert 1e-3 >= after[7] > after[10] > after[12] > 1e-4
+    assert torch.load(tmp_path / "r" / "ckpt.pt", weights_only=False)["schedule"] == {"stage1": 4}
+
+
 def test_min_snr_weights_only_the_low_noise_steps(monkeypatch):
     """Min-SNR-γ (ε-prediction) leaves steps with SNR ≤ γ at weight 1 and scales the rest by γ/SNR."""
     from durian_export import components
