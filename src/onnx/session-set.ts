@@ -2,9 +2,11 @@
  * The model's graphs as a named set of InferenceSessions, created from the manifest (after the
  * sha256 check), run with checked feeds, released as a unit.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { InferenceError, ModelFileError } from '../errors';
+import { bindDims, fixInputDims, readInputDims } from './fix-dims';
 import { readManifest, verifyModelFiles, type Manifest } from './manifest';
 import { createInferenceSession, ort } from './runtime';
 import { fromOrtTensor, toOrtTensor, type FloatArray } from './tensor';
@@ -16,6 +18,23 @@ export interface SessionSetOptions {
   /** Skip the sha256 check (tests that just wrote the files). */
   skipVerify?: boolean;
   intraOpNumThreads?: number;
+  /**
+   * Graphs whose sessions are made per set of input shapes, with the symbolic dimensions fixed to
+   * the fed sizes (fix-dims.ts): ORT folds the shape arithmetic away. The first run of each new
+   * shape pays a session creation; at most MAX_FIXED_SHAPES shapes per graph are kept.
+   */
+  fixedShapes?: readonly string[];
+}
+
+/** Sessions kept per fixed-shape graph (windows of one size, both guidance layouts, a spare). */
+const MAX_FIXED_SHAPES = 3;
+
+interface FixedShapeGraph {
+  bytes: Uint8Array;
+  declared: Record<string, (number | string)[]>;
+  sessions: Map<string, Promise<ort.InferenceSession>>;
+  /** Shapes whose fixed session could not be made (they run on the dynamic session), with why. */
+  fallbacks: Map<string, string>;
 }
 
 export class SessionSet {
@@ -24,6 +43,8 @@ export class SessionSet {
     readonly manifest: Manifest,
     private readonly sessions: Map<string, ort.InferenceSession>,
     readonly executionProviders: readonly string[],
+    private readonly fixed: Map<string, FixedShapeGraph>,
+    private readonly sessionOptions: Omit<ort.InferenceSession.SessionOptions, 'executionProviders'>,
   ) {}
 
   /** Reads the manifest, verifies every graph's sha256, creates the sessions in parallel. */
@@ -44,26 +65,81 @@ export class SessionSet {
       }
     }
     const extra = options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {};
+    const fixed = new Map<string, FixedShapeGraph>();
+    for (const n of names.filter((g) => options.fixedShapes?.includes(g))) {
+      const bytes = new Uint8Array(readFileSync(path.join(dir, manifest.graphs[n]!.file)));
+      fixed.set(n, { bytes, declared: readInputDims(bytes), sessions: new Map(), fallbacks: new Map() });
+    }
+    // a fixed-shape graph also gets its dynamic session: the input names, and any shape ORT
+    // cannot fold (or a model it cannot load from bytes) falls back to it
     const entries = await Promise.all(
       names.map(async (n) => [n, await createInferenceSession(path.join(dir, manifest.graphs[n]!.file), options.executionProviders, extra)] as const),
     );
-    return new SessionSet(dir, manifest, new Map(entries), options.executionProviders);
+    return new SessionSet(dir, manifest, new Map(entries), options.executionProviders, fixed, extra);
   }
 
   has(graph: string): boolean {
     return this.sessions.has(graph);
   }
 
+  /** Graphs run as fixed-shape sessions. */
+  get fixedShapeGraphs(): string[] {
+    return [...this.fixed.keys()];
+  }
+
+  /** The shapes (`batch=1,frames=16,...`) of a graph's fixed-shape sessions made so far, and
+   * those that fell back to the dynamic session with the reason. */
+  async fixedShapes(graph: string): Promise<{ made: string[]; fallbacks: Record<string, string> }> {
+    const fixed = this.fixed.get(graph);
+    if (!fixed) return { made: [], fallbacks: {} };
+    await Promise.all(fixed.sessions.values());
+    return { made: [...fixed.sessions.keys()].filter((k) => !fixed.fallbacks.has(k)), fallbacks: Object.fromEntries(fixed.fallbacks) };
+  }
+
   /** Runs one graph; feeds are checked against the graph's input names (missing throws, extra throws). */
   async run(graph: string, feeds: Record<string, FloatArray>): Promise<Record<string, FloatArray>> {
     const session = this.sessions.get(graph);
     if (!session) throw new InferenceError(`graph "${graph}" is not loaded`);
-    return runSession(session, graph, feeds);
+    const fixed = this.fixed.get(graph);
+    const binding = fixed ? bindDims(fixed.declared, feeds) : null;
+    if (!fixed || !binding || !Object.keys(binding).length) return runSession(session, graph, feeds);
+    return runSession(await this.fixedSession(fixed, binding, session), graph, feeds);
+  }
+
+  /** The session of `graph` for the input shapes `feeds` would have (made now if new), so that a
+   * timed loop does not pay for it; a no-op for graphs without fixed shapes. */
+  async prepare(graph: string, dims: Record<string, { dims: readonly number[] }>): Promise<void> {
+    const fixed = this.fixed.get(graph);
+    const session = this.sessions.get(graph);
+    const binding = fixed ? bindDims(fixed.declared, dims) : null;
+    if (fixed && session && binding && Object.keys(binding).length) await this.fixedSession(fixed, binding, session);
+  }
+
+  private fixedSession(fixed: FixedShapeGraph, binding: Record<string, number>, dynamic: ort.InferenceSession): Promise<ort.InferenceSession> {
+    const key = Object.entries(binding).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(',');
+    let made = fixed.sessions.get(key);
+    if (!made) {
+      if (fixed.sessions.size >= MAX_FIXED_SHAPES) {
+        const [oldest, old] = fixed.sessions.entries().next().value as [string, Promise<ort.InferenceSession>];
+        fixed.sessions.delete(oldest);
+        void old.then((s) => (s === dynamic ? undefined : s.release()));
+      }
+      made = createInferenceSession(fixInputDims(fixed.bytes, binding), this.executionProviders, this.sessionOptions)
+        .catch((error: unknown) => {
+          fixed.fallbacks.set(key, error instanceof Error ? error.message : String(error));
+          return dynamic;
+        });
+      fixed.sessions.set(key, made);
+    }
+    return made;
   }
 
   async release(): Promise<void> {
-    await Promise.all([...this.sessions.values()].map((s) => s.release()));
+    const fixed = (await Promise.all([...this.fixed.values()].flatMap((f) => [...f.sessions.values()])))
+      .filter((s) => ![...this.sessions.values()].includes(s));
+    await Promise.all([...this.sessions.values(), ...fixed].map((s) => s.release()));
     this.sessions.clear();
+    this.fixed.clear();
   }
 }
 

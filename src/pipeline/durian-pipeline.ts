@@ -90,8 +90,14 @@ export class DurianPipeline {
   }
 
   /** Loads a model directory written by `python -m durian_export.export`. */
-  static async fromModelDir(dir: string, opts: { executionProviders: readonly string[]; skipVerify?: boolean }): Promise<DurianPipeline> {
-    const sessions = await SessionSet.create(dir, { executionProviders: opts.executionProviders, skipVerify: opts.skipVerify });
+  static async fromModelDir(dir: string, opts: { executionProviders: readonly string[]; skipVerify?: boolean; fixedShapes?: boolean }): Promise<DurianPipeline> {
+    // The graphs run many times per job as one session per input shape (fixed-shape sessions):
+    // ORT folds their shape arithmetic, and on CUDA a session fed alternating shapes (the pose
+    // guider's 16-frame chunks and its 1-frame blank) re-plans its convolutions at every switch,
+    // 37–80 ms each (docs/performance.md).
+    const fixedShapes = opts.fixedShapes ?? true;
+    const sessions = await SessionSet.create(dir, { executionProviders: opts.executionProviders, skipVerify: opts.skipVerify,
+      fixedShapes: fixedShapes ? ['unet', 'pose_guider', 'vae_decoder'] : [] });
     const schedulerConfig = JSON.parse(readFileSync(path.join(dir, 'scheduler_config.json'), 'utf8')) as Record<string, unknown>;
     return new DurianPipeline(sessions, schedulerConfig);
   }
@@ -276,6 +282,10 @@ export class DurianPipeline {
       for (const b of [0, 1] as const) outs.push(await runUnet({ ...refBranches[b], ...windowBranches[wi]![b] }, sample, t, 1));
       return concatBatch(outs);
     };
+    // the fixed-shape UNet session for this window and layout, made before the loop ('unet session')
+    await time('unet session', () => this.sessions.prepare('unet', {
+      sample: { dims: [split ? 1 : 2, C, window, h, w] }, ...(batched ? { ...batched.ref, ...batched.windows[0]! } : { ...refBranches[0], ...windowBranches[0]![0] }),
+    }));
     const timesteps = scheduler.timesteps;
     for (let i = 0; i < timesteps.length; i++) {
       const t = timesteps[i]!;

@@ -64,6 +64,7 @@ export function formatProfile(loadMs: number, timings: Record<string, number>, s
     row('guidance', timings.guide),
     row('references', timings.references),
     row('pose guider', timings.pose),
+    row('UNet session', timings['unet session']),
     row('UNet, all steps', timings.unet),
     row('UNet, per step', (timings.unet ?? 0) / Math.max(1, steps)),
     row('decode', timings.decode),

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/**
+ * One graph (default the UNet) with its symbolic dimensions (batch, frames, groups, attributes) left
+ * free or fixed to the fed sizes (src/onnx/fix-dims.ts), on one provider: the same random feeds, one warm-up run,
+ * then timed runs of each; prints ms per call and the largest output difference.
+ * Usage: node bench/fixed-shapes.js [--model models/durian-synth] [--graph unet] [--provider cpu] [--batch 1]
+ *          [--frames 16] [--runs 10]   (npm run build first)
+ */
+'use strict';
+const path = require('node:path');
+
+const { ROOT, arg } = require('./common');
+
+const { SessionSet } = require(path.join(ROOT, 'dist/onnx/session-set'));
+const { readInputDims } = require(path.join(ROOT, 'dist/onnx/fix-dims'));
+
+function mulberry(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function main() {
+  const model = path.resolve(arg('model', path.join(ROOT, 'models/durian-synth')));
+  const provider = arg('provider', 'cpu');
+  const graph = arg('graph', 'unet');
+  const sizes = { batch: +arg('batch', '1'), frames: +arg('frames', '16'), groups: 1, attributes: 1 };
+  const runs = +arg('runs', '10');
+  const { readFileSync } = require('node:fs');
+  const manifest = JSON.parse(readFileSync(path.join(model, 'manifest.json'), 'utf8'));
+  const declared = readInputDims(new Uint8Array(readFileSync(path.join(model, manifest.graphs[graph].file))));
+  const rand = mulberry(1);
+  const feeds = {};
+  for (const [name, dims] of Object.entries(declared)) {
+    const shape = dims.map((d) => (typeof d === 'string' ? sizes[d] : d));
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = name === 'timestep' ? 500 : name === 'members' || name === 'weights' ? 1 : rand() * 2 - 1;
+    feeds[name] = { data, dims: shape };
+  }
+  const results = {};
+  for (const mode of ['dynamic', 'fixed']) {
+    const t0 = performance.now();
+    const set = await SessionSet.create(model, { executionProviders: [provider], graphs: [graph], fixedShapes: mode === 'fixed' ? [graph] : [] });
+    await set.prepare(graph, feeds);
+    const load = performance.now() - t0;
+    const out = Object.values(await set.run(graph, feeds))[0]; // warm-up
+    const t = performance.now();
+    for (let i = 0; i < runs; i++) await set.run(graph, feeds);
+    results[mode] = { ms: (performance.now() - t) / runs, load_ms: load, out: out.data };
+    await set.release();
+  }
+  let maxAbs = 0;
+  for (let i = 0; i < results.dynamic.out.length; i++) maxAbs = Math.max(maxAbs, Math.abs(results.dynamic.out[i] - results.fixed.out[i]));
+  const os = require('node:os');
+  console.log(`${graph}, ${provider}, batch ${sizes.batch}, frames ${sizes.frames}, ${runs} timed runs after one warm-up; ${os.cpus().length} CPUs (${os.cpus()[0].model})`);
+  for (const mode of ['dynamic', 'fixed']) {
+    console.log(`${mode.padEnd(8)} ${results[mode].ms.toFixed(2)} ms/call (sessions made in ${results[mode].load_ms.toFixed(0)} ms)`);
+  }
+  console.log(`speed-up ${(results.dynamic.ms / results.fixed.ms).toFixed(2)}x; max |output difference| ${maxAbs.toExponential(2)}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
