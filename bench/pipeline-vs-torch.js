@@ -6,12 +6,17 @@
  *
  *   node bench/pipeline-vs-torch.js [--frames 8] [--steps 10] [--out /tmp/durian-bench]
  *     [--providers cpu]            onnxruntime-node providers to time, comma-separated (cpu,cuda,webgpu)
+ *     [--shapes fixed]             the UNet's sessions: fixed (shapes fixed per window, the default),
+ *                                  dynamic, or fixed,dynamic for both
  *     [--torch cpu:fp32]           PyTorch runs, comma-separated device:dtype (cpu:fp32,cuda:fp32,cuda:bf16)
  *     [--checkpoint RUN --model DIR]  a trained run and the graphs exported from it (same fp16-rounded
  *                                  weights on both sides); default: the base config with seeded weights
+ *                                  (exported to OUT/model; --model alone times other graphs, e.g. a
+ *                                  float16 variant from `python -m durian_export.half`)
  *     [--config tools/export/configs/base.json] [--python tools/export/.venv/bin/python]
  *
- * Run `npm run build` first. Each side gets one warm-up run, then one timed run.
+ * Run `npm run build` first. Each side gets one warm-up run, then --repeat timed runs (default 1);
+ * the fastest is reported.
  */
 'use strict';
 const { execFileSync } = require('node:child_process');
@@ -21,10 +26,10 @@ const os = require('node:os');
 
 const { ROOT, arg } = require('./common');
 
-async function timeProvider(modelDir, provider, c) {
+async function timeProvider(modelDir, provider, shapes, c, repeat) {
   const { DurianPipeline } = require(path.join(ROOT, 'dist/pipeline/durian-pipeline.js'));
   const t0 = performance.now();
-  const p = await DurianPipeline.fromModelDir(modelDir, { executionProviders: [provider] });
+  const p = await DurianPipeline.fromModelDir(modelDir, { executionProviders: [provider], fixedShapes: shapes === 'fixed' });
   const loadS = (performance.now() - t0) / 1000;
   const inputs = {
     portrait: { image: Float32Array.from(c.portrait), mask: Float32Array.from(c.portrait_mask) },
@@ -38,9 +43,13 @@ async function timeProvider(modelDir, provider, c) {
   try {
     for (const split of [false, true]) {
       await p.run(inputs, { ...opts, splitBranches: split, numInferenceSteps: 1 }); // warm-up
-      const t1 = performance.now();
-      const r = await p.run(inputs, { ...opts, splitBranches: split });
-      runs[split ? 'split' : 'batched'] = { t: r.timings, total: (performance.now() - t1) / 1000, frames: r.frames };
+      for (let i = 0; i < repeat; i++) {
+        const t1 = performance.now();
+        const r = await p.run(inputs, { ...opts, splitBranches: split });
+        const total = (performance.now() - t1) / 1000;
+        const key = split ? 'split' : 'batched';
+        if (!runs[key] || total < runs[key].total) runs[key] = { t: r.timings, total, frames: r.frames };
+      }
     }
   } finally {
     await p.release();
@@ -48,24 +57,27 @@ async function timeProvider(modelDir, provider, c) {
   let maxDiff = 0;
   runs.batched.frames.forEach((f, i) => f.forEach((v, k) => (maxDiff = Math.max(maxDiff, Math.abs(v - runs.split.frames[i][k])))));
   const best = runs.batched.total <= runs.split.total ? 'batched' : 'split';
-  return { provider, loadS, best, maxDiff, ...runs };
+  return { provider: `${provider} ${shapes}`, loadS, best, maxDiff, ...runs };
 }
 
 async function main() {
   const out = path.resolve(arg('out', path.join(os.tmpdir(), 'durian-bench')));
   const checkpoint = arg('checkpoint');
-  const modelDir = checkpoint ? path.resolve(arg('model', path.join(ROOT, 'models/durian-synth'))) : path.join(out, 'model');
+  const modelDir = arg('model') ? path.resolve(arg('model')) : checkpoint ? path.join(ROOT, 'models/durian-synth') : path.join(out, 'model');
   const providers = arg('providers', 'cpu').split(',');
+  const repeat = +arg('repeat', '1');
   const python = arg('python', path.join(ROOT, 'tools/export/.venv/bin/python'));
   const pyArgs = ['-m', 'durian_export.bench_sampler', '--config', path.resolve(arg('config', path.join(ROOT, 'tools/export/configs/base.json'))),
-    '--out', out, '--frames', arg('frames', '8'), '--steps', arg('steps', '10'), '--runs', arg('torch', 'cpu:fp32')];
+    '--out', out, '--frames', arg('frames', '8'), '--steps', arg('steps', '10'), '--runs', arg('torch', 'cpu:fp32'), '--repeat', String(repeat)];
   if (checkpoint) pyArgs.push('--checkpoint', path.resolve(checkpoint));
   execFileSync(python, pyArgs, { cwd: path.join(ROOT, 'tools/export'), stdio: ['ignore', 'ignore', 'inherit'] });
   const torch = JSON.parse(readFileSync(path.join(out, 'torch.json'), 'utf8'));
   const c = JSON.parse(readFileSync(path.join(out, 'case.json'), 'utf8'));
 
   const ts = [];
-  for (const provider of providers) ts.push(await timeProvider(modelDir, provider, c));
+  for (const provider of providers) {
+    for (const shapes of arg('shapes', 'fixed').split(',')) ts.push(await timeProvider(modelDir, provider, shapes, c, repeat));
+  }
 
   const sec = (ms) => (ms ?? 0) / 1000;
   const flopsStep = torch.flops_per_frame_step * c.frames;
@@ -75,7 +87,7 @@ async function main() {
       name: `TS ${t.provider} ${k}`, refs: sec(t[k].t.references), denoise: sec(t[k].t.pose) + sec(t[k].t.unet), decode: sec(t[k].t.decode), total: t[k].total }))),
   ];
   const w = Math.max(...cols.map((x) => x.name.length), 10) + 1;
-  console.log(`frames ${c.frames}, steps ${c.steps}, CFG on; ${os.cpus().length} CPUs (${os.cpus()[0].model})`
+  console.log(`frames ${c.frames}, steps ${c.steps}, CFG on, fastest of ${repeat} timed run(s); ${os.cpus().length} CPUs (${os.cpus()[0].model})`
     + torch.runs.filter((r) => r.gpu).slice(0, 1).map((r) => `; GPU ${r.gpu}`).join(''));
   console.log(`model: ${(torch.flops_per_frame_step / 1e9).toFixed(1)} GFLOP per frame per denoising step (both guidance branches)`
     + (torch.bf16_matmul_tflops ? `; card's measured bf16 matmul rate ${torch.bf16_matmul_tflops.toFixed(0)} TFLOP/s` : ''));
@@ -87,8 +99,13 @@ async function main() {
   console.log(`${'denoise TFLOP/s'.padEnd(16)}${cols.map((x) => (flopsStep * c.steps / x.denoise / 1e12).toFixed(3).padStart(w)).join('')}`);
   for (const t of ts) {
     console.log(`TS ${t.provider}: session load ${t.loadS.toFixed(2)} s (outside the totals); batched vs split frames max |Δ| ${t.maxDiff.toExponential(2)}`);
+    for (const k of ['batched', 'split']) {
+      const tt = t[k].t;
+      console.log(`  ${k}: pose guider ${sec(tt.pose).toFixed(3)} s, UNet session ${sec(tt['unet session']).toFixed(3)} s, UNet ${sec(tt.unet).toFixed(3)} s `
+        + `(${(tt.unet / c.steps).toFixed(1)} ms per step), rest of denoising ${(t[k].total - sec(tt.references) - sec(tt.pose) - sec(tt['unet session']) - sec(tt.unet) - sec(tt.decode)).toFixed(3)} s`);
+    }
     for (const r of torch.runs) {
-      if ((r.device === 'cpu') !== (t.provider === 'cpu')) continue;
+      if ((r.device === 'cpu') !== t.provider.startsWith('cpu ')) continue;
       console.log(`  TS ${t.provider} (${t.best}) / torch ${r.device} ${r.dtype} frames/s: ${(r.total_s / t[t.best].total).toFixed(2)}x`);
     }
   }

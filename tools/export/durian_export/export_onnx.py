@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 import torch.nn as nn
 
@@ -183,6 +182,8 @@ def fix_static_output_dims(path: Path, outputs: list[str], ref: tuple, axes: dic
 
 
 def run_session(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort  # here, not at the top: exporting without parity needs no onnxruntime (the GPU host has none)
+
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
@@ -252,6 +253,8 @@ class OnnxDurian:
     device = torch.device("cpu")
 
     def __init__(self, model_dir: Path, torch_model: Durian):
+        import onnxruntime as ort
+
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         self.s = {g: ort.InferenceSession(str(model_dir / f"{g}.onnx"), opts, providers=["CPUExecutionProvider"])

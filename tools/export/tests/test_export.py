@@ -1,5 +1,6 @@
 """Export of every graph with parity, the manifest schema, and the whole sampling loop over ONNX."""
 import json
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -113,3 +114,20 @@ def test_fp16_weight_storage_halves_the_files_and_keeps_parity(exported, tmp_pat
     assert manifest["weights_dtype"] == "float16"
     assert manifest["graphs"]["unet"]["inputs"][0]["dtype"] == "float32"  # I/O stays float32
     assert loop_parity(model, out16, frames=2, steps=2)["psnr_db"] >= 40
+
+
+def test_half_variant_converts_the_unet_and_refuses_a_bad_fit(tmp_path):
+    from durian_export.half import convert
+    from durian_export.manifest import sha256_file
+
+    src = Path(__file__).resolve().parents[3] / "test" / "fixtures" / "onnx-tiny"
+    with pytest.raises(SystemExit, match="max-error"):
+        convert(src, tmp_path / "strict", ["unet"], max_error=1e-9)
+    assert not (tmp_path / "strict").exists() and not (tmp_path / "strict.partial").exists()
+    report = convert(src, tmp_path / "half", ["unet"])
+    assert report["graphs"]["unet"]["max_relative_error"] < 0.01
+    manifest = json.loads((tmp_path / "half" / "manifest.json").read_text())
+    unet = manifest["graphs"]["unet"]
+    assert unet["compute_dtype"] == "float16" and unet["sha256"] == sha256_file(tmp_path / "half" / unet["file"])
+    assert [i["dtype"] for i in unet["inputs"]] == ["float32"] * len(unet["inputs"])  # the CLI feeds it unchanged
+    assert "compute_dtype" not in manifest["graphs"]["vae_decoder"]
