@@ -10,4 +10,20 @@ function arg(name, def) {
   return i >= 0 ? process.argv[i + 1] : def;
 }
 
-module.exports = { ROOT, arg };
+/**
+ * A generation case written by durian_export.bench_sampler (case.json) as DurianPipeline.run's
+ * inputs and options: the same references, keypoint images, initial latents and settings as the
+ * PyTorch side.
+ */
+function caseRun(c) {
+  const inputs = {
+    portrait: { image: Float32Array.from(c.portrait), mask: Float32Array.from(c.portrait_mask) },
+    attributes: [{ image: Float32Array.from(c.attr), mask: Float32Array.from(c.attr_mask) }],
+    groups: [[0]], weights: new Float32Array(c.frames).fill(1), poseImages: c.pose.map((x) => Float32Array.from(x)),
+  };
+  const opts = { numInferenceSteps: c.steps, guidanceScale: c.guidance_scale, seed: 0, scheduler: 'ddim',
+    window: c.window, overlap: c.overlap, latents: Float32Array.from(c.latents) };
+  return { inputs, opts };
+}
+
+module.exports = { ROOT, arg, caseRun };

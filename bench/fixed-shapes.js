@@ -13,17 +13,7 @@ const { ROOT, arg } = require('./common');
 
 const { SessionSet } = require(path.join(ROOT, 'dist/onnx/session-set'));
 const { readInputDims } = require(path.join(ROOT, 'dist/onnx/fix-dims'));
-
-function mulberry(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const { createUniform } = require(path.join(ROOT, 'dist/pipeline/random'));
 
 async function main() {
   const model = path.resolve(arg('model', path.join(ROOT, 'models/durian-synth')));
@@ -34,7 +24,7 @@ async function main() {
   const { readFileSync } = require('node:fs');
   const manifest = JSON.parse(readFileSync(path.join(model, 'manifest.json'), 'utf8'));
   const declared = readInputDims(new Uint8Array(readFileSync(path.join(model, manifest.graphs[graph].file))));
-  const rand = mulberry(1);
+  const rand = createUniform(1);
   const feeds = {};
   for (const [name, dims] of Object.entries(declared)) {
     const shape = dims.map((d) => (typeof d === 'string' ? sizes[d] : d));

@@ -11,18 +11,12 @@
 const { readFileSync } = require('node:fs');
 const path = require('node:path');
 
-const { ROOT, arg } = require('./common');
+const { ROOT, arg, caseRun } = require('./common');
 
 async function generate(dir, provider, c) {
   const { DurianPipeline } = require(path.join(ROOT, 'dist/pipeline/durian-pipeline.js'));
   const p = await DurianPipeline.fromModelDir(path.resolve(dir), { executionProviders: [provider] });
-  const inputs = {
-    portrait: { image: Float32Array.from(c.portrait), mask: Float32Array.from(c.portrait_mask) },
-    attributes: [{ image: Float32Array.from(c.attr), mask: Float32Array.from(c.attr_mask) }],
-    groups: [[0]], weights: new Float32Array(c.frames).fill(1), poseImages: c.pose.map((x) => Float32Array.from(x)),
-  };
-  const opts = { numInferenceSteps: c.steps, guidanceScale: c.guidance_scale, seed: 0, scheduler: 'ddim',
-    window: c.window, overlap: c.overlap, latents: Float32Array.from(c.latents) };
+  const { inputs, opts } = caseRun(c);
   const out = {};
   try {
     for (const split of [false, true]) {

@@ -24,20 +24,14 @@ const { readFileSync } = require('node:fs');
 const path = require('node:path');
 const os = require('node:os');
 
-const { ROOT, arg } = require('./common');
+const { ROOT, arg, caseRun } = require('./common');
 
 async function timeProvider(modelDir, provider, shapes, c, repeat) {
   const { DurianPipeline } = require(path.join(ROOT, 'dist/pipeline/durian-pipeline.js'));
   const t0 = performance.now();
   const p = await DurianPipeline.fromModelDir(modelDir, { executionProviders: [provider], fixedShapes: shapes === 'fixed' });
   const loadS = (performance.now() - t0) / 1000;
-  const inputs = {
-    portrait: { image: Float32Array.from(c.portrait), mask: Float32Array.from(c.portrait_mask) },
-    attributes: [{ image: Float32Array.from(c.attr), mask: Float32Array.from(c.attr_mask) }],
-    groups: [[0]], weights: new Float32Array(c.frames).fill(1), poseImages: c.pose.map((x) => Float32Array.from(x)),
-  };
-  const opts = { numInferenceSteps: c.steps, guidanceScale: c.guidance_scale, seed: 0, scheduler: 'ddim',
-    window: c.window, overlap: c.overlap, latents: Float32Array.from(c.latents) };
+  const { inputs, opts } = caseRun(c);
   // the UNet's two guidance branches: one call of batch 2, or two calls of batch 1
   const runs = {};
   try {
