@@ -5,6 +5,8 @@ spatial layers and pose guider on single frames), `stage2` (temporal layers only
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -46,6 +48,17 @@ class Durian(nn.Module):
             return [p for n, p in self.unet.named_parameters() if ".temporal." in n]
         raise ValueError(f"Unknown stage {stage!r}; valid: {', '.join(STAGES)}")
 
+    def unreachable(self, stage: str) -> set[int]:
+        """ids of trainable parameters that cannot affect the stage's loss: in a ReferenceNet the
+        last transformer's attention and feed-forward act after its last recorded tokens. They stay
+        in the optimiser (checkpoint layout) but take no gradient (DDP needs every gradient-taking
+        parameter to get one each step)."""
+        if stage != "stage1":
+            return set()
+        nets = [self.prnet] + ([] if self.cfg.model.shared_reference else [self.arnet])
+        last = [net.up[-1][-1].spatial for net in nets]
+        return {id(p) for t in last for m in (t.attn, t.norm2, t.ff) for p in m.parameters()}
+
     # --- encoding helpers (images in [0, 1]) ---
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         mean, _ = self.vae.encoder(images * 2 - 1)
@@ -76,46 +89,118 @@ class Durian(nn.Module):
         return self.unet(noisy, t, pose, hp, ha, members, weights, pp, pa)
 
 
-def drop(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
-    """Zero whole samples with probability p (classifier-free guidance dropout)."""
-    keep = (torch.rand(x.shape[0], generator=g) >= p).to(x.device, x.dtype)
-    return x * keep.reshape(-1, *([1] * (x.dim() - 1)))
+@dataclass
+class LatentBatch:
+    """A diffusion batch after the frozen VAE: what the denoising objective reads.
+
+    x0 [B, 4, F, h, w] target latents; portrait_in, attr_in [B, 5, h, w] ReferenceNet inputs
+    (latent ⊕ mask, or 4 channels without the mask channel); pose [B, F, 3, H, W] keypoint images.
+    """
+
+    x0: torch.Tensor
+    portrait_in: torch.Tensor
+    attr_in: torch.Tensor
+    pose: torch.Tensor
+
+
+@torch.no_grad()
+def encode_batch(model: Durian, b: TrainBatch) -> LatentBatch:
+    """The VAE half of a diffusion step: it does not train in stage 1 or 2, so its outputs can be
+    computed once per sample and cached (data/pool.py)."""
+    B, Fr = b.target.shape[:2]
+    x0 = model.encode(b.target.flatten(0, 1))
+    x0 = x0.reshape(B, Fr, *x0.shape[1:]).permute(0, 2, 1, 3, 4)
+    return LatentBatch(x0=x0, portrait_in=model.reference_input(b.portrait, b.portrait_mask),
+                       attr_in=model.reference_input(b.attr, b.attr_mask), pose=b.pose)
+
+
+@torch.no_grad()
+def null_reference(model: Durian, like: torch.Tensor) -> torch.Tensor:
+    """The ReferenceNet input of a dropped reference (zero image, zero mask): [1, C, h, w]."""
+    size = model.cfg.model.image_size
+    zero = torch.zeros(1, 3, size, size, device=like.device)
+    return model.reference_input(zero, zero[:, :1]).to(like.dtype)
+
+
+@dataclass
+class Draws:
+    """The random numbers of one diffusion step, drawn on the CPU from the step's generator (so a
+    compiled objective takes them as plain inputs and runs are reproducible on any device)."""
+
+    keep: torch.Tensor       # [B] 1 = references kept, 0 = unconditional branch
+    pose_keep: torch.Tensor  # [B] 0 = pose dropped on its own
+    noise: torch.Tensor      # like x0
+    t: torch.Tensor          # [B] integer timesteps
+
+    @classmethod
+    def draw(cls, cfg: TrainConfig, x0_shape, g: torch.Generator) -> "Draws":
+        B = x0_shape[0]
+        keep = (torch.rand(B, generator=g) >= cfg.ref_dropout).float()
+        pose_keep = (torch.rand(B, generator=g) >= cfg.pose_dropout).float()
+        noise = torch.randn(x0_shape, generator=g)
+        t = torch.randint(0, cfg.num_train_timesteps, (B,), generator=g)
+        return cls(keep=keep, pose_keep=pose_keep, noise=noise, t=t)
+
+    def to(self, device) -> "Draws":
+        return Draws(**{k: v.to(device, non_blocking=True) for k, v in vars(self).items()})
+
+
+class DiffusionObjective(nn.Module):
+    """ε- (or v-) MSE of the denoiser on a LatentBatch: the trainable part of stages 1 and 2, as one
+    module, so it can be compiled and wrapped in DistributedDataParallel."""
+
+    def __init__(self, model: Durian):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x0, portrait_in, attr_in, pose, keep, pose_keep, noise, t, null_ref):
+        model, cfg = self.model, self.model.cfg
+        B, Fr = pose.shape[:2]
+        k4 = keep[:, None, None, None].bool()
+        # the unconditional branch drops both references and the pose (as the samplers do); the
+        # pose alone is dropped too, now and then
+        portrait_in = torch.where(k4, portrait_in, null_ref)
+        attr_in = torch.where(k4, attr_in, null_ref)
+        pose = pose * (keep * pose_keep)[:, None, None, None, None].to(pose.dtype)
+        hp, pp = model.prnet.forward_reference(portrait_in)
+        ha, pa = model.arnet.forward_reference(attr_in)
+        refs = (hp, pp, [h[:, None] for h in ha], pa[:, None])
+        members = torch.ones(B, 1, 1, device=x0.device)
+        weights = torch.ones(B, Fr, 1, device=x0.device)
+        noisy = model.schedule.add_noise(x0, noise, t)
+        pred = model.denoise(noisy, t.float(), pose, refs, members, weights)
+        err = ((pred.float() - model.schedule.target(x0, noise, t).float()) ** 2).flatten(1).mean(1)  # [B]
+        if cfg.min_snr_gamma > 0:
+            # Min-SNR-γ: the low-noise steps, easy and many, stop crowding out the ones that set structure
+            ab = model.schedule.alphas_cumprod.to(x0.device)[t].float()
+            snr = ab / (1 - ab)
+            w = snr.clamp(max=cfg.min_snr_gamma) / (snr if cfg.prediction_type == "epsilon" else snr + 1)
+            return (err * w).mean()
+        return err.mean()
+
+
+def diffusion_loss_latent(objective: nn.Module, model: Durian, lb: LatentBatch, g: torch.Generator,
+                          null_ref: torch.Tensor | None = None) -> torch.Tensor:
+    """The objective on an encoded batch with this step's draws (`objective` may be compiled or DDP)."""
+    d = Draws.draw(model.cfg, lb.x0.shape, g).to(lb.x0.device)
+    if null_ref is None:
+        null_ref = null_reference(model, lb.portrait_in)
+    return objective(lb.x0, lb.portrait_in, lb.attr_in, lb.pose, d.keep, d.pose_keep, d.noise, d.t,
+                     null_ref)
 
 
 def diffusion_loss(model: Durian, b: TrainBatch, g: torch.Generator) -> torch.Tensor:
-    cfg = model.cfg
-    B, Fr = b.target.shape[:2]
-    with torch.no_grad():
-        x0 = model.encode(b.target.flatten(0, 1))
-        x0 = x0.reshape(B, Fr, *x0.shape[1:]).permute(0, 2, 1, 3, 4)  # [B, 4, F, h, w]
-    # one draw decides, per sample, whether both references are dropped (unconditional branch)
-    keep = (torch.rand(B, generator=g) >= cfg.ref_dropout).to(x0.device)[:, None, None, None]
-    portrait, pmask = b.portrait * keep, b.portrait_mask * keep
-    attr, amask = b.attr * keep, b.attr_mask * keep
-    # the unconditional branch drops the pose with the references (as the samplers do); the pose
-    # alone is dropped too, now and then
-    pose = drop(b.pose * keep[:, :, None], cfg.pose_dropout, g)
-    refs = model.references(portrait, pmask, [(attr, amask)])
-    members = torch.ones(B, 1, 1, device=x0.device)
-    weights = torch.ones(B, Fr, 1, device=x0.device)
-    noise = torch.randn(x0.shape, generator=g).to(x0.device)
-    t = torch.randint(0, cfg.num_train_timesteps, (B,), generator=g).to(x0.device)
-    noisy = model.schedule.add_noise(x0, noise, t)
-    pred = model.denoise(noisy, t.float(), pose, refs, members, weights)
-    err = ((pred.float() - model.schedule.target(x0, noise, t).float()) ** 2).flatten(1).mean(1)  # [B]
-    if cfg.min_snr_gamma > 0:
-        # Min-SNR-γ: the low-noise steps, easy and many, stop crowding out the ones that set structure
-        ab = model.schedule.alphas_cumprod.to(x0.device)[t].float()
-        snr = ab / (1 - ab)
-        w = snr.clamp(max=cfg.min_snr_gamma) / (snr if cfg.prediction_type == "epsilon" else snr + 1)
-        return (err * w).mean()
-    return err.mean()
+    """Stage 1/2 loss straight from rendered images (encode, then the objective)."""
+    return diffusion_loss_latent(DiffusionObjective(model), model, encode_batch(model, b), g)
 
 
-def vae_loss(model: Durian, images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def vae_loss(model: Durian, images: torch.Tensor, g: torch.Generator | None, noise: torch.Tensor | None = None):
+    """`noise` (the latent sample's ε, drawn ahead) replaces the draw from `g` in compiled steps."""
     x = images * 2 - 1
     mean, logvar = model.vae.encoder(x)
-    z = mean + torch.randn(mean.shape, generator=g).to(mean.device) * torch.exp(0.5 * logvar)
+    if noise is None:
+        noise = torch.randn(mean.shape, generator=g)
+    z = mean + noise.to(mean.device) * torch.exp(0.5 * logvar)
     rec = model.vae.decoder(z)
     # L1 plus an L1 on image gradients keeps edges (eyes, glasses frames) sharp
     l1 = (rec - x).abs().mean()
@@ -130,3 +215,18 @@ def parser_loss(model: Durian, images: torch.Tensor, masks: torch.Tensor, keypoi
     H = images.shape[-1]
     seg = -(masks * F.log_softmax(logits, 1)).sum(1).mean()
     return seg + (kp - keypoints).abs().mean() / H * 10
+
+
+class ImageObjective(nn.Module):
+    """The vae or parser stage's loss as one module (for compile and DistributedDataParallel)."""
+
+    def __init__(self, model: Durian, stage: str):
+        super().__init__()
+        if stage not in ("vae", "parser"):
+            raise ValueError(f"ImageObjective is for the vae and parser stages, not {stage!r}")
+        self.model, self.stage = model, stage
+
+    def forward(self, images: torch.Tensor, masks_or_noise: torch.Tensor, keypoints: torch.Tensor | None = None):
+        if self.stage == "vae":
+            return vae_loss(self.model, images, None, masks_or_noise)
+        return parser_loss(self.model, images, masks_or_noise, keypoints)

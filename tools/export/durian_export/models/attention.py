@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from .blocks import zero_module
 
 NEG = -1e4  # additive bias that removes a key (finite, so fp16 and ONNX stay NaN-free)
+SDPA_ROWS = 32_768  # sequences per fused-attention call in training
 
 
 class Attention(nn.Module):
@@ -36,10 +37,21 @@ class Attention(nn.Module):
         q = self.to_q(q_in).reshape(B, N, h, C // h).transpose(1, 2)
         k = self.to_k(kv_in).reshape(B, -1, h, C // h).transpose(1, 2)
         v = self.to_v(kv_in).reshape(B, -1, h, C // h).transpose(1, 2)
-        w = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(C // h))
-        if bias is not None:
-            w = w + bias
-        out = w.softmax(-1) @ v
+        if self.training:
+            # training: PyTorch's fused kernels (flash / memory-efficient); the same function. The
+            # CUDA kernels take at most 65,535 sequences per launch (their grid's y dimension), and
+            # temporal attention has one sequence per latent pixel, so large batches go in slices.
+            mask = None if bias is None else bias.to(q.dtype)
+            out = torch.cat([F.scaled_dot_product_attention(q[i:i + SDPA_ROWS], k[i:i + SDPA_ROWS], v[i:i + SDPA_ROWS],
+                                                            attn_mask=None if mask is None else mask[i:i + SDPA_ROWS])
+                             for i in range(0, B, SDPA_ROWS)]) if B > SDPA_ROWS else \
+                F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        else:
+            # export and sampling: explicit softmax, the graph the ONNX exporter writes
+            w = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(C // h))
+            if bias is not None:
+                w = w + bias
+            out = w.softmax(-1) @ v
         return self.to_out(out.transpose(1, 2).reshape(B, N, C))
 
 
@@ -123,5 +135,9 @@ class TemporalTransformer(nn.Module):
         B = BF // frames
         t = x.reshape(B, frames, C, H * W).permute(0, 3, 1, 2).reshape(B * H * W, frames, C)
         n = self.norm(t) + self.pos[:frames][None]
-        t = t + self.attn(n, n)
+        if frames == 1 and self.training:
+            # one frame attends only to itself: softmax over one key is 1, so the output is the value
+            t = t + self.attn.to_out(self.attn.to_v(n))
+        else:
+            t = t + self.attn(n, n)
         return t.reshape(B, H * W, frames, C).permute(0, 2, 3, 1).reshape(BF, C, H, W)
