@@ -1,6 +1,7 @@
 """Durian training samples rendered by SynthPortrait (on the training device).
 
-Per sample, frames of one clip: portrait frame i, attribute frame j, target frames k₁…k_F.
+Per sample, frames of one 2-second clip: portrait frame i, attribute frame j, and F target frames
+k, k+1, …, k+F−1 in order (a contiguous run, as a window of a video is at inference).
 - complementary masking: portrait_ref = I_i ⊙ (1 − M_port), attr_ref = I_j ⊙ M_attr;
 - mask expansion: M_port = M_attr(i) ∪ M_gen(i), M_gen from a render of the same person and pose
   wearing another variant of the class (exact here; the paper regenerates it with SDXL);
@@ -18,7 +19,7 @@ import torch
 from ..config import TrainConfig
 from ..keypoint_image import render_keypoints
 from ..synth import catalog, render, sample_attributes, sample_identities, sample_motion
-from ..synth.params import Motion, without_held_out
+from ..synth.params import Attributes, Identity, Motion, without_held_out
 from .augment import colour_jitter, random_affine
 
 CLS = {name: i for i, name in enumerate(catalog.MASK_CLASSES)}
@@ -61,14 +62,61 @@ def _frames(m: Motion, cols: torch.Tensor) -> Motion:
     return Motion(**{k: torch.gather(v, 1, cols) for k, v in vars(m).items()})
 
 
+def _per_frame(m: Motion) -> Motion:
+    """[N, K] motion → [N·K, 1]: every frame its own one-frame clip (frames render independently)."""
+    return Motion(**{k: v.reshape(-1, 1) for k, v in vars(m).items()})
+
+
+CLIP_LEN = 50  # frames of motion sampled per training clip (2 s at 25 fps)
+
+
+def clip_columns(rng: random.Random, frames: int, clip_len: int = CLIP_LEN) -> list[int]:
+    """Frame columns of one training sample: the portrait frame, the attribute frame, then `frames`
+    target frames in order and contiguous (a run of the clip), as a window of a video is at inference."""
+    start = rng.randrange(clip_len - frames + 1)
+    return [rng.randrange(clip_len), rng.randrange(clip_len)] + list(range(start, start + frames))
+
+
+@dataclass
+class BatchPlan:
+    """The CPU half of a batch: every random choice and every frame to render, one row per frame.
+
+    Frame rows: the clips' frames [B × (2 + F)] (portrait, attribute, targets), the mask-expansion
+    renders [B], then, with cross-identity samples, the donors [B] and the ground truths of the
+    portrait person wearing the donor's attribute [B × (1 + F)].
+    """
+
+    seed: int
+    classes: list[str]
+    frames: int
+    ident: Identity
+    attrs: Attributes
+    motion: Motion
+    cross: torch.Tensor | None  # [B] bool: the samples that take their attribute from a donor
+
+
+@dataclass
+class ImagePlan:
+    ident: Identity
+    attrs: Attributes
+    motion: Motion
+
+
 class SynthBatchMaker:
-    """Deterministic batches: batch (step, rank) is a function of the config's train seed alone."""
+    """Deterministic batches: batch (step, rank) is a function of the config's train seed alone.
+
+    Each batch is planned on the CPU (`plan_batch`, `plan_images`: parameter sampling, which is
+    plain Python per sample and can run in data-loader workers) and realised on the device
+    (`realize`, `realize_images`: one render call, masks, augmentation, keypoint images).
+    `held_out=True` draws people from the held-out seed range instead (validation losses).
+    """
 
     def __init__(self, cfg: TrainConfig, device: torch.device | str = "cpu", size: int | None = None,
-                 compile: bool = False):
+                 compile: bool = False, held_out: bool = False):
         self.cfg = cfg
         self.device = torch.device(device)
         self.size = size or cfg.model.image_size
+        self.held_out = held_out
         # the renderer is hundreds of elementwise kernels; compiled, it fuses (10x faster on an H100)
         self._render = torch.compile(render, dynamic=False) if compile else render
 
@@ -76,25 +124,35 @@ class SynthBatchMaker:
         """Every training render goes through here: held-out attribute combinations never appear."""
         return self._render(ident, without_held_out(attrs), motion, **kw)
 
-    def _rng(self, step: int, rank: int) -> tuple[random.Random, torch.Generator]:
-        seed = hash((self.cfg.train_seed, step, rank)) & 0x7FFFFFFF
-        return random.Random(seed), torch.Generator().manual_seed(seed)
+    def _rng(self, step: int, rank: int) -> tuple[random.Random, int]:
+        seed = hash((self.cfg.train_seed, step, rank, 2) if self.held_out else (self.cfg.train_seed, step, rank))
+        seed &= 0x7FFFFFFF
+        return random.Random(seed), seed
 
-    def images(self, step: int, rank: int, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Single frames for the VAE and parser stages: rgb [B, 3, H, W], masks [B, C, H, W], keypoints [B, 68, 2]."""
+    def _person(self, rng: random.Random) -> int:
+        lo = self.cfg.hold_out_seed
+        return rng.randrange(lo, 2 * lo) if self.held_out else rng.randrange(lo)
+
+    def plan_images(self, step: int, rank: int, batch: int) -> ImagePlan:
         rng, _ = self._rng(step, rank)
-        idx = [rng.randrange(self.cfg.hold_out_seed) for _ in range(batch)]
+        idx = [self._person(rng) for _ in range(batch)]
         seed = self.cfg.train_seed
         motion = sample_motion(seed, idx, frames=25)
         cols = torch.tensor([[rng.randrange(25)] for _ in idx])
-        out = self.render(sample_identities(seed, idx), sample_attributes(seed, idx), _frames(motion, cols),
-                     size=self.size, device=self.device)
+        return ImagePlan(sample_identities(seed, idx), sample_attributes(seed, idx), _frames(motion, cols))
+
+    def realize_images(self, plan: ImagePlan) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.render(plan.ident, plan.attrs, plan.motion, size=self.size, device=self.device)
         return out.rgb[:, 0], out.masks[:, 0], out.keypoints[:, 0]
 
-    def batch(self, step: int, rank: int, batch: int, frames: int) -> TrainBatch:
+    def images(self, step: int, rank: int, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Single frames for the VAE and parser stages: rgb [B, 3, H, W], masks [B, C, H, W], keypoints [B, 68, 2]."""
+        return self.realize_images(self.plan_images(step, rank, batch))
+
+    def plan_batch(self, step: int, rank: int, batch: int, frames: int) -> BatchPlan:
         cfg, seed = self.cfg, self.cfg.train_seed
-        rng, g = self._rng(step, rank)
-        idx = [rng.randrange(cfg.hold_out_seed) for _ in range(batch)]
+        rng, gseed = self._rng(step, rank)
+        idx = [self._person(rng) for _ in range(batch)]
         classes = [rng.choice(catalog.ATTRIBUTE_CLASSES) for _ in idx]
         ident = sample_identities(seed, idx)
         attrs = sample_attributes(seed, idx)
@@ -110,49 +168,66 @@ class SynthBatchMaker:
         for n, c in enumerate(classes):
             gen_attrs = gen_attrs.set_item(n, gen_attrs[[n]].swap_class(c, alt[[n]]))
 
-        clip_len = 50
-        motion = sample_motion(seed, idx, frames=clip_len)
-        cols = torch.tensor([rng.sample(range(clip_len), 2 + frames) for _ in idx])
-        m = _frames(motion, cols)
-        main = self.render(ident, attrs, m, size=self.size, device=self.device)
-        gen = self.render(ident, gen_attrs, _frames(motion, cols[:, :1]), size=self.size, device=self.device)
-
-        cls_idx = torch.tensor([CLS[c] for c in classes], device=self.device)
-        pick = lambda masks: masks[torch.arange(len(idx)), cls_idx][:, None]  # noqa: E731  [B, 1, H, W]
-        portrait, attr_img = main.rgb[:, 0], main.rgb[:, 1]
-        target, target_masks, target_kp = main.rgb[:, 2:], main.masks[:, 2:], main.keypoints[:, 2:]
-        m_attr_i, m_attr_j = pick(main.masks[:, 0]), pick(main.masks[:, 1])
-        m_gen = pick(gen.masks[:, 0])
-
+        motion = sample_motion(seed, idx, frames=CLIP_LEN)
+        cols = torch.tensor([clip_columns(rng, frames) for _ in idx])
+        B, per = len(idx), 2 + frames
+        rows = torch.arange(B).repeat_interleave(per)
+        idents, attr_rows = [ident[rows], ident], [attrs[rows], gen_attrs]
+        motions = [_per_frame(_frames(motion, cols)), _per_frame(_frames(motion, cols[:, :1]))]
+        cross = None
         if cfg.cross_identity > 0:
-            portrait, target, target_masks, target_kp, attr_img, m_attr_i, m_attr_j, m_gen = self._cross(
-                rng, idx, classes, ident, attrs, motion, cols, frames, portrait, target, target_masks, target_kp,
-                attr_img, m_attr_i, m_attr_j, m_gen)
+            donors = [self._person(rng) for _ in idx]
+            d_ident, d_attrs = sample_identities(seed, donors), sample_attributes(seed, donors)
+            mix = attrs.replace()
+            for n, c in enumerate(classes):
+                d_attrs.style(c)[n] = attrs.style(c)[n] if int(d_attrs.style(c)[n]) == 0 else d_attrs.style(c)[n]
+                mix = mix.set_item(n, mix[[n]].swap_class(c, d_attrs[[n]]))
+            d_motion = sample_motion(seed, donors, frames=CLIP_LEN)
+            gt_cols = torch.cat([cols[:, :1], cols[:, 2:]], 1)
+            gt_rows = torch.arange(B).repeat_interleave(1 + frames)
+            idents += [d_ident, ident[gt_rows]]
+            attr_rows += [d_attrs, mix[gt_rows]]
+            motions += [_per_frame(_frames(d_motion, cols[:, 1:2])), _per_frame(_frames(motion, gt_cols))]
+            cross = torch.rand(B, generator=torch.Generator().manual_seed(rng.randrange(1 << 30))) < cfg.cross_identity
+        cat = lambda parts: type(parts[0])(**{f: torch.cat([getattr(p, f) for p in parts])  # noqa: E731
+                                               for f in vars(parts[0])})
+        return BatchPlan(seed=gseed, classes=classes, frames=frames, ident=cat(idents), attrs=cat(attr_rows),
+                         motion=cat(motions), cross=cross)
 
+    def realize(self, plan: BatchPlan) -> TrainBatch:
+        cfg, d = self.cfg, self.device
+        B, Fr = len(plan.classes), plan.frames
+        out = self.render(plan.ident, plan.attrs, plan.motion, size=self.size, device=d)
+        rgb, masks, kp = out.rgb[:, 0], out.masks[:, 0], out.keypoints[:, 0]
+        n_main = B * (2 + Fr)
+        main = lambda t: t[:n_main].reshape(B, 2 + Fr, *t.shape[1:])  # noqa: E731
+        m_rgb, m_masks, m_kp = main(rgb), main(masks), main(kp)
+        gen_masks = masks[n_main:n_main + B]
+        cls_idx = torch.tensor([CLS[c] for c in plan.classes], device=d)
+        ar = torch.arange(B, device=d)
+        portrait, attr_img = m_rgb[:, 0], m_rgb[:, 1]
+        target, target_masks, target_kp = m_rgb[:, 2:], m_masks[:, 2:], m_kp[:, 2:]
+        m_attr_i, m_attr_j = m_masks[ar, 0, cls_idx][:, None], m_masks[ar, 1, cls_idx][:, None]
+        m_gen = gen_masks[ar, cls_idx][:, None]
+        if plan.cross is not None:
+            # cross-identity samples: the attribute from another person; the target is the renderer's
+            # ground truth of the portrait person wearing it
+            o = n_main + B
+            donor_rgb, donor_masks = rgb[o:o + B], masks[o:o + B]
+            gt = lambda t: t[o + B:].reshape(B, 1 + Fr, *t.shape[1:])  # noqa: E731
+            g_rgb, g_masks, g_kp = gt(rgb), gt(masks), gt(kp)
+            use = plan.cross.to(d)
+            u4, u5 = use[:, None, None, None], use[:, None, None, None, None]
+            target = torch.where(u5, g_rgb[:, 1:], target)
+            target_masks = torch.where(u5, g_masks[:, 1:], target_masks)
+            target_kp = torch.where(use[:, None, None, None], g_kp[:, 1:], target_kp)
+            attr_img = torch.where(u4, donor_rgb, attr_img)
+            m_attr_j = torch.where(u4, donor_masks[ar, cls_idx][:, None], m_attr_j)
+            m_gen = torch.where(u4, g_masks[ar, 0, cls_idx][:, None], m_gen)
         m_port = torch.maximum(m_attr_i, m_gen) if cfg.mask_expansion else m_attr_i
-        return assemble_batch(cfg, g, portrait, m_port, attr_img, m_attr_j, target, target_masks, target_kp, classes)
+        g = torch.Generator().manual_seed(plan.seed)
+        return assemble_batch(cfg, g, portrait, m_port, attr_img, m_attr_j, target, target_masks, target_kp,
+                              plan.classes)
 
-    def _cross(self, rng, idx, classes, ident, attrs, motion, cols, frames, portrait, target, target_masks,
-               target_kp, attr_img, m_attr_i, m_attr_j, m_gen):
-        """Replace a fraction of samples by cross-identity ones with exact ground truth."""
-        seed = self.cfg.train_seed
-        donors = [rng.randrange(self.cfg.hold_out_seed) for _ in idx]
-        d_ident, d_attrs = sample_identities(seed, donors), sample_attributes(seed, donors)
-        mix = attrs.replace()
-        for n, c in enumerate(classes):
-            d_attrs.style(c)[n] = attrs.style(c)[n] if int(d_attrs.style(c)[n]) == 0 else d_attrs.style(c)[n]
-            mix = mix.set_item(n, mix[[n]].swap_class(c, d_attrs[[n]]))
-        d_motion = sample_motion(seed, donors, frames=50)
-        donor = self.render(d_ident, d_attrs, _frames(d_motion, cols[:, 1:2]), size=self.size, device=self.device)
-        gt = self.render(ident, mix, _frames(motion, torch.cat([cols[:, :1], cols[:, 2:]], 1)), size=self.size, device=self.device)
-        cls_idx = torch.tensor([CLS[c] for c in classes], device=self.device)
-        use = (torch.rand(len(idx), generator=torch.Generator().manual_seed(rng.randrange(1 << 30)))
-               < self.cfg.cross_identity).to(self.device)
-        u4, u5 = use[:, None, None, None], use[:, None, None, None, None]
-        ar = torch.arange(len(idx))
-        return (portrait, torch.where(u5, gt.rgb[:, 1:], target), torch.where(u5, gt.masks[:, 1:], target_masks),
-                torch.where(use[:, None, None, None], gt.keypoints[:, 1:], target_kp),
-                torch.where(u4, donor.rgb[:, 0], attr_img), m_attr_i,
-                torch.where(u4, donor.masks[ar, 0, cls_idx][:, None], m_attr_j),
-                torch.where(u4, gt.masks[ar, 0, cls_idx][:, None], m_gen))
-
+    def batch(self, step: int, rank: int, batch: int, frames: int) -> TrainBatch:
+        return self.realize(self.plan_batch(step, rank, batch, frames))
