@@ -1,22 +1,33 @@
 """python -m durian_export.bench_train --config configs/base.json [--stages vae,parser,stage1,stage2]
 
-Training throughput per stage on one device: samples/s (data rendered on the same device
-included, and the renderer's share), model FLOPs per sample (forward + backward, counted by
-torch's FlopCounterMode), achieved TFLOP/s, and the card's measured bf16 matmul rate.
+Training throughput per stage, measured with the training loop's own step (train.Trainer):
+samples/s end to end (a fresh batch every step, data included), model FLOPs per sample (the
+objective's forward + backward, counted by torch's FlopCounterMode), achieved TFLOP/s and its
+share of the card's bf16 matmul rate (measured in the same run), the data path's share of a step
+and peak GPU memory.
+
+Two settings, chosen with --mode:
+- `direct`: every batch rendered afresh in the step, eager model (the loop before the pool);
+- `pool`: the device pool refreshed every step (`--pool`, `--pool-refresh`, `--data-workers`),
+  compiled model (`--compile`), fused AdamW, as `train --pool … --compile` runs it.
+
+Under torchrun every rank trains (DistributedDataParallel) and rank 0 prints the global rate.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import torch
+import torch.distributed as dist
 from torch.utils.flop_counter import FlopCounterMode
 
 from .components import Durian
 from .config import load_config
 from .data import SynthBatchMaker
-from .train import compute_loss
+from .train import Trainer, calibrate_latent_scale
 
 
 def matmul_tflops(device, n: int = 8192, reps: int = 10) -> float:
@@ -24,58 +35,87 @@ def matmul_tflops(device, n: int = 8192, reps: int = 10) -> float:
     b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
     for _ in range(3):
         a @ b
-    torch.cuda.synchronize()
+    torch.cuda.synchronize(device)
     t = time.perf_counter()
     for _ in range(reps):
         a @ b
-    torch.cuda.synchronize()
+    torch.cuda.synchronize(device)
     return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e12
 
 
 def sync(device):
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
-def bench_stage(model: Durian, data: SynthBatchMaker, stage: str, batch: int, steps: int, device) -> dict:
-    for p in model.parameters():
-        p.requires_grad_(False)
-    params = model.trainable(stage)
-    for p in params:
-        p.requires_grad_(True)
-    opt = torch.optim.AdamW(params, lr=1e-5)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+def barrier(world: int):
+    if world > 1:
+        dist.barrier()
+
+
+def bench_stage(model: Durian, stage: str, args, device, world: int, rank: int) -> dict:
+    cfg = model.cfg
+    pool = args.mode == "pool"
+    data = SynthBatchMaker(cfg, device, compile=args.compile_render)
+    batch = args.batch_size or cfg.batch_size
+    t_build = time.perf_counter()
+    trainer = Trainer(model, stage, data, batch, device, world, rank, compile=args.compile,
+                      pool=args.pool if pool else 0, pool_refresh=args.pool_refresh, workers=args.data_workers)
+    build_s = time.perf_counter() - t_build
+    opt = torch.optim.AdamW(trainer.params, lr=1e-6, fused=device.type == "cuda")
 
     def step(i):
-        with amp:
-            loss = compute_loss(model, data, stage, i, 0, batch)
+        loss = trainer.loss(i)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainer.params, 1.0)
         opt.step()
 
-    for i in range(2):
+    t = time.perf_counter()
+    for i in range(args.warmup):  # compilation happens here
         step(i)
+    sync(device)
+    warmup_s = time.perf_counter() - t
+    # FLOPs of the objective, eager (data and the pool's encode are not counted)
     with FlopCounterMode(display=False) as fc:
-        step(2)
+        trainer.loss(args.warmup, eager=True).backward()
+    opt.zero_grad(set_to_none=True)
     flops = fc.get_total_flops()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    barrier(world)
     sync(device)
     t = time.perf_counter()
-    for i in range(steps):
-        step(3 + i)
+    first = args.warmup + 1
+    for i in range(args.steps):
+        step(first + i)
     sync(device)
     dt = time.perf_counter() - t
-    # the renderer's share: the same batches, data only
+    # the data path alone, the same amount of work: pool refreshes, or the direct renders
     t = time.perf_counter()
-    for i in range(steps):
-        if stage in ("vae", "parser"):
-            data.images(3 + i, 0, batch)
-        else:
-            data.batch(3 + i, 0, batch, 1 if stage == "stage1" else model.cfg.frames)
+    with trainer.amp, torch.no_grad():
+        for i in range(args.steps):
+            if pool:
+                trainer.pool._add()
+            elif stage in ("vae", "parser"):
+                data.images(first + i, rank, batch)
+            else:
+                data.batch(first + i, rank, batch, trainer.frames)
     sync(device)
     data_s = time.perf_counter() - t
-    return {"stage": stage, "batch": batch, "samples_per_s": batch * steps / dt, "step_s": dt / steps,
-            "data_share": data_s / dt, "flops_per_sample": flops / batch,
-            "achieved_tflops": flops / (dt / steps) / 1e12}
+    rate = torch.tensor(batch * args.steps / dt, device=device)
+    if world > 1:
+        dist.all_reduce(rate)
+    r = {"stage": stage, "mode": args.mode, "world": world, "batch_per_rank": batch, "compile": args.compile,
+         "samples_per_s": float(rate), "step_s": dt / args.steps, "data_share": data_s / dt,
+         "flops_per_sample": flops / batch, "achieved_tflops": float(rate) * flops / batch / 1e12,
+         "setup_s": build_s, "warmup_s": warmup_s}
+    if pool:
+        r.update(pool=args.pool, pool_refresh=args.pool_refresh, pool_reuse=batch / args.pool_refresh,
+                 data_workers=args.data_workers)
+    if device.type == "cuda":
+        r["peak_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2 ** 30
+    return r
 
 
 def main(argv=None) -> None:
@@ -83,32 +123,52 @@ def main(argv=None) -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", required=True)
     ap.add_argument("--stages", default="vae,parser,stage1,stage2")
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--mode", choices=("direct", "pool"), default="pool")
+    ap.add_argument("--steps", type=int, default=20, help="timed steps")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation)")
     ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--compile-render", action="store_true")
+    ap.add_argument("--pool", type=int, default=4096)
+    ap.add_argument("--pool-refresh", type=int, default=32)
+    ap.add_argument("--data-workers", type=int, default=0)
+    ap.add_argument("--json-out", help="also write the report here (rank 0)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args(argv)
-    cfg = load_config(args.config, args.overrides)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
     device = torch.device(args.device)
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if world > 1:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    cfg = load_config(args.config, args.overrides)
     torch.manual_seed(0)
     model = Durian(cfg).to(device).train()
-    data = SynthBatchMaker(cfg, device)
+    if cfg.latent_scale == 1.0:
+        cfg.latent_scale = calibrate_latent_scale(model, SynthBatchMaker(cfg, device))
     params = {n: sum(p.numel() for p in getattr(model, n).parameters())
               for n in ("vae", "parser", "prnet", "arnet", "unet", "pose_guider")}
     report = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-              "params": params, "stages": []}
+              "world": world, "params": params, "stages": []}
     if device.type == "cuda":
         report["bf16_matmul_tflops"] = matmul_tflops(device)
     for stage in args.stages.split(","):
-        r = bench_stage(model, data, stage, args.batch_size or cfg.batch_size, args.steps, device)
+        r = bench_stage(model, stage, args, device, world, rank)
         if "bf16_matmul_tflops" in report:
-            r["fraction_of_matmul_peak"] = r["achieved_tflops"] / report["bf16_matmul_tflops"]
-        if device.type == "cuda":
-            r["peak_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2 ** 30
-            torch.cuda.reset_peak_memory_stats(device)
+            r["fraction_of_matmul_peak"] = r["achieved_tflops"] / (report["bf16_matmul_tflops"] * world)
         report["stages"].append(r)
-        print(json.dumps(r), flush=True)
-    print(json.dumps(report, indent=1))
+        if rank == 0:
+            print(json.dumps(r), flush=True)
+    if rank == 0:
+        print(json.dumps(report, indent=1))
+        if args.json_out:
+            with open(args.json_out, "w") as f:
+                json.dump(report, f, indent=1)
+    if world > 1:
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -3,8 +3,15 @@
 One flat loop for every stage: batches → loss → AdamW with warm-up + cosine → EMA → checkpoint.
 A run directory holds one checkpoint (all components, the resolved config, per-stage progress), so
 stages follow each other in the same directory and any stage can be continued chunk after chunk
-(`--resume`, `--max-minutes`). Multi-GPU: `torchrun --nproc-per-node N -m durian_export.train ...`
-(gradients all-reduced across ranks, one batch per rank; gloo on CPU, NCCL on GPU).
+(`--resume`, `--max-minutes`).
+
+Fast path on a GPU: `--pool N` keeps a pool of N rendered (and, for stages 1 and 2, VAE-encoded)
+samples on the device, refreshed by `--pool-refresh` fresh samples every step that data-loader
+workers plan ahead (data/pool.py); `--compile` compiles the step's model (torch.compile).
+Multi-GPU: `torchrun --nproc-per-node N -m durian_export.train ...` wraps the step's model in
+PyTorch's DistributedDataParallel (bucketed all-reduce overlapped with the backward pass), one
+batch per rank; NCCL on GPUs, gloo on the CPU. Several hosts: the same command under
+`torchrun --nnodes M --node-rank K --rdzv-backend c10d --rdzv-endpoint HOST:PORT`.
 """
 from __future__ import annotations
 
@@ -17,12 +24,15 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint, split_checkpoint
-from .components import STAGES, Durian, diffusion_loss, parser_loss, vae_loss
+from .components import (STAGES, DiffusionObjective, Durian, ImageObjective, diffusion_loss, diffusion_loss_latent,
+                         encode_batch, null_reference, parser_loss, vae_loss)
 from .config import RESUMABLE_OVERRIDES, TrainConfig, apply_overrides, load_config
 from .data import SynthBatchMaker
 from .data.clips import ClipBatchMaker
+from .data.pool import Pool, plan_stream, pool_reuse
 
 
 def lr_at(step: int, cfg: TrainConfig, total: int) -> float:
@@ -47,19 +57,6 @@ def compute_loss(model: Durian, data: SynthBatchMaker, stage: str, step: int, ra
         return parser_loss(model, rgb, masks, kp)
     frames = 1 if stage == "stage1" else model.cfg.frames
     return diffusion_loss(model, data.batch(step, rank, batch, frames), g)
-
-
-def all_reduce_grads(params: list[torch.nn.Parameter], world: int) -> None:
-    """Average gradients over ranks in one flat buffer (what DDP's buckets do)."""
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= world
-    offset = 0
-    for p, g in zip(params, grads):
-        n = g.numel()
-        p.grad = flat[offset:offset + n].view_as(p).clone()
-        offset += n
 
 
 def calibrate_latent_scale(model: Durian, data: SynthBatchMaker, batches: int = 4, batch: int = 8) -> float:
@@ -96,9 +93,125 @@ def main(argv=None) -> None:
     ap.add_argument("--reinit", action="store_true",
                     help="with --resume: start this stage's weights afresh (seeded init), keeping the other stages'")
     ap.add_argument("--compile-render", action="store_true", help="torch.compile the renderer (CUDA; faster data)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the step's model (CUDA)")
+    ap.add_argument("--pool", type=int, default=0,
+                    help="keep a device pool of this many rendered samples, refreshed every step (0: render "
+                         "every batch afresh)")
+    ap.add_argument("--pool-refresh", type=int, default=32, help="fresh samples that enter the pool every step")
+    ap.add_argument("--data-workers", type=int, default=0,
+                    help="data-loader processes that plan batches (or pool chunks) ahead on the CPU")
+    ap.add_argument("--eval-every", type=int, default=0,
+                    help="log a held-out loss (fresh renders of held-out people, fixed noise) every N steps; a "
+                         "multiple of --log-every")
+    ap.add_argument("--eval-batches", type=int, default=4, help="held-out batches (of the training batch size)")
     ap.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. lr=1e-4 model.heads=4")
     args = ap.parse_args(argv)
     train(args)
+
+
+def latent_shape(cfg: TrainConfig, batch: int) -> tuple[int, ...]:
+    f = 2 ** (len(cfg.model.vae_channels) - 1)
+    size = cfg.model.image_size // f
+    return (batch, cfg.model.latent_channels, size, size)
+
+
+class Trainer:
+    """One stage's training step: data (direct renders or the pool), the objective (optionally in
+    DistributedDataParallel and compiled), AdamW (fused on CUDA), gradient clipping and EMA."""
+
+    def __init__(self, model: Durian, stage: str, data, batch: int, device: torch.device, world: int = 1,
+                 rank: int = 0, compile: bool = False, pool: int = 0, pool_refresh: int = 32, workers: int = 0,
+                 start: int = 0):
+        self.model, self.cfg, self.stage, self.data = model, model.cfg, stage, data
+        self.batch, self.device, self.world, self.rank = batch, device, world, rank
+        self.amp = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
+                    else torch.autocast("cpu", enabled=False))
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self.params = model.trainable(stage)
+        dead = model.unreachable(stage)
+        for p in self.params:
+            p.requires_grad_(id(p) not in dead)
+        self.diffusion = stage in ("stage1", "stage2")
+        self.frames = 1 if stage == "stage1" else self.cfg.frames
+        self.objective = DiffusionObjective(model) if self.diffusion else ImageObjective(model, stage)
+        net = self.objective
+        if world > 1:
+            net = DDP(net, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False,
+                      gradient_as_bucket_view=True)
+        self.net = torch.compile(net) if compile else net
+        self.null_ref = null_reference(model, torch.zeros((), device=device)) if self.diffusion else None
+        self.pool = self.plans = None
+        if not pool and workers and isinstance(data, SynthBatchMaker):
+            # fresh renders every step, planned ahead by worker processes: the same batches as
+            # data.batch(step, …), only sooner
+            self.plans = plan_stream(self.cfg, stage, rank, batch, self.frames, start, workers)
+            self.next_plan = start
+        if pool:
+            with self.amp:
+                self.pool = Pool(self.cfg, model, stage, data, pool, pool_refresh, rank, start, workers, amp=self.amp)
+            self.reuse = pool_reuse(batch, pool_refresh)
+
+    def loss(self, step: int, eager: bool = False) -> torch.Tensor:
+        """The training loss of step `step` (rendered or drawn from the pool, then the objective;
+        `eager`: the plain objective, neither compiled nor in DDP, e.g. to count its FLOPs)."""
+        g = step_generator(self.cfg, self.stage, step, self.rank)
+        net = self.objective if eager else self.net
+        with self.amp:
+            if self.diffusion:
+                if self.pool is not None:
+                    lb = self.pool.batch(step, self.batch).latents
+                else:
+                    lb = encode_batch(self.model, self.data.realize(self._plan(step)) if self.plans is not None else
+                                      self.data.batch(step, self.rank, self.batch, self.frames))
+                return diffusion_loss_latent(net, self.model, lb, g, self.null_ref)
+            if self.pool is not None:
+                pb = self.pool.batch(step, self.batch)
+                rgb, masks, kp = pb.images, pb.masks, pb.keypoints
+            elif self.plans is not None:
+                rgb, masks, kp = self.data.realize_images(self._plan(step))
+            else:
+                rgb, masks, kp = self.data.images(step, self.rank, self.batch)
+            if self.stage == "vae":
+                return net(rgb, torch.randn(latent_shape(self.cfg, rgb.shape[0]), generator=g))
+            return net(rgb, masks, kp)
+
+
+    def _plan(self, step: int):
+        if step != self.next_plan:
+            raise ValueError(f"planned batches come in step order: step {step} asked, {self.next_plan} next")
+        self.next_plan += 1
+        return next(self.plans)
+
+
+class HeldOut:
+    """A fixed held-out set (people from the held-out seed range, rendered once) and fixed noise:
+    the loss on it is comparable across steps, runs and data paths."""
+
+    def __init__(self, trainer: Trainer, batches: int):
+        self.t = trainer
+        maker = SynthBatchMaker(trainer.cfg, trainer.device, held_out=True)
+        self.items = []
+        with torch.no_grad(), trainer.amp:
+            for i in range(batches):
+                if trainer.diffusion:
+                    self.items.append(encode_batch(trainer.model, maker.batch(i, 0, trainer.batch, trainer.frames)))
+                else:
+                    self.items.append(maker.images(i, 0, trainer.batch))
+
+    @torch.no_grad()
+    def loss(self) -> float:
+        t, total = self.t, 0.0
+        with t.amp:
+            for i, item in enumerate(self.items):
+                g = torch.Generator().manual_seed(1_000_003 + i)
+                if t.diffusion:
+                    total += float(diffusion_loss_latent(t.objective, t.model, item, g, t.null_ref))
+                elif t.stage == "vae":
+                    total += float(vae_loss(t.model, item[0], g))
+                else:
+                    total += float(parser_loss(t.model, *item))
+        return total / len(self.items)
 
 
 def train(args) -> dict:
@@ -111,6 +224,8 @@ def train(args) -> dict:
             device = torch.device("cuda", local)
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    elif device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
     out = Path(args.out)
     ckpt_path = out / "ckpt.pt"
 
@@ -162,23 +277,26 @@ def train(args) -> dict:
     origin = schedule.get(stage, 0)
     lr_for = lambda s: lr_at(s - origin, cfg, total - origin)  # noqa: E731
 
-    # 2. what trains, optimiser, EMA
-    for p in model.parameters():
-        p.requires_grad_(False)
-    params = model.trainable(stage)
-    for p in params:
-        p.requires_grad_(True)
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    # 2. data, what trains, optimiser, EMA
+    data = ClipBatchMaker(cfg, args.data, device) if args.data else SynthBatchMaker(cfg, device, compile=args.compile_render)
+    if stage in ("stage1", "stage2") and cfg.latent_scale == 1.0 and progress["vae"] > 0:
+        cfg.latent_scale = calibrate_latent_scale(model, data)
+    if args.pool and args.data:
+        raise SystemExit("--pool renders SynthPortrait samples; it does not read --data clips")
+    if args.fixed_batch and (args.pool or args.data_workers):
+        raise SystemExit("--fixed-batch trains on one rendered batch; it does not combine with --pool or --data-workers")
+    model.train()
+    trainer = Trainer(model, stage, data, batch, device, world, rank, compile=args.compile, pool=args.pool,
+                      pool_refresh=args.pool_refresh, workers=args.data_workers, start=start)
+    params = trainer.params
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99),
+                            fused=device.type == "cuda")
     ema = [p.detach().clone() for p in params]
     if state is not None and state.get("stage") == stage and args.resume and not args.reinit and "optim" in state:
         opt.load_state_dict(state["optim"])
         ema = [e.to(device) for e in state["ema"]]
-    data = ClipBatchMaker(cfg, args.data, device) if args.data else SynthBatchMaker(cfg, device, compile=args.compile_render)
-    if stage in ("stage1", "stage2") and cfg.latent_scale == 1.0 and progress["vae"] > 0:
-        cfg.latent_scale = calibrate_latent_scale(model, data)
-    model.train()
+    held_out = HeldOut(trainer, args.eval_batches) if args.eval_every and rank == 0 and not args.data else None
     ema_decay = args.ema_decay if args.ema_decay is not None else cfg.ema
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
 
     out.mkdir(parents=True, exist_ok=True)
     log = open(out / "loss.jsonl", "a") if rank == 0 else None
@@ -203,18 +321,14 @@ def train(args) -> dict:
     while step < total:
         for group in opt.param_groups:
             group["lr"] = lr_for(step)
-        with amp:
-            loss = compute_loss(model, data, stage, 0 if args.fixed_batch else step, rank, batch)
+        loss = trainer.loss(0 if args.fixed_batch else step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if world > 1:
-            all_reduce_grads(params, world)
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
         with torch.no_grad():
             d = min(ema_decay, (1 + step) / (10 + step))
-            for e, p in zip(ema, params):
-                e.lerp_(p.detach(), 1 - d)
+            torch._foreach_lerp_(ema, [p.detach() for p in params], 1 - d)
         step += 1
         progress[stage] = step
         samples += batch * world
@@ -223,11 +337,15 @@ def train(args) -> dict:
         if log and (step % args.log_every == 0 or step == total):
             now = time.time()
             rec = {"stage": stage, "step": step, "loss": float(loss_sum) / loss_n, "lr": lr_for(step - 1),
-                   "samples_per_s": samples / (now - last_log), "elapsed_s": now - t0, "world": world}
+                   "samples_per_s": samples / (now - last_log), "elapsed_s": now - t0, "world": world, "batch": batch}
+            if trainer.pool is not None:
+                rec["pool"], rec["pool_reuse"] = args.pool, trainer.reuse
+            if held_out is not None and (step % args.eval_every == 0 or step == total):
+                rec["heldout_loss"] = held_out.loss()
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(json.dumps(rec), flush=True)
-            loss_sum, loss_n, samples, last_log = torch.zeros((), device=device), 0, 0, now
+            loss_sum, loss_n, samples, last_log = torch.zeros((), device=device), 0, 0, time.time()
         if step % args.save_every == 0 and step < total:
             save(False)
         if args.sample_every and step % args.sample_every == 0 and rank == 0:

@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 from durian_export.components import Durian
 from durian_export.config import TrainConfig, load_config
 from durian_export.data import SynthBatchMaker
-from durian_export.train import all_reduce_grads, compute_loss, main as train_main
+from durian_export.train import Trainer, compute_loss, main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.json"
@@ -168,9 +168,11 @@ def _ddp_worker(rank, world, port, out, stage):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     cfg = tiny_cfg()
-    model = _prepare(cfg, stage)
-    compute_loss(model, SynthBatchMaker(cfg), stage, 0, rank, 1).backward()
-    all_reduce_grads(model.trainable(stage), world)
+    torch.manual_seed(0)
+    model = Durian(cfg)
+    # the training loop's own step: the objective in DistributedDataParallel
+    trainer = Trainer(model, stage, SynthBatchMaker(cfg), 1, torch.device("cpu"), world, rank)
+    trainer.loss(0).backward()
     if rank == 0:
         torch.save(_flat_grads(model, stage), out)
     dist.destroy_process_group()
@@ -301,3 +303,108 @@ def test_split_fp16_checkpoint_loads_back(tmp_path):
     # and training continues from the parts
     train_main(["--stage", "parser", "--out", str(tmp_path), "--steps", "1", "--log-every", "1", "--device", "cpu"])
     assert (tmp_path / "ckpt.pt").exists()
+
+
+# --- the fast data path (data/pool.py) and ordered clips ---
+
+def test_stage2_targets_are_an_ordered_contiguous_run_of_the_clip():
+    from durian_export.data.synth_data import CLIP_LEN
+
+    cfg = tiny_cfg("cross_identity=0.5")
+    maker = SynthBatchMaker(cfg)
+    plan = maker.plan_batch(step=5, rank=0, batch=3, frames=4)
+    B, per = 3, 2 + 4
+    yaw = plan.motion.yaw[:B * per, 0].reshape(B, per)
+    from durian_export.synth import sample_motion
+    import random
+    rng = random.Random(hash((cfg.train_seed, 5, 0)) & 0x7FFFFFFF)
+    idx = [rng.randrange(cfg.hold_out_seed) for _ in range(B)]
+    full = sample_motion(cfg.train_seed, idx, frames=CLIP_LEN).yaw
+    for n in range(B):
+        cols = [int((full[n] == v).nonzero()[0]) for v in yaw[n, 2:]]
+        assert cols == list(range(cols[0], cols[0] + 4)), cols
+    # the cross-identity ground truths follow the same frames
+    gt_yaw = plan.motion.yaw[B * per + 2 * B:, 0].reshape(B, 5)
+    torch.testing.assert_close(gt_yaw[:, 1:], yaw[:, 2:])
+
+
+def test_held_out_batches_draw_only_held_out_people():
+    cfg = tiny_cfg()
+    train = SynthBatchMaker(cfg).plan_batch(0, 0, 4, 1)
+    held = SynthBatchMaker(cfg, held_out=True).plan_batch(0, 0, 4, 1)
+    assert not torch.equal(train.ident.head, held.ident.head)
+    from durian_export.synth import sample_identities
+    import random
+    rng = random.Random(hash((cfg.train_seed, 0, 0, 2)) & 0x7FFFFFFF)
+    idx = [rng.randrange(cfg.hold_out_seed, 2 * cfg.hold_out_seed) for _ in range(4)]
+    torch.testing.assert_close(held.ident.head[:4 * 3:3], sample_identities(cfg.train_seed, idx).head)
+
+
+def test_pool_holds_encoded_chunks_and_refreshes_the_oldest(one_thread):
+    from durian_export.components import encode_batch
+    from durian_export.data.pool import Pool
+
+    cfg = tiny_cfg("cross_identity=0.5")
+    torch.manual_seed(0)
+    model = Durian(cfg).eval()
+    maker = SynthBatchMaker(cfg)
+    pool = Pool(cfg, model, "stage2", maker, size=6, refresh=2, rank=0, start_step=10)
+    # chunk 11 sits in slot 11 mod 3 = 2: its latents are the encode of that chunk's batch
+    lb = encode_batch(model, maker.batch(11, 0, 2, cfg.frames))
+    torch.testing.assert_close(pool.store["x0"][4:6], lb.x0)
+    torch.testing.assert_close(pool.store["attr_in"][4:6], lb.attr_in)
+    assert pool.store["pose"].dtype == torch.uint8
+    before = pool.store["x0"].clone()
+    b = pool.batch(step=10, batch=4)
+    assert b.latents.x0.shape == (4, 4, cfg.frames, 8, 8)
+    # step 10 replaced chunk 10 (slot 1) by chunk 13 and left the others alone
+    assert not torch.equal(pool.store["x0"][2:4], before[2:4])
+    assert torch.equal(pool.store["x0"][[0, 1, 4, 5]], before[[0, 1, 4, 5]])
+
+
+def test_pool_plans_from_worker_processes_match_in_process_plans():
+    from durian_export.data.pool import plan_stream
+
+    cfg = tiny_cfg("cross_identity=0.5")
+    here = plan_stream(cfg, "stage1", 0, 2, 1, start=7, workers=0)
+    there = plan_stream(cfg, "stage1", 0, 2, 1, start=7, workers=2)
+    for _ in range(3):
+        a, b = next(here), next(there)
+        assert a.classes == b.classes and a.seed == b.seed
+        torch.testing.assert_close(a.motion.yaw, b.motion.yaw)
+        torch.testing.assert_close(a.attrs.hair_colour, b.attrs.hair_colour)
+
+
+@pytest.mark.parametrize("stage", ["stage1", "vae"])
+def test_resume_on_the_pool_reproduces_the_uninterrupted_run(tmp_path, one_thread, stage):
+    common = ["--config", str(TINY), "--stage", stage, "--steps", "4", "--log-every", "1", "--device", "cpu",
+              "--pool", "6", "--pool-refresh", "2", "--eval-every", "2", "--eval-batches", "1"]
+    train_main(common + ["--out", str(tmp_path / "a")])
+    train_main(common + ["--out", str(tmp_path / "b"), "--stop-after", "2"])
+    train_main(common[2:] + ["--resume", "--out", str(tmp_path / "b")])
+    assert losses(tmp_path / "a", stage) == losses(tmp_path / "b", stage)
+    held = [json.loads(line).get("heldout_loss") for line in (tmp_path / "a" / "loss.jsonl").read_text().splitlines()]
+    assert held[1] is not None and held[0] is None
+    a = torch.load(tmp_path / "a" / "ckpt.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="the compiled step (torch.compile, bf16) is a CUDA path; the CPU tests run it eager")
+def test_compiled_step_matches_the_eager_step_on_cuda():
+    cfg = load_config(ROOT / "configs" / "base.json")
+    torch.manual_seed(0)
+    model = Durian(cfg).cuda().train()
+    data = SynthBatchMaker(cfg, "cuda")
+    eager = Trainer(model, "stage1", data, 8, torch.device("cuda"))
+    compiled = Trainer(model, "stage1", data, 8, torch.device("cuda"), compile=True)
+    a, b = eager.loss(3), compiled.loss(3)
+    assert abs(float(a) - float(b)) / float(a) < 2e-2, (float(a), float(b))
+
+
+def test_planning_batches_in_worker_processes_leaves_the_run_unchanged(tmp_path, one_thread):
+    common = ["--config", str(TINY), "--stage", "stage1", "--steps", "3", "--log-every", "1", "--device", "cpu"]
+    train_main(common + ["--out", str(tmp_path / "a")])
+    train_main(common + ["--out", str(tmp_path / "b"), "--data-workers", "2"])
+    assert losses(tmp_path / "a", "stage1") == losses(tmp_path / "b", "stage1")

@@ -1,0 +1,137 @@
+"""A GPU-resident pool of training items, refreshed continuously (the fast data path).
+
+Rendering a training sample costs more GPU time than a compiled training step spends on it, and
+sampling its parameters is plain Python per sample. So:
+
+- data-loader worker processes plan chunks of `refresh` samples on the CPU (every random choice,
+  `SynthBatchMaker.plan_batch`), in parallel and ahead of time;
+- the training process renders each chunk on the device in one call and stores what the step
+  reads: for stages 1 and 2 the frozen VAE's latents of the targets and both references (the
+  encode is done once per item, not once per use), the keypoint images as 8-bit; for the vae and
+  parser stages the 8-bit frames (and masks, keypoints);
+- every step replaces the oldest chunk with a fresh one and draws its batch from the whole pool,
+  so each item is used batch/refresh times on average and the data never stop changing.
+
+Deterministic: the pool before step s holds chunks s … s + size/refresh − 1, a function of the
+seed alone, so a resumed run rebuilds it exactly (resume is bit-identical on the CPU).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..components import Durian, LatentBatch, encode_batch
+from ..config import TrainConfig
+from .synth_data import SynthBatchMaker
+
+
+class ChunkPlans(Dataset):
+    """chunk id → the CPU plan of that chunk (runs in data-loader workers)."""
+
+    def __init__(self, cfg: TrainConfig, stage: str, rank: int, chunk: int, frames: int, held_out: bool = False):
+        self.maker = SynthBatchMaker(cfg, "cpu", held_out=held_out)
+        self.stage, self.rank, self.chunk, self.frames = stage, rank, chunk, frames
+
+    def __len__(self) -> int:  # an endless stream; the sampler decides which ids are asked for
+        return 1 << 62
+
+    def __getitem__(self, chunk_id: int):
+        if self.stage in ("vae", "parser"):
+            return self.maker.plan_images(chunk_id, self.rank, self.chunk)
+        return self.maker.plan_batch(chunk_id, self.rank, self.chunk, self.frames)
+
+
+def _one_thread(_worker: int) -> None:
+    torch.set_num_threads(1)  # many workers × many threads would fight over the cores
+
+
+def plan_stream(cfg: TrainConfig, stage: str, rank: int, chunk: int, frames: int, start: int, workers: int,
+                held_out: bool = False):
+    """The plans of chunks start, start + 1, … in order (worker processes keep several ahead)."""
+    ds = ChunkPlans(cfg, stage, rank, chunk, frames, held_out)
+    if workers <= 0:
+        return (ds[i] for i in itertools.count(start))
+    loader = DataLoader(ds, batch_size=None, sampler=itertools.count(start), num_workers=workers,
+                        prefetch_factor=4, worker_init_fn=_one_thread, persistent_workers=False)
+    return iter(loader)
+
+
+@dataclass
+class PoolBatch:
+    """What one training step reads from the pool."""
+
+    latents: LatentBatch | None = None  # stages 1 and 2
+    images: torch.Tensor | None = None  # vae, parser: [B, 3, H, W] in [0, 1]
+    masks: torch.Tensor | None = None   # parser: [B, C, H, W]
+    keypoints: torch.Tensor | None = None
+
+
+def _u8(x: torch.Tensor) -> torch.Tensor:
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def _f(x: torch.Tensor) -> torch.Tensor:
+    return x.float() / 255
+
+
+class Pool:
+    def __init__(self, cfg: TrainConfig, model: Durian, stage: str, maker: SynthBatchMaker, size: int,
+                 refresh: int, rank: int, start_step: int, workers: int = 0, amp=None):
+        if size % refresh:
+            raise ValueError(f"pool size {size} must be a multiple of the refresh chunk {refresh}")
+        self.cfg, self.model, self.stage, self.maker = cfg, model, stage, maker
+        self.size, self.refresh, self.rank = size, refresh, rank
+        self.frames = 1 if stage in ("vae", "parser", "stage1") else cfg.frames
+        self.device = maker.device
+        self.amp = amp
+        self.slots = size // refresh
+        self.store: dict[str, torch.Tensor] = {}
+        self.plans = plan_stream(cfg, stage, rank, refresh, self.frames, start_step, workers)
+        self.chunk = start_step  # the id of the next chunk the stream yields
+        for _ in range(self.slots):
+            self._add()
+
+    def _items(self, plan) -> dict[str, torch.Tensor]:
+        if self.stage in ("vae", "parser"):
+            rgb, masks, kp = self.maker.realize_images(plan)
+            items = {"images": _u8(rgb)}
+            if self.stage == "parser":
+                items.update(masks=_u8(masks), keypoints=kp.float())
+            return items
+        b = self.maker.realize(plan)
+        with torch.no_grad(), (self.amp or torch.autocast("cpu", enabled=False)):
+            lb = encode_batch(self.model, b)
+        return {"x0": lb.x0.float(), "portrait_in": lb.portrait_in.float(), "attr_in": lb.attr_in.float(),
+                "pose": _u8(lb.pose)}
+
+    def _add(self) -> None:
+        """Realise the next chunk into its slot (chunk c lives in slot c mod slots)."""
+        items = self._items(next(self.plans))
+        at = (self.chunk % self.slots) * self.refresh
+        for k, v in items.items():
+            if k not in self.store:
+                self.store[k] = torch.empty((self.size, *v.shape[1:]), dtype=v.dtype, device=self.device)
+            self.store[k][at:at + self.refresh] = v
+        self.chunk += 1
+
+    def batch(self, step: int, batch: int) -> PoolBatch:
+        """Step `step`'s batch: refresh the oldest chunk, then draw `batch` distinct items."""
+        if batch > self.size:
+            raise ValueError(f"batch {batch} is larger than the pool ({self.size})")
+        self._add()
+        g = torch.Generator().manual_seed(hash((self.cfg.train_seed, step, self.rank, 3)) & 0x7FFFFFFF)
+        idx = torch.randperm(self.size, generator=g)[:batch].to(self.device)
+        s = {k: v.index_select(0, idx) for k, v in self.store.items()}
+        if self.stage in ("vae", "parser"):
+            return PoolBatch(images=_f(s["images"]), masks=_f(s["masks"]) if "masks" in s else None,
+                             keypoints=s.get("keypoints"))
+        return PoolBatch(latents=LatentBatch(x0=s["x0"], portrait_in=s["portrait_in"], attr_in=s["attr_in"],
+                                             pose=_f(s["pose"])))
+
+
+def pool_reuse(batch: int, refresh: int) -> float:
+    """Mean number of steps that use one item: it stays size/refresh steps, each draws batch/size."""
+    return batch / refresh
