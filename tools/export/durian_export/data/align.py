@@ -103,7 +103,7 @@ def eval_tps(weights: torch.Tensor, q: torch.Tensor, centre: torch.Tensor, scale
     x = (pts.double() - centre[:, None]) / scale.double()[:, None, None]
     U = _kernel(((x[:, :, None] - q[:, None]) ** 2).sum(-1))
     K = q.shape[1]
-    affine = weights[:, K] [:, None] + x[..., :1] * weights[:, K + 1][:, None] + x[..., 1:] * weights[:, K + 2][:, None]
+    affine = weights[:, K][:, None] + x[..., :1] * weights[:, K + 1][:, None] + x[..., 1:] * weights[:, K + 2][:, None]
     return U @ weights[:, :K] + affine
 
 
