@@ -130,7 +130,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   hooks.onStage?.('extracting guidance');
   t = performance.now();
   const guide = await readGuide(p, spec.guide, spec.frames, { analyser: spec.analyser, face });
-  const moved = retargetKeypoints(identity.keypoints, guide.keypoints);
+  const moved = retargetKeypoints(identity.keypoints, guide.keypoints, { driving3d: guide.points3d });
   const kpSpec = p.manifest.keypoint_image as KeypointSpec;
   const poseImages = moved.map((k) => renderKeypoints(k, H, W, kpSpec));
   timings.guide = performance.now() - t;
