@@ -77,9 +77,15 @@ function kernel(d2: number): number {
   return d2 > 0 ? d2 * Math.log(d2) : 0;
 }
 
-/** A fitted spline from destination to source points; `map` evaluates it at one point. */
+/** A fitted spline from destination to source points. */
 export interface ThinPlateSpline {
-  map(x: number, y: number): [number, number];
+  /** Destination control points, centred and divided by `scale`: flat [x0, y0, …]. */
+  q: Float64Array;
+  centre: [number, number];
+  scale: number;
+  /** Kernel weights then affine terms (1, x, y), per source coordinate: [K + 3] each. */
+  wx: Float64Array;
+  wy: Float64Array;
 }
 
 /**
@@ -111,20 +117,25 @@ export function fitThinPlateSpline(dst: ArrayLike<number>, src: ArrayLike<number
     rhs.set(i, 1, src[2 * i + 1]!);
   }
   const w = new LuDecomposition(A).solve(rhs);
-  const wx = w.getColumn(0), wy = w.getColumn(1);
-  return {
-    map(x: number, y: number): [number, number] {
-      const ux = (x - cx) / scale, uy = (y - cy) / scale;
-      let sx = wx[K]! + wx[K + 1]! * ux + wx[K + 2]! * uy;
-      let sy = wy[K]! + wy[K + 1]! * ux + wy[K + 2]! * uy;
-      for (let k = 0; k < K; k++) {
-        const u = kernel((ux - q[2 * k]!) ** 2 + (uy - q[2 * k + 1]!) ** 2);
-        sx += wx[k]! * u;
-        sy += wy[k]! * u;
-      }
-      return [sx, sy];
-    },
-  };
+  return { q, centre: [cx, cy], scale, wx: Float64Array.from(w.getColumn(0)), wy: Float64Array.from(w.getColumn(1)) };
+}
+
+/** The spline at one point: its source position [x, y]. */
+export function mapThinPlateSpline(t: ThinPlateSpline, x: number, y: number): [number, number] {
+  const K = t.q.length / 2;
+  const ux = (x - t.centre[0]) / t.scale, uy = (y - t.centre[1]) / t.scale;
+  let sx = t.wx[K]! + t.wx[K + 1]! * ux + t.wx[K + 2]! * uy;
+  let sy = t.wy[K]! + t.wy[K + 1]! * ux + t.wy[K + 2]! * uy;
+  for (let k = 0; k < K; k++) {
+    const dx = ux - t.q[2 * k]!, dy = uy - t.q[2 * k + 1]!;
+    const d2 = dx * dx + dy * dy;
+    if (d2 > 0) {
+      const u = d2 * Math.log(d2);
+      sx += t.wx[k]! * u;
+      sy += t.wy[k]! * u;
+    }
+  }
+  return [sx, sy];
 }
 
 /**
@@ -137,7 +148,7 @@ export function createAttributeWarpGrid(srcKp: ArrayLike<number>, dstKp: ArrayLi
   const grid = new Float32Array(2 * outH * outW);
   for (let y = 0; y < outH; y++) {
     for (let x = 0; x < outW; x++) {
-      const [sx, sy] = tps.map(x + 0.5, y + 0.5);
+      const [sx, sy] = mapThinPlateSpline(tps, x + 0.5, y + 0.5);
       grid[2 * (y * outW + x)] = sx;
       grid[2 * (y * outW + x) + 1] = sy;
     }
@@ -149,15 +160,19 @@ export function createAttributeWarpGrid(srcKp: ArrayLike<number>, dstKp: ArrayLi
 export function samplePlanar(img: Float32Array, channels: number, height: number, width: number, grid: Float32Array,
   outH: number, outW: number): Float32Array {
   const out = new Float32Array(channels * outH * outW);
-  const plane = height * width;
-  for (let i = 0; i < outH * outW; i++) {
+  const plane = height * width, outPlane = outH * outW;
+  for (let i = 0; i < outPlane; i++) {
     const sx = grid[2 * i]! - 0.5, sy = grid[2 * i + 1]! - 0.5;
     const x0 = Math.floor(sx), y0 = Math.floor(sy);
     const fx = sx - x0, fy = sy - y0;
+    if (x0 < -1 || y0 < -1 || x0 >= width || y0 >= height) continue; // all four neighbours outside
+    const in00 = x0 >= 0 && y0 >= 0, in10 = x0 + 1 < width && y0 >= 0, in01 = x0 >= 0 && y0 + 1 < height, in11 = x0 + 1 < width && y0 + 1 < height;
+    const w00 = in00 ? (1 - fx) * (1 - fy) : 0, w10 = in10 ? fx * (1 - fy) : 0, w01 = in01 ? (1 - fx) * fy : 0, w11 = in11 ? fx * fy : 0;
+    const at = y0 * width + x0;
     for (let c = 0; c < channels; c++) {
-      const base = c * plane;
-      const at = (xx: number, yy: number) => (xx < 0 || yy < 0 || xx >= width || yy >= height ? 0 : img[base + yy * width + xx]!);
-      out[c * outH * outW + i] = (1 - fy) * ((1 - fx) * at(x0, y0) + fx * at(x0 + 1, y0)) + fy * ((1 - fx) * at(x0, y0 + 1) + fx * at(x0 + 1, y0 + 1));
+      const base = c * plane + at;
+      out[c * outPlane + i] = (w00 ? w00 * img[base]! : 0) + (w10 ? w10 * img[base + 1]! : 0)
+        + (w01 ? w01 * img[base + width]! : 0) + (w11 ? w11 * img[base + width + 1]! : 0);
     }
   }
   return out;

@@ -1,15 +1,15 @@
 /**
  * Rigid head pose of keypoints: scale, 3-D rotation and image translation under a scaled
  * orthographic camera, p ≈ s · (R · X)_xy + t. From 2-D keypoints against a 3-D template (the
- * SynthPortrait mean shape in face-template-3d.json), or between two frames of 3-D points (the face
- * mesh's). Rotations are row-major 3 × 3 arrays; y points down, z toward the viewer.
+ * SynthPortrait mean shape and its principal shape modes in face-template-3d.json, written by
+ * tools/export's synth/template3d.py), or between two frames of 3-D points (the face mesh's).
+ * Rotations are row-major 3 × 3 arrays; y points down, z toward the viewer.
  */
 import { determinant, Matrix, SingularValueDecomposition, solve } from 'ml-matrix';
 
 import TEMPLATE from './face-template-3d.json';
 
 export type Rotation = number[];
-
 
 export interface HeadPose {
   scale: number;

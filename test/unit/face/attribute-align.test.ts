@@ -4,8 +4,13 @@ import path from 'node:path';
 import { alignAttribute, getControlPoints, isAlignedClass, type AlignedClass } from '../../../src/face/attribute-align';
 import { applyAffine, estimateSimilarity, warpPlanar, type Affine } from '../../../src/face/align';
 import { readMask } from '../../../src/media/image';
+import { fitAttribute, type AlignedPortrait } from '../../../src/pipeline/analysis';
 
 /** Written by `python -m durian_export.make_align_fixtures --out test/fixtures/align`. */
+/** A 256² spline warp is a few hundred ms; the 2-core test machine runs it alongside other work. */
+const WARP_TIMEOUT_MS = 30_000;
+jest.setTimeout(WARP_TIMEOUT_MS);
+
 const FIXTURE = path.join(__dirname, '..', '..', 'fixtures', 'align');
 
 interface AlignCase {
@@ -81,5 +86,27 @@ describe('attribute aligner', () => {
     expect(Array.from(getControlPoints(kp, 'glasses').slice(0, 2))).toEqual([kp[0], kp[1]]);
     expect(isAlignedClass('hair')).toBe(true);
     expect(isAlignedClass('scarf')).toBe(false);
+  });
+});
+
+describe('fitAttribute (the CLI\'s use of the aligner)', () => {
+  const portrait = (keypoints: number[], masks: Record<string, Float32Array>, w: number, h: number): AlignedPortrait => ({
+    image: Float32Array.from({ length: 3 * w * h }, (_, i) => (i % 7) / 7), keypoints: Float32Array.from(keypoints), masks,
+    transform: [1, 0, 0, 0, 1, 0], keypointSource: 'sidecar', maskSource: 'sidecar',
+  });
+
+  it('warps the attribute onto the identity by keypoints, and keeps the template alignment without usable ones', async () => {
+    const c = cases.find((x) => x.class === 'hair')!;
+    const [w, h] = c.size;
+    const donor = await mask('hair.donor-mask.png');
+    const attr = portrait(c.donor_keypoints, { hair: donor }, w, h);
+    const fitted = fitAttribute(attr, portrait(c.identity_keypoints, {}, w, h), 'hair', w, h);
+    expect(fitted.aligner).toBe('keypoints');
+    expect(iou(fitted.mask, await mask('hair.aligned-mask.png'))).toBeGreaterThan(0.98);
+    const broken = c.identity_keypoints.map((v, i) => (i === 5 ? Number.NaN : v));
+    const kept = fitAttribute(attr, portrait(broken, {}, w, h), 'hair', w, h);
+    expect(kept.aligner).toBe('similarity');
+    expect(kept.mask).toBe(donor);
+    expect(() => fitAttribute(attr, portrait(c.identity_keypoints, {}, w, h), 'hat', w, h)).toThrow(/no hat mask/);
   });
 });
