@@ -5,6 +5,7 @@
  */
 import { InputError } from '../errors';
 import type { FaceFrontEnd } from '../face/front-end';
+import { toIbug68Points3d } from '../face/ibug68';
 import type { RgbImage } from '../media/pixels';
 import { decodeVideo, probeVideo, streamVideoFrames, type VideoInfo } from '../media/video';
 import { checkDomain, forwardParser, type AnalyseOptions } from '../pipeline/analysis';
@@ -22,6 +23,8 @@ export interface GuideKeypoints {
   trackedFraction?: number;
   /** Face tracking: per frame, whether a face was found. */
   tracked?: boolean[];
+  /** Face tracking: per frame the face mesh's 3-D points of the 68 keypoints (null on a lost frame), for retargeting. */
+  points3d?: (Float32Array | null)[];
   /** Face tracking with `keepTrack`: what was tracked, for per-frame masks. */
   track?: GuideTrack;
 }
@@ -101,8 +104,9 @@ async function trackGuide(face: FaceFrontEnd, guide: string, info: VideoInfo, ma
   let last = found[first]!;
   const keypoints = found.map((k) => (last = k ?? last));
   const tracked = track.frames.map((f) => f.tracked);
+  const points3d = track.frames.map((f) => (f.tracked && f.mesh ? toIbug68Points3d(f.mesh.points) : null));
   return {
-    keypoints, fps: info.fps, size: [width, height], source: 'face', trackedFraction: track.trackedFraction, tracked,
+    keypoints, fps: info.fps, size: [width, height], source: 'face', trackedFraction: track.trackedFraction, tracked, points3d,
     ...(keepTrack ? { track: { frames, points: track.frames.map((f) => (f.tracked && f.mesh ? f.mesh.points : null)) } } : {}),
   };
 }

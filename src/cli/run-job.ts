@@ -11,7 +11,7 @@ import { retargetKeypoints } from '../face/retarget';
 import { renderKeypoints, type KeypointSpec } from '../media/keypoint-render';
 import { readImage, readMask, writePng, type RgbImage } from '../media/image';
 import { encodeVideo } from '../media/video';
-import { alignPortrait, applyMask, pickLargestAttribute, unionMask, type AlignedPortrait, type AnalyseOptions, type SourceAnalysis } from '../pipeline/analysis';
+import { alignPortrait, applyMask, fitAttribute, pickLargestAttribute, unionMask, type AlignedPortrait, type AnalyseOptions, type SourceAnalysis } from '../pipeline/analysis';
 import type { DurianPipeline } from '../pipeline/durian-pipeline';
 import { readGuide } from './guide-source';
 import type { JobSpec } from './options';
@@ -59,6 +59,8 @@ async function analyse(p: DurianPipeline, file: string, spec: JobSpec, face: Fac
   }
   return alignPortrait(p, img, given, { analyser: spec.analyser === 'sidecar' ? 'auto' : spec.analyser, face });
 }
+
+const ALIGNER_WORDS = { keypoints: 'keypoint-aligned to the identity', similarity: 'similarity-aligned' } as const;
 
 function describeAnalysis(a: AlignedPortrait): string {
   const check = a.domain ? ` (domain ${a.domain.domain}: parser confidence ${a.domain.parserConfidence.toFixed(3)}, `
@@ -114,13 +116,12 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
     const aligned = await analyse(p, a.path, spec, face, undefined, a.mask, a.cls === 'auto' ? undefined : a.cls);
     attrs.push({ aligned, cls: a.cls === 'auto' ? pickLargestAttribute(aligned.masks, classes) : a.cls });
   }
-  // 2. Inference masks and complementary masking
+  // 2. Attributes fitted onto the identity's face, inference masks and complementary masking
   let portraitMask: Float32Array = new Float32Array(W * H);
-  const attributes = attrs.map(({ aligned, cls }) => {
-    const m = aligned.masks[cls];
-    if (!m) throw new InputError(`no ${cls} mask for an attribute reference`);
-    portraitMask = unionMask(portraitMask, unionMask(identity.masks[cls], m));
-    return { image: applyMask(aligned.image, m, true), mask: m };
+  const fitted = attrs.map(({ aligned, cls }) => fitAttribute(aligned, identity, cls, W, H));
+  const attributes = fitted.map(({ image, mask }, i) => {
+    portraitMask = unionMask(portraitMask, unionMask(identity.masks[attrs[i]!.cls], mask));
+    return { image: applyMask(image, mask, true), mask };
   });
   const portrait = { image: applyMask(identity.image, portraitMask, false), mask: portraitMask };
   timings.analyse = performance.now() - t;
@@ -129,7 +130,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   hooks.onStage?.('extracting guidance');
   t = performance.now();
   const guide = await readGuide(p, spec.guide, spec.frames, { analyser: spec.analyser, face });
-  const moved = retargetKeypoints(identity.keypoints, guide.keypoints);
+  const moved = retargetKeypoints(identity.keypoints, guide.keypoints, { driving3d: guide.points3d });
   const kpSpec = p.manifest.keypoint_image as KeypointSpec;
   const poseImages = moved.map((k) => renderKeypoints(k, H, W, kpSpec));
   timings.guide = performance.now() - t;
@@ -163,7 +164,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
     attributes: attrs.map((a, i) => ({ path: spec.attrs[i]!.path, class: a.cls })),
     analysis: {
       identity: describeAnalysis(identity),
-      ...Object.fromEntries(attrs.map((a, i) => [`attr${i + 1}`, describeAnalysis(a.aligned)])),
+      ...Object.fromEntries(attrs.map((a, i) => [`attr${i + 1}`, `${describeAnalysis(a.aligned)}, ${ALIGNER_WORDS[fitted[i]!.aligner]}`])),
       guide: `${guide.source} keypoints`,
     },
     modelSha256: getModelSha256(p),

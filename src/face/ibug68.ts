@@ -51,3 +51,12 @@ export function toIbug68(meshPoints: ArrayLike<number>, stride = 3): Float32Arra
   });
   return out;
 }
+
+/** The 68 keypoints' 3-D mesh points, flat [x0, y0, z0, …] (the mesh's x, y pixels and relative z). */
+export function toIbug68Points3d(meshPoints: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(3 * MESH_TO_IBUG68.length);
+  MESH_TO_IBUG68.forEach((p, i) => {
+    for (let d = 0; d < 3; d++) out[3 * i + d] = meshPoints[3 * p + d]!;
+  });
+  return out;
+}

@@ -6,6 +6,7 @@
  */
 import { InputError } from '../errors';
 import { applyAffine, estimateSimilarity, warpPlanar, type Affine } from '../face/align';
+import { alignAttribute, getHeadFrame, isAlignedClass } from '../face/attribute-align';
 import type { FaceAnalysis, FaceFrontEnd } from '../face/front-end';
 import type { DurianPipeline } from './durian-pipeline';
 import { classifyDomain, getLandmarkDisagreement, getParserConfidence, type DomainCheck } from './domain';
@@ -152,7 +153,43 @@ export function pickLargestAttribute(masks: Record<string, Float32Array>, classe
   return best;
 }
 
-/** The paper's inference masks: M_port = identity's own class mask ∪ the aligned attribute mask. */
+/** An attribute reference and its class mask as the model sees them, in the identity's aligned frame. */
+export interface FittedAttribute {
+  image: Float32Array;
+  mask: Float32Array;
+  /** `keypoints`: warped onto the identity's face; `similarity`: left at the template alignment. */
+  aligner: 'keypoints' | 'similarity';
+}
+
+/** 68 finite keypoints whose head frame (temples 0, 16 and chin 8) spans at least a pixel each way. */
+function hasUsableKeypoints(kp: Float32Array | undefined): kp is Float32Array {
+  if (!kp || kp.length !== 136 || !kp.every(Number.isFinite)) return false;
+  const { ex, ey } = getHeadFrame(kp);
+  return Math.hypot(ex[0], ex[1]) >= 1 && Math.hypot(ey[0], ey[1]) >= 1;
+}
+
+/**
+ * Fits an attribute reference onto the identity (issue 17): the template-aligned attribute image
+ * and its `cls` mask are warped by the keypoint aligner (face/attribute-align.ts) from the
+ * attribute's keypoints onto the identity's, so a donor of another head shape, pose or position
+ * gives a mask that fits. Where either side has no usable keypoints (or the class is one the
+ * aligner has no control points for) the template alignment — one similarity per image — stays.
+ */
+export function fitAttribute(attr: AlignedPortrait, identity: AlignedPortrait, cls: string, width: number, height: number): FittedAttribute {
+  const mask = attr.masks[cls];
+  if (!mask) throw new InputError(`no ${cls} mask for an attribute reference`);
+  if (!isAlignedClass(cls) || !hasUsableKeypoints(attr.keypoints) || !hasUsableKeypoints(identity.keypoints)) {
+    return { image: attr.image, mask, aligner: 'similarity' };
+  }
+  const out = alignAttribute(attr.image, mask, height, width, attr.keypoints, identity.keypoints, cls);
+  return { ...out, aligner: 'keypoints' };
+}
+
+/**
+ * The inference portrait mask, of the paper's form M_port = M_init ∪ M_align: the identity's own
+ * class mask ∪ the attribute mask fitted onto the identity (fitAttribute; the paper's aligned mask
+ * comes from a 3-D head-avatar model instead).
+ */
 export function unionMask(a: Float32Array | undefined, b: Float32Array): Float32Array {
   const out = new Float32Array(b.length);
   for (let i = 0; i < b.length; i++) out[i] = Math.max(a ? a[i]! : 0, b[i]!);

@@ -45,7 +45,7 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
     .command('guide')
     .description('extract (and retarget onto --identity) the keypoint guidance of a video')
     .requiredOption('--video <src>', 'driving video (mp4, webm, gif, PNG directory)')
-    .option('--identity <image>', 'retarget the motion onto this portrait (relative displacements, face-size normalised)')
+    .option('--identity <image>', 'retarget the motion onto this portrait (head pose and expression relative to the first frame, on the face of the portrait)')
     .requiredOption('-o, --output <file>', 'guide.json (keypoints) or a video of the rendered guidance (.mp4, .webm, .gif)')
     .option('--frames <n>', 'at most this many frames')
     .option('--masks <dir>', 'also write the face front end\'s class masks of every video frame as <dir>/<frame>_<class>.png (8-bit, the tracked frame size; needs --analyser face or auto finding a real face)')
@@ -79,7 +79,7 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
           const id = await alignPortrait(pipeline, await readImage(f.identity), {
             keypoints: sidecar && useSidecar ? readKeypointDoc(sidecar).frames[0] : undefined,
           }, { analyser: f.analyser === 'sidecar' ? 'auto' : f.analyser, face: face.get });
-          kps = retargetKeypoints(id.keypoints, kps);
+          kps = retargetKeypoints(id.keypoints, kps, { driving3d: guide.points3d });
           size = [pipeline.width, pipeline.height];
         }
         if (f.output.toLowerCase().endsWith('.json')) {

@@ -1,5 +1,5 @@
 import { applyAffine, estimateSimilarity, invertAffine, warpPlanar } from '../../../src/face/align';
-import { getFaceSize, retargetKeypoints } from '../../../src/face/retarget';
+import { getFaceSize, retargetByDisplacement } from '../../../src/face/retarget';
 
 describe('alignment', () => {
   it('recovers a known similarity from points', () => {
@@ -22,13 +22,13 @@ describe('alignment', () => {
   });
 });
 
-describe('retargeting', () => {
+describe('displacement retargeting (the baseline)', () => {
   const face = (dx: number, scale: number) => Float32Array.from({ length: 136 }, (_, i) => (i % 2 === 0 ? ((i / 2) % 9) * 4 * scale + dx : Math.floor(i / 18) * 5 * scale));
 
   it('moves the identity by the driver displacement, scaled by face size', () => {
     const identity = face(0, 1);
     const driver = [face(100, 2), face(110, 2)];
-    const out = retargetKeypoints(identity, driver);
+    const out = retargetByDisplacement(identity, driver);
     expect(Array.from(out[0]!)).toEqual(Array.from(identity)); // first frame: the identity as it is
     expect(getFaceSize(driver[0]!) / getFaceSize(identity)).toBeCloseTo(2, 5);
     expect(out[1]![0]! - identity[0]!).toBeCloseTo(5, 4); // 10 px of a twice-as-large face → 5 px
