@@ -59,6 +59,9 @@ class TrainConfig:
     mask_expansion: bool = True
     augmentation: bool = True
     cross_identity: float = 0.0     # fraction of samples with a different-identity attribute (GT known)
+    # warp the attribute reference onto the portrait by keypoints, as the CLI does (data/align.py);
+    # off in runs that predate it
+    align_attribute: bool = False
     hold_out_seed: int = 1_000_000  # identities from this seed on are never used in training
     train_seed: int = 0
 
@@ -106,7 +109,8 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
 # what may change between chunks of one run (`train --resume key=value`): the recipe, not the
 # architecture, the noise schedule, the latent scale or the data split
 RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
-                       "min_snr_gamma", "cross_identity", "kl_weight", "batch_size", "frames")
+                       "min_snr_gamma", "cross_identity", "kl_weight", "batch_size", "frames",
+                       "align_attribute")
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:

@@ -20,6 +20,7 @@ from ..config import TrainConfig
 from ..keypoint_image import render_keypoints
 from ..synth import catalog, render, sample_attributes, sample_identities, sample_motion
 from ..synth.params import Attributes, Identity, Motion, without_held_out
+from .align import align_attribute
 from .augment import colour_jitter, random_affine
 
 CLS = {name: i for i, name in enumerate(catalog.MASK_CLASSES)}
@@ -209,6 +210,7 @@ class SynthBatchMaker:
         target, target_masks, target_kp = m_rgb[:, 2:], m_masks[:, 2:], m_kp[:, 2:]
         m_attr_i, m_attr_j = m_masks[ar, 0, cls_idx][:, None], m_masks[ar, 1, cls_idx][:, None]
         m_gen = gen_masks[ar, cls_idx][:, None]
+        attr_kp = m_kp[:, 1]
         if plan.cross is not None:
             # cross-identity samples: the attribute from another person; the target is the renderer's
             # ground truth of the portrait person wearing it
@@ -224,6 +226,10 @@ class SynthBatchMaker:
             attr_img = torch.where(u4, donor_rgb, attr_img)
             m_attr_j = torch.where(u4, donor_masks[ar, cls_idx][:, None], m_attr_j)
             m_gen = torch.where(u4, g_masks[ar, 0, cls_idx][:, None], m_gen)
+            attr_kp = torch.where(use[:, None, None], kp[o:o + B], attr_kp)
+        if cfg.align_attribute:
+            # the attribute reaches the portrait as the CLI brings it: warped onto its keypoints
+            attr_img, m_attr_j = align_attribute(attr_img, m_attr_j, attr_kp, m_kp[:, 0], plan.classes)
         m_port = torch.maximum(m_attr_i, m_gen) if cfg.mask_expansion else m_attr_i
         g = torch.Generator().manual_seed(plan.seed)
         return assemble_batch(cfg, g, portrait, m_port, attr_img, m_attr_j, target, target_masks, target_kp,
