@@ -70,15 +70,16 @@ def reconstruct(vae: nn.Module, images: torch.Tensor, batch: int = 4) -> tuple[t
             med = a.median(1).values.clamp(min=1e-12)
             c, yx = arg // (h * w), arg % (h * w)
             pos = torch.stack([c, (yx // w) * H // h + H // (2 * h), (yx % w) * W // w + W // (2 * w)], 1)
-            stats[name].append((mx / med, pos))
+            stats[name].append(((mx / med).cpu(), pos.cpu()))
         return f
 
+    device = next(vae.parameters()).device  # the VAE may sit on a GPU (the retrain host); results come back to the CPU
     handles = [m.register_forward_hook(hook(n)) for n, m in layers]
     try:
         recs = []
         for i in range(0, len(images), batch):
-            mean, _ = vae.encoder(images[i:i + batch] * 2 - 1)
-            recs.append(((vae.decoder(mean) + 1) / 2).clamp(0, 1))
+            mean, _ = vae.encoder(images[i:i + batch].to(device) * 2 - 1)
+            recs.append(((vae.decoder(mean).float().cpu() + 1) / 2).clamp(0, 1))
     finally:
         for h in handles:
             h.remove()
@@ -138,8 +139,9 @@ def main(argv=None) -> None:
     ap.add_argument("--renders", type=int, default=8)
     ap.add_argument("--size", type=int, help="render size (default: the model's image_size)")
     ap.add_argument("--json", help="also write the full report here")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
-    model = load_model(Path(args.checkpoint))
+    model = load_model(Path(args.checkpoint)).to(args.device)
     size = args.size or model.cfg.model.image_size
     h = vae_health(model.vae, held_out_renders(model.cfg.hold_out_seed, args.renders, size))
     if args.json:
