@@ -19,3 +19,9 @@ def run_durian(args: list[str]) -> subprocess.CompletedProcess[str]:
     """`durian ARGS…`, output captured as text, without colour codes."""
     return subprocess.run(["node", str(ROOT / "bin" / "durian.js"), *args], capture_output=True, text=True,
                           env={**os.environ, "FORCE_COLOR": "0"})
+
+
+def start_durian(args: list[str]) -> subprocess.Popen[str]:
+    """`durian ARGS…` started in the background (stdout and stderr piped as text); `.communicate()` ends it."""
+    return subprocess.Popen(["node", str(ROOT / "bin" / "durian.js"), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "FORCE_COLOR": "0"})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -300,13 +299,9 @@ class OnnxDurian:
         return torch.from_numpy(self.s["unet"].run(None, feeds)[0])
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a - b) ** 2).mean())
-    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
-
-
 def loop_parity(model: Durian, model_dir: Path, frames: int = 3, steps: int = 4) -> dict:
     """The whole sampler over ONNX sessions vs PyTorch, same injected noise; PSNR of decoded frames."""
+    from .metrics import psnr  # the one PSNR convention (torchmetrics); here, as parity needs it only
     from .sample import sample_video, transfer_case
 
     model = model.eval().float().cpu()

@@ -1,14 +1,15 @@
-"""The quality benchmark's parts (issue 6): alignment as the CLI does it, metrics, and one tiny run
-through the real CLI (`durian batch`) on the committed tiny model."""
+"""The quality benchmark's parts (issues 6, 18): alignment as the CLI does it, the covered-pixel
+mask, paired comparisons, and tiny runs through the real CLI (`durian batch`) on the committed tiny
+model. The metrics themselves: test_metrics.py."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from durian_export.cli import ROOT, cli_available
-from durian_export.eval import estimate_similarity, main as eval_main, psnr, region_l1, ssim, warp
+from durian_export.eval import coverage, estimate_similarity, main as eval_main, warp
+from durian_export.eval_report import summarise
 
 
 def test_similarity_and_warp_match_the_cli_conventions():
@@ -24,17 +25,35 @@ def test_similarity_and_warp_match_the_cli_conventions():
     assert float(out.sum()) == pytest.approx(1, abs=1e-5)
 
 
-def test_metrics():
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(2, 3, 32, 32, generator=g)
-    y = (x + 0.1 * torch.randn(x.shape, generator=g)).clamp(0, 1)
-    assert ssim(x, x) == pytest.approx(1, abs=1e-6) and ssim(x, y) < 0.95
-    assert psnr(x, x) == 99.0 and 15 < psnr(x, y) < 25
-    mask = torch.zeros(2, 1, 32, 32)
-    mask[..., :16] = 1
-    z = x.clone()
-    z[..., 16:] += 0.5
-    assert region_l1(z, x, mask) == 0 and region_l1(z, x, 1 - mask) == pytest.approx(0.5, abs=1e-6)
+def test_coverage_marks_only_pixels_the_warped_source_fills():
+    # a turn, a shrink and a shift: parts of the frame come from outside the source
+    a, sc = 0.4, 0.8
+    m = np.array([[sc * np.cos(a), -sc * np.sin(a), 10.0], [sc * np.sin(a), sc * np.cos(a), -20.0]])
+    cov = coverage(m, (64, 64), 64)
+    assert cov.dtype == torch.bool and cov.shape == (1, 1, 64, 64)
+    img = torch.rand(1, 3, 64, 64) + 0.5  # no zero pixel in the source
+    warped = warp(img, m, 64)
+    assert bool((warped[:, :, cov[0, 0]] > 0.49).all())        # covered: real content
+    assert float(warped[:, :, ~cov[0, 0]].min()) < 0.49        # the rest holds the zero padding
+    assert 0.3 < float(cov.float().mean()) < 0.95
+    assert bool(coverage(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (64, 64), 64).all())
+
+
+def test_summary_compares_ours_with_each_baseline_case_by_case():
+    rng = np.random.default_rng(0)
+    scores = []
+    for i in range(16):
+        level = rng.normal(18, 2)  # cases differ a lot; ours is 1 dB above the baseline on each
+        row = {"kind": "transfer", "cls": "hat"}
+        for name, off in (("ours", 1.0), ("baseline", 0.0), ("plain", 1.0)):
+            row[name] = {"psnr": level + off + rng.normal(0, 0.1), "ssim": 0.8, "l1": 0.05, "attr_l1": 0.1,
+                         "identity_l1": 0.05, "left_eye_l1": 0.1, "right_eye_l1": 0.1, "mouth_l1": 0.1}
+        scores.append(row)
+    table = summarise(scores)["transfer/hat"]
+    vs = table["vs"]["baseline"]["psnr"]
+    assert table["cases"] == 16 and vs["low"] > 0.8 and vs["high"] < 1.2
+    plain = table["vs"]["plain"]["psnr"]
+    assert plain["low"] < 0 < plain["high"]
 
 
 @pytest.mark.skipif(not cli_available(),
@@ -51,7 +70,11 @@ def test_benchmark_runs_through_the_cli(tmp_path, capsys):
             if name in case:
                 assert all(np.isfinite(v) for v in case[name].values())
     transfer = next(c for c in result["cases"] if c["kind"] == "transfer")
-    assert {"keypoint_error_px", "jitter_px", "attr_l1", "identity_l1"} <= set(transfer["ours"])
+    assert {"keypoint_error_px", "jitter_px", "attr_l1", "identity_l1", "left_eye_l1", "right_eye_l1",
+            "mouth_l1"} <= set(transfer["ours"])
+    assert 0.5 < transfer["covered_fraction"] <= 1
+    assert set(result["table"]["transfer/hat"]["vs"]) == {"baseline", "plain"}  # one case each: no interval yet
+    assert result["timing"]["cli_jobs"] == 3 * 7 + 2
     assert {"psnr", "attr_l1"} <= set(transfer["plain"])  # the plain-animator baseline ran too
     interp = next(c for c in result["cases"] if c["kind"] == "interpolation")
     assert len(interp["change"]) == 3 and interp["change"][0] == 0
@@ -79,6 +102,6 @@ def test_benchmark_subset_on_a_validation_seed(tmp_path):
     result = json.loads((tmp_path / "v" / "benchmark.json").read_text())
     assert set(result["table"]) == {"transfer/glasses"}
     assert [p.name for p in (tmp_path / "v" / "cases").iterdir()] == ["003-transfer-glasses"]
-    jobs = [json.loads(line) for line in (tmp_path / "v" / "jobs.jsonl").read_text().splitlines()]
+    jobs = [json.loads(line) for f in sorted((tmp_path / "v").glob("jobs-*.jsonl")) for line in f.read_text().splitlines()]
     assert len(jobs) == 3 and all(j["guidanceScale"] == 1.5 for j in jobs)
     assert "--case-seed 2000000 --guidance-scale 1.5" in (tmp_path / "v" / "benchmark.md").read_text()

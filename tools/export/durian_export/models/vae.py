@@ -1,4 +1,10 @@
-"""KL autoencoder: 4 latent channels, ×8 downsampling (three stride-2 stages)."""
+"""KL autoencoder: 4 latent channels, ×8 downsampling (three stride-2 stages).
+
+`ModelArgs.vae_norm` picks the normalisation of every VAE block: `group` (GroupNorm, the shipped
+model's architecture) or `pixel` (per-position LayerNorm over channels). With GroupNorm the trained
+decoder built one activation spike at the left eye that held most of its group's variance and drew a
+coloured blob there (issue 18; docs/training.md); per-position statistics leave a spike nothing to
+gain."""
 from __future__ import annotations
 
 import torch
@@ -14,18 +20,18 @@ class Encoder(nn.Module):
 
     def __init__(self, args: ModelArgs):
         super().__init__()
-        ch, g = args.vae_channels, args.groups
+        ch, g, nk = args.vae_channels, args.groups, args.vae_norm
         self.conv_in = nn.Conv2d(3, ch[0], 3, padding=1)
         layers: list[nn.Module] = []
         for i in range(len(ch)):
             cin = ch[max(i - 1, 0)]
             for b in range(args.vae_blocks):
-                layers.append(ResBlock(cin if b == 0 else ch[i], ch[i], g))
+                layers.append(ResBlock(cin if b == 0 else ch[i], ch[i], g, norm_kind=nk))
             if i < len(ch) - 1:
                 layers.append(Downsample(ch[i]))
         self.body = nn.Sequential(*layers)
-        self.mid = ResBlock(ch[-1], ch[-1], g)
-        self.norm_out = norm(ch[-1], g)
+        self.mid = ResBlock(ch[-1], ch[-1], g, norm_kind=nk)
+        self.norm_out = norm(ch[-1], g, nk)
         self.conv_out = nn.Conv2d(ch[-1], 2 * args.latent_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,18 +45,18 @@ class Decoder(nn.Module):
 
     def __init__(self, args: ModelArgs):
         super().__init__()
-        ch, g = list(reversed(args.vae_channels)), args.groups
+        ch, g, nk = list(reversed(args.vae_channels)), args.groups, args.vae_norm
         self.conv_in = nn.Conv2d(args.latent_channels, ch[0], 3, padding=1)
-        self.mid = ResBlock(ch[0], ch[0], g)
+        self.mid = ResBlock(ch[0], ch[0], g, norm_kind=nk)
         layers: list[nn.Module] = []
         for i in range(len(ch)):
             cin = ch[max(i - 1, 0)]
             for b in range(args.vae_blocks + 1):
-                layers.append(ResBlock(cin if b == 0 else ch[i], ch[i], g))
+                layers.append(ResBlock(cin if b == 0 else ch[i], ch[i], g, norm_kind=nk))
             if i < len(ch) - 1:
                 layers.append(Upsample(ch[i]))
         self.body = nn.Sequential(*layers)
-        self.norm_out = norm(ch[-1], g)
+        self.norm_out = norm(ch[-1], g, nk)
         self.conv_out = nn.Conv2d(ch[-1], 3, 3, padding=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

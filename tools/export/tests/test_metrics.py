@@ -1,0 +1,90 @@
+"""metrics.py: the one PSNR/SSIM convention (torchmetrics), covered-pixel masking, keypoint regions,
+the paired bootstrap interval."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+from durian_export.metrics import (REGIONS, erode, keypoint_box, paired_bootstrap, psnr, region_errors, region_l1,
+                                   ssim)
+
+
+def _pair(seed=0, n=2, size=32, noise=0.1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 3, size, size, generator=g)
+    return x, (x + noise * torch.randn(x.shape, generator=g)).clamp(0, 1)
+
+
+def test_psnr_and_ssim_are_torchmetrics_with_one_convention():
+    x, y = _pair()
+    mse = float(((x - y) ** 2).mean())
+    assert psnr(x, y) == pytest.approx(10 * math.log10(1 / mse), abs=1e-4)
+    assert psnr(x, y) == pytest.approx(float(peak_signal_noise_ratio(x, y, data_range=1.0)), abs=1e-5)
+    assert ssim(x, y) == pytest.approx(float(structural_similarity_index_measure(x, y, data_range=1.0)), abs=1e-6)
+    assert ssim(x, x) == pytest.approx(1, abs=1e-6) and ssim(x, y) < 0.95
+    assert psnr(x, x) == math.inf
+
+
+def test_padding_outside_the_covered_pixels_does_not_count():
+    x, y = _pair(size=48, noise=0.05)
+    covered = torch.zeros(2, 1, 48, 48, dtype=torch.bool)
+    covered[..., 8:40, 8:40] = True
+    # the ground truth is padded with zeros outside; the output has content there
+    gt = torch.where(covered, y, torch.zeros_like(y))
+    whole, masked = psnr(x, gt), psnr(x, gt, covered)
+    assert masked == pytest.approx(psnr(x[..., 8:40, 8:40], y[..., 8:40, 8:40]), abs=1e-4)
+    assert whole < masked - 3  # the black padding costs the whole-frame number several dB
+    # SSIM: only pixels whose 11×11 window is inside the covered square (8+5 … 40-5) are averaged,
+    # so the padding changes nothing
+    assert ssim(x, gt, covered) == pytest.approx(ssim(x, y, covered), abs=1e-6)
+    assert ssim(x, gt) < ssim(x, gt, covered) - 0.05
+    e = erode(covered)
+    assert int(e[0, 0].sum()) == (32 - 10) ** 2 and bool(e[0, 0, 13, 13]) and not bool(e[0, 0, 12, 13])
+    assert region_l1(x, gt, covered.float()) == pytest.approx(float((x - y)[..., 8:40, 8:40].abs().mean()), abs=1e-6)
+    with pytest.raises(ValueError, match="no pixel"):
+        psnr(x, y, torch.zeros_like(covered))
+
+
+def test_keypoint_regions_separate_left_eye_right_eye_and_mouth():
+    size = 64
+    kp = torch.zeros(1, 68, 2)
+    kp[0, :] = torch.tensor([32.0, 50.0])            # everything else far below the eyes
+    kp[0, 36:42] = torch.tensor([[16, 20], [18, 19], [20, 19], [22, 20], [20, 21], [18, 21]], dtype=torch.float32)
+    kp[0, 42:48] = kp[0, 36:42] + torch.tensor([24.0, 0.0])
+    kp[0, 48:68] = torch.tensor([32.0, 44.0]) + torch.randn(20, 2, generator=torch.Generator().manual_seed(0))
+    box = keypoint_box(kp, *REGIONS["left_eye"], size)
+    assert box.shape == (1, 1, size, size)
+    ys, xs = torch.nonzero(box[0, 0], as_tuple=True)
+    assert 35 <= int(xs.min()) and int(xs.max()) <= 49 and 15 <= int(ys.min()) and int(ys.max()) <= 25
+    assert float((box * keypoint_box(kp, *REGIONS["right_eye"], size)).sum()) == 0
+    gt = torch.full((1, 3, size, size), 0.5)
+    out = gt.clone()
+    out[..., 18:22, 40:44] += 0.3  # a blob in the left eye (image right) only
+    e = region_errors(out, gt, kp)
+    assert e["left_eye_l1"] > 0.01 and e["right_eye_l1"] == 0 and e["mouth_l1"] == 0
+    # covered pixels only: a region outside the coverage scores nothing of it
+    covered = torch.ones(1, 1, size, size, dtype=torch.bool)
+    covered[..., 32:] = False
+    assert region_errors(out, gt, kp, covered)["left_eye_l1"] == 0
+
+
+def test_paired_bootstrap_interval_on_known_data():
+    rng = np.random.default_rng(1)
+    base = rng.normal(20, 2, 40)               # per-case scores of a baseline: wide spread across cases
+    ours = base + 0.5 + rng.normal(0, 0.2, 40)  # ours: +0.5 on every case, small per-case noise
+    r = paired_bootstrap(ours, base)
+    d = ours - base
+    assert r["n"] == 40 and r["mean"] == pytest.approx(d.mean())
+    se = d.std(ddof=1) / np.sqrt(40)
+    assert r["low"] < d.mean() < r["high"] and r["low"] > 0  # the pairing sees the difference
+    assert r["high"] - r["low"] == pytest.approx(2 * 1.96 * se, rel=0.25)  # ≈ the normal-theory width
+    # unpaired, the same +0.5 would drown in the 2-unit spread: the paired interval is far narrower
+    assert r["high"] - r["low"] < 0.2 * (2 * 1.96 * base.std(ddof=1) * np.sqrt(2 / 40))
+    # no difference: the interval holds 0
+    null = paired_bootstrap(base + rng.normal(0, 0.2, 40), base)
+    assert null["low"] < 0 < null["high"]
+    assert paired_bootstrap([1.0, 2.0], [1.0, 2.0]) == {"n": 2, "mean": 0.0, "low": 0.0, "high": 0.0}
+    with pytest.raises(ValueError):
+        paired_bootstrap([1.0], [2.0])
