@@ -19,7 +19,7 @@ pool_args() {
   case "$1" in
     vae|parser) echo "--batch-size 256 --pool 4096 --pool-refresh 32" ;;
     stage1) echo "--batch-size 256 --pool 8192 --pool-refresh 32" ;;
-    stage2) echo "--batch-size 32 --pool 1024 --pool-refresh 4" ;;
+    stage2) echo "--batch-size 128 --pool 2048 --pool-refresh 8" ;;
   esac
 }
 

@@ -124,8 +124,6 @@ class Trainer:
                  start: int = 0):
         self.model, self.cfg, self.stage, self.data = model, model.cfg, stage, data
         self.batch, self.device, self.world, self.rank = batch, device, world, rank
-        self.amp = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                    else torch.autocast("cpu", enabled=False))
         for p in model.parameters():
             p.requires_grad_(False)
         self.params = model.trainable(stage)
@@ -148,8 +146,7 @@ class Trainer:
             self.plans = plan_stream(self.cfg, stage, rank, batch, self.frames, start, workers)
             self.next_plan = start
         if pool:
-            with self.amp:
-                self.pool = Pool(self.cfg, model, stage, data, pool, pool_refresh, rank, start, workers, amp=self.amp)
+            self.pool = Pool(self.cfg, model, stage, data, pool, pool_refresh, rank, start, workers)
             self.reuse = pool_reuse(batch, pool_refresh)
 
     def loss(self, step: int, eager: bool = False) -> torch.Tensor:
@@ -176,6 +173,11 @@ class Trainer:
                 return net(rgb, torch.randn(latent_shape(self.cfg, rgb.shape[0]), generator=g))
             return net(rgb, masks, kp)
 
+
+    @property
+    def amp(self):
+        """bf16 autocast on CUDA (a fresh context each time: one autocast object must not be nested)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
 
     def _plan(self, step: int):
         if step != self.next_plan:

@@ -12,8 +12,9 @@ sampling its parameters is plain Python per sample. So:
 - every step replaces the oldest chunk with a fresh one and draws its batch from the whole pool,
   so each item is used batch/refresh times on average and the data never stop changing.
 
-Deterministic: the pool before step s holds chunks s … s + size/refresh − 1, a function of the
-seed alone, so a resumed run rebuilds it exactly (resume is bit-identical on the CPU).
+Deterministic: the pool drawn from at step s holds chunks s … s + size/refresh − 1, a function of
+the seed alone, so a resumed run rebuilds it exactly (resume is bit-identical on the CPU). On CUDA
+the refresh runs on a second stream, beside the training step that follows the draw.
 """
 from __future__ import annotations
 
@@ -79,14 +80,16 @@ def _f(x: torch.Tensor) -> torch.Tensor:
 
 class Pool:
     def __init__(self, cfg: TrainConfig, model: Durian, stage: str, maker: SynthBatchMaker, size: int,
-                 refresh: int, rank: int, start_step: int, workers: int = 0, amp=None):
+                 refresh: int, rank: int, start_step: int, workers: int = 0):
         if size % refresh:
             raise ValueError(f"pool size {size} must be a multiple of the refresh chunk {refresh}")
         self.cfg, self.model, self.stage, self.maker = cfg, model, stage, maker
         self.size, self.refresh, self.rank = size, refresh, rank
         self.frames = 1 if stage in ("vae", "parser", "stage1") else cfg.frames
         self.device = maker.device
-        self.amp = amp
+        # on CUDA the refresh runs on a stream of its own, beside the training step (see _refresh)
+        self.side = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
+        self.written: torch.cuda.Event | None = None
         self.slots = size // refresh
         self.store: dict[str, torch.Tensor] = {}
         self.plans = plan_stream(cfg, stage, rank, refresh, self.frames, start_step, workers)
@@ -102,7 +105,7 @@ class Pool:
                 items.update(masks=_u8(masks), keypoints=kp.float())
             return items
         b = self.maker.realize(plan)
-        with torch.no_grad(), (self.amp or torch.autocast("cpu", enabled=False)):
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             lb = encode_batch(self.model, b)
         return {"x0": lb.x0.float(), "portrait_in": lb.portrait_in.float(), "attr_in": lb.attr_in.float(),
                 "pose": _u8(lb.pose)}
@@ -117,14 +120,32 @@ class Pool:
             self.store[k][at:at + self.refresh] = v
         self.chunk += 1
 
+    def _refresh(self) -> None:
+        """Replace the oldest chunk by the next one. On CUDA this runs on the side stream, so the
+        render and encode overlap the training step: the step's batch is gathered before the side
+        stream may write (it waits for that), and the next draw waits for the write."""
+        if self.side is None:
+            self._add()
+            return
+        gathered = torch.cuda.Event()
+        gathered.record(torch.cuda.current_stream(self.device))
+        self.side.wait_event(gathered)
+        with torch.cuda.stream(self.side):
+            self._add()
+        self.written = torch.cuda.Event()
+        self.written.record(self.side)
+
     def batch(self, step: int, batch: int) -> PoolBatch:
-        """Step `step`'s batch: refresh the oldest chunk, then draw `batch` distinct items."""
+        """Step `step`'s batch: `batch` distinct items drawn from the pool, which then replaces its
+        oldest chunk (the pool drawn from at step s holds chunks s … s + size/refresh − 1)."""
         if batch > self.size:
             raise ValueError(f"batch {batch} is larger than the pool ({self.size})")
-        self._add()
+        if self.written is not None:
+            torch.cuda.current_stream(self.device).wait_event(self.written)
         g = torch.Generator().manual_seed(hash((self.cfg.train_seed, step, self.rank, 3)) & 0x7FFFFFFF)
         idx = torch.randperm(self.size, generator=g)[:batch].to(self.device)
         s = {k: v.index_select(0, idx) for k, v in self.store.items()}
+        self._refresh()
         if self.stage in ("vae", "parser"):
             return PoolBatch(images=_f(s["images"]), masks=_f(s["masks"]) if "masks" in s else None,
                              keypoints=s.get("keypoints"))
