@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One training chunk on the GPU host with the fast path, resumable across calls.
+#   bash scripts/gpu/train-chunk.sh STAGE STEPS MINUTES [RUN_PARTS_DIR] [-- extra train args]
+# RUN_PARTS_DIR (default checkpoints/next) holds ckpt.pt.partNNN of the run so far, carried with the
+# call (or absent: a new run from configs/base.json). The chunk trains STAGE towards STEPS total
+# steps for at most MINUTES on every GPU of the host (torchrun, DistributedDataParallel), then writes
+# the run's slim checkpoint (fp16 weights only, ≤ 3 parts of 15 MiB: the 8-file return limit leaves
+# no room for the optimiser state, so the next chunk re-warms AdamW) and its loss log under $OUT.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+out="${OUT:-/tmp/out}"
+stage="$1"; steps="$2"; minutes="$3"; parts="${4:-$root/checkpoints/next}"
+shift $(( $# >= 4 ? 4 : $# )); [[ "${1:-}" == "--" ]] && shift
+export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+run=/tmp/durian-run
+mkdir -p "$run" "$out"
+resume=()
+if compgen -G "$parts/ckpt.pt.part*" > /dev/null; then cp "$parts"/ckpt.pt.part* "$run/"; resume=(--resume); fi
+case "$stage" in
+  vae|parser) fast=(--batch-size 256 --pool 4096 --pool-refresh 32) ;;
+  stage1) fast=(--batch-size 256 --pool 8192 --pool-refresh 32) ;;
+  stage2) fast=(--batch-size 128 --pool 2048 --pool-refresh 8) ;;
+  *) echo "unknown stage $stage" >&2; exit 2 ;;
+esac
+gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+cd "$root/tools/export"
+torchrun --standalone --nproc-per-node "$gpus" -m durian_export.train --config configs/base.json --stage "$stage" \
+  --out "$run" "${resume[@]}" --steps "$steps" --max-minutes "$minutes" "${fast[@]}" --data-workers 12 \
+  --compile --compile-render --log-every 20 --eval-every 200 --save-every 100000 "$@" 2>&1 | tee "$out/train-$stage.log" | grep -E '^\{"stage|Error|error' | tail -40
+python3 -m durian_export.checkpoint slim --run "$run" --out "$out"
+cp "$run/loss.jsonl" "$out/loss-$stage.jsonl" 2>/dev/null
+ls "$run"/samples-*.png > /dev/null 2>&1 && cp "$(ls "$run"/samples-*.png | tail -1)" "$out/"
+ls -la "$out"
