@@ -173,7 +173,6 @@ class Trainer:
                 return net(rgb, torch.randn(latent_shape(self.cfg, rgb.shape[0]), generator=g))
             return net(rgb, masks, kp)
 
-
     @property
     def amp(self):
         """bf16 autocast on CUDA (a fresh context each time: one autocast object must not be nested)."""
