@@ -28,16 +28,18 @@ type FaceGetter = () => Promise<FaceFrontEnd | undefined>;
 function describeFaceless(img: RgbImage): string {
   const { data } = img;
   const plane = img.width * img.height;
-  let min = 1, max = 0, grey = true, binary = true;
+  const lo = [1, 1, 1], hi = [0, 0, 0];
+  let blackOrWhite = 0;
   for (let i = 0; i < plane; i++) {
     const r = data[i]!, g = data[plane + i]!, b = data[2 * plane + i]!;
-    min = Math.min(min, r, g, b);
-    max = Math.max(max, r, g, b);
-    if (Math.abs(r - g) > 0.02 || Math.abs(g - b) > 0.02) grey = false;
-    if (r > 0.02 && r < 0.98) binary = false;
+    [r, g, b].forEach((v, c) => {
+      lo[c] = Math.min(lo[c]!, v);
+      hi[c] = Math.max(hi[c]!, v);
+    });
+    if (Math.max(r, g, b) < 0.05 || Math.min(r, g, b) > 0.95) blackOrWhite++;
   }
-  if (max - min < 0.02) return 'it is a single flat colour';
-  if (grey && binary) return 'it holds only black and white pixels (a mask?)';
+  if (hi.every((h, c) => h - lo[c]! < 0.02)) return 'it is a single flat colour';
+  if (blackOrWhite >= 0.97 * plane) return 'it holds only black and white pixels, like a mask';
   return 'the face detector found nothing';
 }
 
