@@ -32,7 +32,7 @@ export async function prepareOutput(target: string, kind: OutputKind, force: boo
   const parent = dirname(target);
   const parentStat = await statOrUndefined(parent);
   if (!parentStat?.isDirectory()) {
-    throw new UsageError(`cannot write ${target}: directory ${parent} does not exist`, {
+    throw new UsageError(`cannot write output ${target}: directory ${parent} does not exist`, {
       suggestion: `Create it first (mkdir -p ${parent}).`,
     });
   }
