@@ -245,6 +245,12 @@ describe('bad input: the exit code, one stderr line, no file left', () => {
     }
   });
 
+  it('a device node is not replaced, even with --force', () => {
+    const r = run(animateArgs(['-o', '/dev/null', '--force']));
+    expect({ code: r.code, lines: r.lines }).toEqual({ code: 2, lines: [expect.stringMatching(/\/dev\/null is not a regular file/)] });
+    expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
+  });
+
   it('a directory is not replaced by a video, even with --force', () => {
     mkdirSync(out('d.mp4'));
     try {
