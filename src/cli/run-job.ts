@@ -14,6 +14,7 @@ import { encodeVideo } from '../media/video';
 import { alignPortrait, applyMask, pickLargestAttribute, unionMask, type AlignedPortrait, type AnalyseOptions, type SourceAnalysis } from '../pipeline/analysis';
 import type { DurianPipeline, PoseImages } from '../pipeline/durian-pipeline';
 import { readGuide } from './guide-source';
+import { isIdentityItself } from './preflight';
 import type { JobSpec } from './options';
 import { findKeypointSidecar, findMaskSidecars, readKeypointDoc } from './sidecars';
 
@@ -145,7 +146,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   const attributes = attrs.map(({ aligned, cls }, i) => {
     const m = aligned.masks[cls];
     if (!m) throw new InputError(`--attr ${spec.attrs[i]!.path}: no ${cls} mask`);
-    if (!m.some((v) => v > 0.02)) {
+    if (!isIdentityItself(spec, spec.attrs[i]!.path) && !m.some((v) => v > 0.02)) {
       throw new InputError(`--attr ${spec.attrs[i]!.path}: its ${cls} mask is empty after alignment to the face, so there is nothing to transfer`);
     }
     portraitMask = unionMask(portraitMask, unionMask(identity.masks[cls], m));

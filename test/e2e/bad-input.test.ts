@@ -120,7 +120,7 @@ const cases: Case[] = [
   ['identity: a black-and-white mask', animateArgs(['--identity', path.join(EX, 'identity-1.mask-face.png')]), 3, /no face found .*only black and white pixels, like a mask/],
   ['identity: noise', animateArgs(['--identity', inp('noise.png')]), 3, /no face found/],
   ['identity: two faces', animateArgs(['--identity', inp('two-faces.png')]), 3, /2 faces found \(detector scores/],
-  ['identity: a face too small', animateArgs(['--identity', inp('tiny-face.png')]), 3, /the face found is \d+×\d+ px, smaller than the 32 px minimum/],
+  ['identity: a face too small', animateArgs(['--identity', inp('tiny-face.png')]), 3, /the face found is \d+×\d+ px, smaller than the 16 px minimum/],
   ['identity keypoints: missing', animateArgs(['--identity-keypoints', inp('nope.json')]), 3, /nope\.json: not a readable keypoints JSON file \(no such file\)/],
   ['identity keypoints: bad values', animateArgs(['--identity-keypoints', inp('identity-kp-bad.json')]), 3, /"points", point 1 has a non-finite or out-of-range coordinate/],
   // attribute images and masks
