@@ -37,5 +37,12 @@ export class InputError extends DurianError {}
 /** ONNX Runtime failed while running a graph. */
 export class InferenceError extends DurianError {}
 
-/** The user interrupted the run (SIGINT). */
-export class InterruptedError extends DurianError {}
+/** The run was stopped by a signal: SIGINT (Ctrl-C, the default) or SIGTERM (Slurm, Kubernetes). */
+export class InterruptedError extends DurianError {
+  readonly signal: 'SIGINT' | 'SIGTERM';
+
+  constructor(message: string, options: DurianErrorOptions & { signal?: 'SIGINT' | 'SIGTERM' } = {}) {
+    super(message, options);
+    this.signal = options.signal ?? 'SIGINT';
+  }
+}

@@ -13,14 +13,16 @@ export const EXIT_CODES = Object.freeze({
   runtimeFailure: 1,
   usage: 2,
   inputRejected: 3,
+  /** 128 + the signal number, as shells report a process killed by it. */
   interrupted: 130,
+  terminated: 143,
 } as const);
 
 export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
 
 /** The exit code for an error thrown anywhere below the CLI. */
 export function getExitCode(error: unknown): ExitCode {
-  if (error instanceof InterruptedError) return EXIT_CODES.interrupted;
+  if (error instanceof InterruptedError) return error.signal === 'SIGTERM' ? EXIT_CODES.terminated : EXIT_CODES.interrupted;
   if (error instanceof UsageError || error instanceof ModelFileError || error instanceof ProviderError) {
     return EXIT_CODES.usage;
   }

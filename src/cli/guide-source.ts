@@ -7,7 +7,7 @@ import { InputError } from '../errors';
 import type { FaceFrontEnd } from '../face/front-end';
 import { toIbug68Points3d } from '../face/ibug68';
 import type { RgbImage } from '../media/pixels';
-import { decodeVideo, probeVideo, streamVideoFrames, type VideoInfo } from '../media/video';
+import { decodeVideo, probeFrames, streamVideoFrames, type VideoInfo } from '../media/video';
 import { checkDomain, forwardParser, type AnalyseOptions } from '../pipeline/analysis';
 import type { DurianPipeline } from '../pipeline/durian-pipeline';
 import type { Analyser } from './options';
@@ -56,7 +56,7 @@ export async function readGuide(p: DurianPipeline, guide: string, maxFrames?: nu
     const doc = readKeypointDoc(guide);
     result = { keypoints: doc.frames.slice(0, maxFrames), fps: doc.fps ?? 25, size: doc.size, source: 'json' };
   } else {
-    const info = await probeVideo(guide);
+    const info = await probeFrames(guide);
     const sidecar = analyser === 'auto' || analyser === 'sidecar' ? findKeypointSidecar(guide) : undefined;
     if (sidecar) {
       const doc = readKeypointDoc(sidecar);

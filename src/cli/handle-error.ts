@@ -5,14 +5,13 @@ import { getExitCode, type ExitCode } from './exit-codes';
 export type WriteLine = (line: string) => void;
 
 /**
- * Turns any error into the user-facing text (one line, a `Suggestion:` line when there is one,
- * the stack and causes with `verbose`) and returns the exit code. Never exits by itself.
+ * Turns any error into the user-facing text and returns the exit code. Never exits by itself.
+ * Without `verbose` that text is exactly one line (scripts and log collectors count on it): the
+ * message's first line, then the suggestion when there is one, or a pointer to `--verbose` for an
+ * unexpected error. `verbose` adds the stack and causes on further lines.
  */
 export function handleError(error: unknown, writeLine: WriteLine, verbose = false): ExitCode {
-  const message = error instanceof Error ? error.message : String(error);
-  const firstLine = message.split('\n', 1)[0] ?? '';
-  writeLine(`durian: error: ${firstLine}`);
-  if (error instanceof DurianError && error.suggestion) writeLine(`Suggestion: ${error.suggestion}`);
+  writeLine(formatErrorLine(error));
   if (verbose) {
     let current: unknown = error;
     while (current instanceof Error) {
@@ -21,8 +20,16 @@ export function handleError(error: unknown, writeLine: WriteLine, verbose = fals
       if (current !== undefined) writeLine('Caused by:');
     }
     if (current !== undefined && !(current instanceof Error)) writeLine(String(current));
-  } else if (!(error instanceof DurianError)) {
-    writeLine('Run again with --verbose for the stack trace.');
   }
   return getExitCode(error);
+}
+
+/** `durian: error: MESSAGE (suggestion: …)` in one line. */
+export function formatErrorLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const first = message.split('\n', 1)[0] ?? '';
+  const hint = error instanceof DurianError
+    ? (error.suggestion ? ` (suggestion: ${error.suggestion.split('\n', 1)[0]})` : '')
+    : ' (run again with --verbose for the stack trace)';
+  return `durian: error: ${first}${hint}`;
 }

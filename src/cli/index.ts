@@ -7,7 +7,7 @@ import { UsageError } from '../errors';
 import type { CliContext } from './context';
 import { EXIT_CODES } from './exit-codes';
 import { handleError } from './handle-error';
-import { installInterruptHandler } from './interrupt';
+import { getStoppingSignal, installInterruptHandler } from './interrupt';
 import { createProgram } from './program';
 
 /** commander codes that mean "printed what was asked" rather than "bad usage". */
@@ -15,13 +15,15 @@ const COMMANDER_SUCCESS_CODES = new Set(['commander.helpDisplayed', 'commander.v
 
 /** Runs the CLI on `argv` (as `process.argv`) and sets `process.exitCode`. */
 export async function main(argv: readonly string[]): Promise<void> {
-  const stderrLine = (line: string) => process.stderr.write(`${line}\n`);
+  // once a signal is being handled, its one line is the last thing said: an error the abandoned
+  // work raises meanwhile is not news
+  const stderrLine = (line: string) => void (getStoppingSignal() === undefined && process.stderr.write(`${line}\n`));
   const ctx: CliContext = {
     stdout: (line) => process.stdout.write(`${line}\n`),
     stderr: stderrLine,
-    setExitCode: (code) => (process.exitCode = code),
+    setExitCode: (code) => void (getStoppingSignal() === undefined && (process.exitCode = code)),
   };
-  installInterruptHandler(stderrLine);
+  installInterruptHandler((line) => process.stderr.write(`${line}\n`));
   const verbose = argv.includes('--verbose') || argv.includes('-v');
   const program = createProgram(ctx);
   try {
@@ -40,6 +42,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       process.exitCode = handleError(new UsageError(error.message.replace(/^error: /, '')), stderrLine, verbose);
       return;
     }
-    process.exitCode = handleError(error, stderrLine, verbose);
+    const code = handleError(error, stderrLine, verbose);
+    if (getStoppingSignal() === undefined) process.exitCode = code;
   }
 }

@@ -50,6 +50,8 @@ export interface JobSpec {
   analyser: Analyser;
   preview?: string;
   force: boolean;
+  /** Refuse (exit 3) instead of warning when an input is outside the model's training domain. */
+  strict: boolean;
 }
 
 /** Raw values as commander (or a JSONL job) gives them. */
@@ -72,6 +74,7 @@ export interface RawJob {
   analyser?: unknown;
   preview?: unknown;
   force?: unknown;
+  strict?: unknown;
 }
 
 function str(v: unknown, flag: string, required = true): string | undefined {
@@ -88,6 +91,12 @@ function num(v: unknown, flag: string, fallback: number | undefined, check: (n: 
   const n = typeof v === 'number' ? v : Number(v);
   if (!Number.isFinite(n) || !check(n)) throw new UsageError(`${flag} must be ${what}, got ${JSON.stringify(v)}`);
   return n;
+}
+
+function bool(v: unknown, flag: string): boolean {
+  if (v === undefined || v === null) return false;
+  if (typeof v !== 'boolean') throw new UsageError(`${flag} must be true or false, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 const positiveInt = (n: number) => Number.isInteger(n) && n > 0;
@@ -150,7 +159,8 @@ export function resolveJob(raw: RawJob, mode: JobSpec['mode']): JobSpec {
     overlap,
     analyser: analyser as Analyser,
     preview: str(raw.preview, '--preview', false),
-    force: raw.force === true,
+    force: bool(raw.force, '--force'),
+    strict: bool(raw.strict, '--strict'),
   };
 }
 

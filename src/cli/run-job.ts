@@ -12,8 +12,9 @@ import { renderKeypoints, type KeypointSpec } from '../media/keypoint-render';
 import { readImage, readMask, writePng, type RgbImage } from '../media/image';
 import { encodeVideo } from '../media/video';
 import { alignPortrait, applyMask, fitAttribute, pickLargestAttribute, unionMask, type AlignedPortrait, type AnalyseOptions, type SourceAnalysis } from '../pipeline/analysis';
-import type { DurianPipeline } from '../pipeline/durian-pipeline';
+import type { DurianPipeline, PoseImages } from '../pipeline/durian-pipeline';
 import { readGuide } from './guide-source';
+import { isIdentityItself } from './preflight';
 import type { JobSpec } from './options';
 import { findKeypointSidecar, findMaskSidecars, readKeypointDoc } from './sidecars';
 
@@ -27,10 +28,14 @@ export interface JobResult {
   analysis: Record<string, string>;
   modelSha256: string;
   timings: Record<string, number>;
+  /** Honest caveats about the result (inputs outside the model's training domain); empty when none. */
+  warnings: string[];
 }
 
 export interface JobHooks {
   onStage?: (stage: string) => void;
+  /** Called once per warning, as soon as it is known (before any frame is generated). */
+  onWarning?: (warning: string) => void;
   onStep?: (p: { step: number; total: number; timestep: number }) => void;
 }
 
@@ -66,6 +71,25 @@ function describeAnalysis(a: AlignedPortrait): string {
   const check = a.domain ? ` (domain ${a.domain.domain}: parser confidence ${a.domain.parserConfidence.toFixed(3)}, `
     + `landmark disagreement ${a.domain.landmarkDisagreement?.toFixed(3) ?? 'n/a'})` : '';
   return `${a.keypointSource} keypoints, ${a.maskSource} masks${check}`;
+}
+
+/**
+ * The model only ever saw SynthPortrait faces; a real photo still gets animated (the face front end
+ * aligns it), but what comes out is a synthetic look-alike, not the person. Says so per image.
+ */
+export function getDomainWarnings(identity: AlignedPortrait, attrs: { path: string; aligned: AlignedPortrait }[], identityPath: string): string[] {
+  const warnings: string[] = [];
+  const real = (a: AlignedPortrait) => a.domain?.domain === 'real';
+  const why = (a: AlignedPortrait) => `parser confidence ${a.domain!.parserConfidence.toFixed(2)}, landmark disagreement ${a.domain!.landmarkDisagreement?.toFixed(2) ?? 'n/a'}`;
+  if (real(identity)) {
+    warnings.push(`--identity ${identityPath} looks like a real photo (${why(identity)}); this model was trained on synthetic `
+      + 'SynthPortrait faces only, so the video shows a synthetic look-alike, not this person (docs/cli.md, "Real photos")');
+  }
+  for (const a of attrs.filter((x) => real(x.aligned))) {
+    warnings.push(`--attr ${a.path} looks like a real photo (${why(a.aligned)}); this model learnt attributes from synthetic `
+      + 'SynthPortrait faces only, so the transferred attribute may not resemble it (docs/cli.md, "Real photos")');
+  }
+  return warnings;
 }
 
 function alphaWeights(frames: number, alpha: [number, number]): Float32Array {
@@ -116,11 +140,18 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
     const aligned = await analyse(p, a.path, spec, face, undefined, a.mask, a.cls === 'auto' ? undefined : a.cls);
     attrs.push({ aligned, cls: a.cls === 'auto' ? pickLargestAttribute(aligned.masks, classes) : a.cls });
   }
+  const warnings = getDomainWarnings(identity, attrs.map((a, i) => ({ path: spec.attrs[i]!.path, aligned: a.aligned })), spec.identity);
+  if (spec.strict && warnings.length > 0) throw new InputError(`${warnings[0]!.replace(/ \(docs\/cli\.md.*\)$/, '')}; refused (--strict)`);
+  warnings.forEach((w) => hooks.onWarning?.(w));
   // 2. Attributes fitted onto the identity's face, inference masks and complementary masking
   let portraitMask: Float32Array = new Float32Array(W * H);
-  const fitted = attrs.map(({ aligned, cls }) => fitAttribute(aligned, identity, cls, W, H));
-  const attributes = fitted.map(({ image, mask }, i) => {
-    portraitMask = unionMask(portraitMask, unionMask(identity.masks[attrs[i]!.cls], mask));
+  const attributes = attrs.map(({ aligned, cls }, i) => {
+    if (!aligned.masks[cls]) throw new InputError(`--attr ${spec.attrs[i]!.path}: no ${cls} mask`);
+    const { image, mask } = fitAttribute(aligned, identity, cls, W, H);
+    if (!isIdentityItself(spec, spec.attrs[i]!.path) && !mask.some((v) => v > 0.02)) {
+      throw new InputError(`--attr ${spec.attrs[i]!.path}: its ${cls} mask is empty after alignment to the face, so there is nothing to transfer`);
+    }
+    portraitMask = unionMask(portraitMask, unionMask(identity.masks[cls], mask));
     return { image: applyMask(image, mask, true), mask };
   });
   const portrait = { image: applyMask(identity.image, portraitMask, false), mask: portraitMask };
@@ -132,7 +163,9 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   const guide = await readGuide(p, spec.guide, spec.frames, { analyser: spec.analyser, face });
   const moved = retargetKeypoints(identity.keypoints, guide.keypoints, { driving3d: guide.points3d });
   const kpSpec = p.manifest.keypoint_image as KeypointSpec;
-  const poseImages = moved.map((k) => renderKeypoints(k, H, W, kpSpec));
+  // drawn when the pose guider asks for them, 16 at a time: a long guide is never held rendered
+  // whole, and the event loop (signals included) runs between chunks
+  const poseImages = { length: moved.length, at: (i: number) => (moved[i] ? renderKeypoints(moved[i], H, W, kpSpec) : undefined) };
   timings.guide = performance.now() - t;
 
   // 4. Generate
@@ -168,13 +201,14 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
       guide: `${guide.source} keypoints`,
     },
     modelSha256: getModelSha256(p),
+    warnings,
     timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])),
   };
 }
 
 /** One picture: aligned identity | masked portrait | attribute refs | masks | guidance | frames. */
 async function writePreview(file: string, identity: AlignedPortrait, portrait: { image: Float32Array; mask: Float32Array },
-  attrs: { image: Float32Array; mask: Float32Array }[], pose: Float32Array[], frames: Float32Array[], W: number, H: number): Promise<void> {
+  attrs: { image: Float32Array; mask: Float32Array }[], pose: PoseImages, frames: Float32Array[], W: number, H: number): Promise<void> {
   const gray = (m: Float32Array) => {
     const out = new Float32Array(3 * m.length);
     out.set(m, 0); out.set(m, m.length); out.set(m, 2 * m.length);
@@ -183,7 +217,7 @@ async function writePreview(file: string, identity: AlignedPortrait, portrait: {
   const pick = (arr: Float32Array[], n: number) => Array.from({ length: Math.min(n, arr.length) }, (_, i) => arr[Math.floor((i * arr.length) / Math.min(n, arr.length))]!);
   const top = [identity.image, portrait.image, gray(portrait.mask), ...attrs.flatMap((a) => [a.image, gray(a.mask)])];
   const shown = pick(frames, Math.max(top.length, 4));
-  const poses = shown.map((_, i) => pose[Math.floor((i * pose.length) / shown.length)]!);
+  const poses = shown.map((_, i) => pose.at(Math.floor((i * pose.length) / shown.length))!);
   const rows = [top, poses, shown];
   const cols = Math.max(...rows.map((r) => r.length));
   const img = new Float32Array(3 * rows.length * H * cols * W).fill(1);

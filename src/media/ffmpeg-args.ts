@@ -56,6 +56,18 @@ export function buildProbeArgs(path: string): string[] {
   ];
 }
 
+/** ffprobe → JSON of the first video stream with its frames counted by decoding them all (output verification). */
+export function buildCountFramesArgs(path: string): string[] {
+  return [
+    '-v', 'error',
+    '-select_streams', 'v:0',
+    '-count_frames',
+    '-show_entries', 'stream=codec_name,width,height,nb_read_frames',
+    '-of', 'json',
+    path,
+  ];
+}
+
 /** ffmpeg: decode the first video stream of `input` to rawvideo rgb24 on stdout. */
 export function buildDecodeArgs(input: string, options: DecodeArgsOptions): string[] {
   const { width, height, fps, maxFrames, start } = options;

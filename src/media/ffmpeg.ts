@@ -1,10 +1,12 @@
 /**
- * Locating ffmpeg/ffprobe and running them. The binaries ship inside the
- * `@ffmpeg-installer/ffmpeg` and `@ffprobe-installer/ffprobe` packages.
+ * Locating ffmpeg/ffprobe and running them. A current build on PATH (major version
+ * MIN_PATH_MAJOR or later) is preferred: ffmpeg parses untrusted video, and the build bundled in
+ * the `@ffmpeg-installer/ffmpeg` and `@ffprobe-installer/ffprobe` packages dates from 2018. The
+ * bundled one is used otherwise.
  */
-import { execFile, spawn } from 'node:child_process';
-import { accessSync, chmodSync, constants, existsSync } from 'node:fs';
-import { basename } from 'node:path';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, chmodSync, constants, existsSync, statSync } from 'node:fs';
+import { basename, delimiter, join } from 'node:path';
 import type { Writable } from 'node:stream';
 
 import { DurianError, InterruptedError } from '../errors';
@@ -12,7 +14,14 @@ import { DurianError, InterruptedError } from '../errors';
 export interface BinaryInfo {
   path: string;
   version: string;
+  /** Where it was found: on PATH (a current build) or the npm package's bundled build. */
+  source?: BinarySource;
 }
+
+export type BinarySource = 'path' | 'bundled';
+
+/** The oldest major version taken from PATH (ffmpeg 5.0, January 2022). */
+export const MIN_PATH_MAJOR = 5;
 
 function packagedBinary(pkg: '@ffmpeg-installer/ffmpeg' | '@ffprobe-installer/ffprobe'): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -45,14 +54,78 @@ function ensureExecutable(file: string): void {
   }
 }
 
-/** Absolute path of the ffmpeg binary durian uses. */
-export function resolveFfmpegPath(): string {
-  return packagedBinary('@ffmpeg-installer/ffmpeg');
+/** The major version of a version word: `6.1.1-3ubuntu5` → 6, `n7.0` → 7; undefined for a git snapshot (`N-47683-g…`). */
+export function getMajorVersion(version: string): number | undefined {
+  const m = /^n?(\d+)\.\d+/.exec(version);
+  return m ? Number(m[1]) : undefined;
 }
 
-/** Absolute path of the ffprobe binary durian uses. */
+/** Executable files named `name` on PATH, in PATH order. */
+function findOnPath(name: string): string[] {
+  const found: string[] = [];
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const file = join(dir, name);
+    try {
+      if (!statSync(file).isFile()) continue;
+      accessSync(file, constants.X_OK);
+      found.push(file);
+    } catch {
+      // not there, or not executable
+    }
+  }
+  return found;
+}
+
+export interface BinaryChoice {
+  path: string;
+  source: BinarySource;
+  /** The version of a PATH binary (bundled: not asked, to keep resolving cheap). */
+  version?: string;
+  /** PATH candidates passed over, and why (shown by `durian doctor`). */
+  skipped: string[];
+}
+
+const choices = new Map<string, BinaryChoice>();
+
+/**
+ * Picks `name` (ffmpeg or ffprobe): the first on PATH whose `-version` reports major version
+ * MIN_PATH_MAJOR or later, else the bundled one. Decided once per process and PATH.
+ */
+export function chooseBinary(name: 'ffmpeg' | 'ffprobe'): BinaryChoice {
+  const key = `${name}\0${process.env.PATH ?? ''}`;
+  const known = choices.get(key);
+  if (known) return known;
+  const skipped: string[] = [];
+  let choice: BinaryChoice | undefined;
+  for (const file of findOnPath(name)) {
+    let version: string;
+    try {
+      version = parseVersionLine(execFileSync(file, ['-version'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] }));
+    } catch {
+      skipped.push(`${file}: -version failed`);
+      continue;
+    }
+    const major = getMajorVersion(version);
+    if (major !== undefined && major >= MIN_PATH_MAJOR) {
+      choice = { path: file, source: 'path', version, skipped };
+      break;
+    }
+    skipped.push(`${file}: version ${version} is older than ${MIN_PATH_MAJOR} or unknown`);
+  }
+  choice ??= { path: packagedBinary(name === 'ffmpeg' ? '@ffmpeg-installer/ffmpeg' : '@ffprobe-installer/ffprobe'), source: 'bundled', skipped };
+  choices.set(key, choice);
+  return choice;
+}
+
+/** Absolute path of the ffmpeg binary durian uses (see chooseBinary). */
+export function resolveFfmpegPath(): string {
+  return chooseBinary('ffmpeg').path;
+}
+
+/** Absolute path of the ffprobe binary durian uses (see chooseBinary). */
 export function resolveFfprobePath(): string {
-  return packagedBinary('@ffprobe-installer/ffprobe');
+  return chooseBinary('ffprobe').path;
 }
 
 /** Runs a binary with arguments and returns its stdout; rejects with its stderr's last line. */
@@ -77,8 +150,21 @@ export function parseVersionLine(output: string): string {
 }
 
 /** Path and version of a binary (ffmpeg or ffprobe). */
-export async function getBinaryInfo(binary: string): Promise<BinaryInfo> {
-  return { path: binary, version: parseVersionLine(await runBinary(binary, ['-version'])) };
+export async function getBinaryInfo(binary: string, source?: BinarySource): Promise<BinaryInfo> {
+  return { path: binary, version: parseVersionLine(await runBinary(binary, ['-version'])), ...(source ? { source } : {}) };
+}
+
+/** Child processes running now, so a signal handler can stop them before removing their files. */
+const running = new Set<ChildProcess>();
+
+/** Kills every ffmpeg/ffprobe this process started and waits (at most `timeoutMs`) until they are gone. */
+export async function stopChildren(timeoutMs = 5000): Promise<void> {
+  const waits = [...running].map((child) => new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('close', () => resolve());
+    child.kill('SIGKILL');
+  }));
+  await Promise.race([Promise.all(waits), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
 }
 
 export interface StreamBinaryOptions {
@@ -102,6 +188,9 @@ export class BinaryFailedError extends DurianError {
 
 const STDERR_TAIL_CHARS = 8192;
 
+/** ffmpeg's words for an output it could not write completely (it may still exit 0). */
+const WRITE_FAILURE = /^.*(?:Error writing trailer|No space left on device|Disk quota exceeded|File too large|Error closing file|av_interleaved_write_frame\(\): ).*$/m;
+
 /**
  * Runs a binary with streamed stdin/stdout (for rawvideo pipes). Resolves on exit code 0; rejects
  * with BinaryFailedError (its stderr's last line in the message), InterruptedError, or the error
@@ -118,6 +207,7 @@ export function streamBinary(binary: string, args: readonly string[], options: S
       stdio: [stdin ? 'pipe' : 'ignore', onStdout ? 'pipe' : 'ignore', 'pipe'],
       signal,
     });
+    running.add(child);
     let stderr = '';
     let failure: unknown;
     child.stderr?.on('data', (chunk: Buffer) => {
@@ -135,12 +225,19 @@ export function streamBinary(binary: string, args: readonly string[], options: S
         child.kill();
       }
     });
-    child.on('close', (code) => {
+    child.on('close', (code, killedBy) => {
+      running.delete(child);
       if (failure !== undefined) reject(failure);
       else if (code !== 0) {
-        const last = stderr.trim().split('\n').pop() || `exit code ${code}`;
+        const last = stderr.trim().split('\n').pop() || (killedBy ? `killed by ${killedBy}` : `exit code ${code}`);
         reject(new BinaryFailedError(`${basename(binary)} failed: ${last}`, stderr));
-      } else resolve();
+      } else {
+        // NOTE: ffmpeg exits 0 after some write errors (the 2018 build does on a full disk:
+        // "Error writing trailer of …: No space left on device"); such an output is broken.
+        const written = WRITE_FAILURE.exec(stderr);
+        if (written) reject(new BinaryFailedError(`${basename(binary)} failed: ${written[0].trim()}`, stderr));
+        else resolve();
+      }
     });
     if (stdin && child.stdin) {
       pump(stdin, child.stdin).catch((error: unknown) => {

@@ -131,6 +131,23 @@ export async function cropResize(img: RgbImage, box: CropBox, outSize: number): 
   return resizeRgb({ data: crop, width: size, height: size }, outSize, outSize);
 }
 
+/**
+ * An image file's size from its header (oriented as readImage returns it), without decoding the
+ * pixels. Throws InputError like readImage.
+ */
+export async function readImageSize(path: string): Promise<{ width: number; height: number }> {
+  const input = await openImage(path, {});
+  let meta: sharp.Metadata;
+  try {
+    meta = await input.metadata();
+  } catch (cause) {
+    throw new InputError(`cannot read image ${path}: ${firstLine(cause)}`, { cause });
+  }
+  if (!meta.width || !meta.height) throw new InputError(`cannot read image ${path}: no image size in its header`);
+  const swapped = (meta.orientation ?? 1) >= 5;
+  return swapped ? { width: meta.height, height: meta.width } : { width: meta.width, height: meta.height };
+}
+
 async function openImage(path: string, size: ImageSize): Promise<sharp.Sharp> {
   if (size.width !== undefined || size.height !== undefined) assertSize(size.width ?? 1, size.height ?? 1);
   let bytes: Buffer;
@@ -143,6 +160,7 @@ async function openImage(path: string, size: ImageSize): Promise<sharp.Sharp> {
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : firstLine(cause);
     throw new InputError(`cannot read image ${path}: ${reason}`, { cause });
   }
+  if (bytes.length === 0) throw new InputError(`cannot read image ${path}: the file is empty (0 bytes)`);
   let pipeline = sharp(bytes).autoOrient().removeAlpha();
   if (size.width !== undefined || size.height !== undefined) {
     pipeline = pipeline.resize(size.width ?? null, size.height ?? null, { fit: 'fill' });

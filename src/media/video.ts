@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 
 import { DurianError, InputError, InterruptedError, UsageError } from '../errors';
 import {
+  buildCountFramesArgs,
   buildDecodeArgs,
   buildEncodeArgs,
   buildProbeArgs,
@@ -15,7 +16,7 @@ import {
   type VideoFormat,
 } from './ffmpeg-args';
 import { BinaryFailedError, resolveFfmpegPath, resolveFfprobePath, runBinary, streamBinary } from './ffmpeg';
-import { readImage, writePng } from './image';
+import { readImage, readImageSize, writePng } from './image';
 import { commitOutput, getPartialPath, prepareOutput, removePartial, type OutputKind } from './output-file';
 import { assertRgbImage, fromRgb24, toRgb24, type RgbImage } from './pixels';
 
@@ -82,6 +83,27 @@ export async function probeVideo(path: string): Promise<VideoInfo> {
   return { width: stream.width, height: stream.height, fps, frames, codec: stream.codec_name };
 }
 
+/** Frame rate given to a directory of PNG frames, which has none of its own. */
+export const PNG_DIRECTORY_FPS = 25;
+
+/**
+ * Like probeVideo, and a directory of PNG frames too: their count, the first one's size,
+ * PNG_DIRECTORY_FPS and codec 'png'. Throws InputError for a directory without PNG frames.
+ */
+export async function probeFrames(path: string): Promise<VideoInfo> {
+  const kind = await assertReadableFile(path, 'video', true);
+  if (kind === 'file') return probeVideo(path);
+  const names = await listPngFrames(path);
+  if (names.length === 0) throw new InputError(`cannot read video ${path}: a directory without PNG frames`);
+  const { width, height } = await readImageSize(join(path, names[0]!));
+  return { width, height, fps: PNG_DIRECTORY_FPS, frames: names.length, codec: 'png' };
+}
+
+async function listPngFrames(dir: string): Promise<string[]> {
+  const collator = new Intl.Collator('en', { numeric: true });
+  return (await readdir(dir)).filter((name) => /\.png$/i.test(name) && !name.startsWith('.')).sort(collator.compare);
+}
+
 /**
  * Decodes a video file (anything ffmpeg reads, .gif included) or a directory of PNG frames (sorted
  * by name, numbers compared as numbers) into frames of exactly width×height.
@@ -121,7 +143,7 @@ export async function* streamVideoFrames(path: string, options: DecodeVideoOptio
   if (!(Number.isInteger(startFrame) && startFrame >= 0)) throw new UsageError(`startFrame must be a whole number ≥ 0, got ${startFrame}`);
   if (!(Number.isInteger(chunkFrames) && chunkFrames > 0)) throw new UsageError(`chunkFrames must be a positive integer, got ${chunkFrames}`);
   const kind = await assertReadableFile(path, 'video', true);
-  const fps = rest.fps ?? (kind === 'directory' ? 25 : (await probeVideo(path)).fps);
+  const fps = rest.fps ?? (kind === 'directory' ? PNG_DIRECTORY_FPS : (await probeVideo(path)).fps);
   let done = 0;
   for (;;) {
     const count = maxFrames === undefined ? chunkFrames : Math.min(chunkFrames, maxFrames - done);
@@ -165,16 +187,74 @@ export async function encodeVideo(frames: readonly RgbImage[], path: string, opt
   const kind: OutputKind = format === 'png' ? 'directory' : 'file';
   await prepareOutput(target, kind, options.force ?? false);
 
-  // 3. Write under a temporary name, then rename
+  // 3. Write under a temporary name, check what was written, then rename
   const partial = getPartialPath(target, kind);
   try {
     if (format === 'png') await writePngDirectory(frames, partial, options.signal);
     else await encodeWithFfmpeg(frames, partial, format, options);
-    await commitOutput(partial, target, kind);
+    const problem = await verifyVideo(partial, { frames: frames.length, width: first.width, height: first.height });
+    if (problem) throw new DurianError(`the encoded ${path} is broken (${problem}); nothing was written`);
+    await commitOutput(partial, target, kind, options.force ?? false);
   } catch (error) {
     await removePartial(partial);
     throw error;
   }
+}
+
+export interface VideoExpectation {
+  frames?: number;
+  width?: number;
+  height?: number;
+}
+
+/**
+ * Checks a written video (or PNG directory) by reading it back: ffprobe decodes every frame and
+ * counts them; a directory's PNGs are counted and their headers read. Returns what is wrong, or
+ * undefined when it is complete (and, where given, has the expected frames and size).
+ */
+export async function verifyVideo(path: string, expect: VideoExpectation = {}): Promise<string | undefined> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch {
+    return 'missing';
+  }
+  let frames: number, width: number | undefined, height: number | undefined;
+  if (info.isDirectory()) {
+    const names = (await readdir(path)).filter((n) => /^\d+\.png$/i.test(n)).sort();
+    frames = names.length;
+    for (const name of names) {
+      try {
+        const meta = await readImageSize(join(path, name));
+        width = meta.width;
+        height = meta.height;
+      } catch {
+        return `frame ${name} is not a readable PNG`;
+      }
+    }
+  } else if (info.isFile()) {
+    if (info.size === 0) return 'empty file';
+    let json: { streams?: { width?: number; height?: number; nb_read_frames?: string }[] };
+    try {
+      json = JSON.parse(await runBinary(resolveFfprobePath(), buildCountFramesArgs(resolve(path)), 300_000));
+    } catch (cause) {
+      return `ffprobe cannot read it: ${reasonOf(cause, resolve(path))}`;
+    }
+    const s = json.streams?.[0];
+    if (!s) return 'no video stream';
+    frames = Number.parseInt(s.nb_read_frames ?? '', 10);
+    width = s.width;
+    height = s.height;
+    if (!Number.isFinite(frames)) return 'its frames cannot be counted';
+  } else {
+    return 'not a regular file or directory';
+  }
+  if (frames === 0) return 'no frames';
+  if (expect.frames !== undefined && frames !== expect.frames) return `${frames} frames, expected ${expect.frames}`;
+  if ((expect.width !== undefined && width !== expect.width) || (expect.height !== undefined && height !== expect.height)) {
+    return `${width}×${height}, expected ${expect.width}×${expect.height}`;
+  }
+  return undefined;
 }
 
 async function decodeWithFfmpeg(
@@ -219,8 +299,7 @@ async function decodeWithFfmpeg(
 }
 
 async function decodePngDirectory(dir: string, size: { width: number; height: number }, maxFrames?: number, startFrame = 0): Promise<RgbImage[]> {
-  const collator = new Intl.Collator('en', { numeric: true });
-  const names = (await readdir(dir)).filter((name) => /\.png$/i.test(name) && !name.startsWith('.')).sort(collator.compare);
+  const names = await listPngFrames(dir);
   const frames: RgbImage[] = [];
   const end = maxFrames === undefined ? undefined : startFrame + maxFrames;
   for (const name of names.slice(startFrame, end)) frames.push(await readImage(join(dir, name), size));

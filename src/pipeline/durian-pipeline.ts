@@ -29,8 +29,17 @@ export interface RunInputs {
   groups: number[][];
   /** Per-frame group weights [F, G], rows summing to 1. */
   weights: Float32Array;
-  /** Rendered keypoint images, one [3, H, W] per frame. */
-  poseImages: Float32Array[];
+  /**
+   * Keypoint images, one [3, H, W] per frame: an array, or anything with a length and `at(i)`
+   * that draws frame i when asked (a long guide is then never held rendered in memory whole).
+   */
+  poseImages: PoseImages;
+}
+
+/** What `at(i)` returns for 0 ≤ i < length: one keypoint image [3, H, W]. */
+export interface PoseImages {
+  readonly length: number;
+  at(index: number): Float32Array | undefined;
 }
 
 export interface RunOptions {
@@ -144,13 +153,17 @@ export class DurianPipeline {
    * its activations are full-resolution, so one call over a long video's frames would grow memory
    * with the video (300 frames in one batch peaked at 9.2 GB RSS, docs/performance.md).
    */
-  async forwardPoseGuider(images: Float32Array[], chunk = 16): Promise<{ data: Float32Array; channels: number }> {
+  async forwardPoseGuider(images: PoseImages, chunk = 16): Promise<{ data: Float32Array; channels: number }> {
     const n = images.length;
     const hw = this.hw;
     let data: Float32Array | undefined;
     let channels = 0;
     for (let f0 = 0; f0 < n; f0 += chunk) {
-      const part = images.slice(f0, f0 + chunk);
+      const part = Array.from({ length: Math.min(chunk, n - f0) }, (_, k) => {
+        const image = images.at(f0 + k);
+        if (!image) throw new UsageError(`no keypoint image for frame ${f0 + k}`);
+        return image;
+      });
       const out = await this.sessions.run('pose_guider', { pose_image: { data: concatBatch(part), dims: [part.length, 3, this.height, this.width] } });
       const pf = out.pose_features!;
       channels = pf.dims[1]!;

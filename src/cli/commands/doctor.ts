@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 
-import { getBinaryInfo, resolveFfmpegPath, resolveFfprobePath, type BinaryInfo } from '../../media/ffmpeg';
+import { chooseBinary, getBinaryInfo, MIN_PATH_MAJOR, type BinaryInfo } from '../../media/ffmpeg';
 import { getSharpVersions } from '../../media/image';
 import { DEFAULT_MODELS_DIR, inspectModels, type ModelStatus } from '../../pipeline/model-store';
 import { getRuntimeInfo, type RuntimeInfo } from '../../pipeline/runtime-info';
@@ -26,9 +26,10 @@ export interface DoctorReport {
   problems: string[];
 }
 
-async function settleBinary(resolvePath: () => string): Promise<BinaryInfo | { error: string }> {
+async function settleBinary(name: 'ffmpeg' | 'ffprobe'): Promise<BinaryInfo | { error: string }> {
   try {
-    return await getBinaryInfo(resolvePath());
+    const choice = chooseBinary(name);
+    return await getBinaryInfo(choice.path, choice.source);
   } catch (error) {
     return { error: error instanceof Error ? error.message : String(error) };
   }
@@ -39,7 +40,7 @@ export async function collectDoctorReport(modelsDir: string, onStage: (s: string
   onStage('probing execution providers');
   const runtime = await getRuntimeInfo();
   onStage('checking ffmpeg');
-  const [ffmpeg, ffprobe] = await Promise.all([settleBinary(resolveFfmpegPath), settleBinary(resolveFfprobePath)]);
+  const [ffmpeg, ffprobe] = await Promise.all([settleBinary('ffmpeg'), settleBinary('ffprobe')]);
   onStage('hashing model files');
   const models = await inspectModels(modelsDir);
   const { sharp, libvips } = getSharpVersions();
@@ -69,7 +70,8 @@ export async function collectDoctorReport(modelsDir: string, onStage: (s: string
 
 /** Human-readable lines of a report. */
 export function formatDoctorReport(r: DoctorReport): string[] {
-  const binary = (b: BinaryInfo | { error: string }) => ('error' in b ? `MISSING (${b.error})` : `${b.version}  ${b.path}`);
+  const binary = (b: BinaryInfo | { error: string }) => ('error' in b ? `MISSING (${b.error})`
+    : `${b.version}  ${b.path}  (${b.source === 'path' ? 'from PATH' : `bundled; put ffmpeg ${MIN_PATH_MAJOR} or later on PATH to use it instead`})`);
   const lines = [
     `durian             ${r.durian}`,
     `node               ${r.node} (${r.platform})`,

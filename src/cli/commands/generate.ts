@@ -14,6 +14,7 @@ import type { CliContext } from '../context';
 import { onInterrupt } from '../interrupt';
 import { ANALYSERS, DEFAULTS, resolveJob, resolveProviderFlag, type JobSpec, type RawJob } from '../options';
 import { FaceLoader } from '../face-loader';
+import { preflightJob } from '../preflight';
 import { runJob } from '../run-job';
 import { createSpinner } from '../spinner';
 
@@ -44,7 +45,8 @@ export function addGenerationOptions(cmd: Command): Command {
     .option('--preview <png>', 'also write a sheet of inputs, masks, guidance and sample frames')
     .option('--json', 'print one JSON object with the result instead of progress', false)
     .option('--profile', 'print per-stage times (load, analyse, references, UNet per step, decode, encode) to stderr', false)
-    .option('--force', 'overwrite an existing output', false);
+    .option('--force', 'overwrite an existing output', false)
+    .option('--strict', 'refuse (exit 3) instead of warning when an input is outside the model\'s training domain (e.g. a real photo)', false);
 }
 
 interface GenerationFlags extends RawJob {
@@ -73,27 +75,38 @@ export function formatProfile(loadMs: number, timings: Record<string, number>, s
   ];
 }
 
+/** Removes what an interrupted job may have left: its temporary output and its claim. */
+export function cleanUpAfter(output: string, releaseClaim: () => void): () => Promise<void> {
+  const target = path.resolve(output.replace(/\/+$/, ''));
+  return async () => {
+    await removePartial(getPartialPath(target, 'file'));
+    await removePartial(getPartialPath(target, 'directory'));
+    releaseClaim();
+  };
+}
+
 export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'], ctx: CliContext): Promise<void> {
+  // 1. Flags, inputs and output, before anything heavy is loaded
   const spec = resolveJob(flags, mode);
   const device = resolveProviderFlag(flags.provider);
   const spinner = createSpinner(!flags.json);
   const stopSpinner = onInterrupt(() => spinner.stop());
-  await spinner.start('loading model');
-  const started = Date.now();
-  const loaded = await loadPipeline(flags.model, device);
-  const loadMs = Date.now() - started;
   const face = new FaceLoader();
-  const release = onInterrupt(async () => {
-    await face.release();
-    await loaded.pipeline.release();
-  });
-  // an interrupted encode leaves its temporary output behind unless removed here
-  const clean = onInterrupt(async () => {
-    await removePartial(getPartialPath(spec.output, 'file'));
-    await removePartial(getPartialPath(spec.output.replace(/\/+$/, ''), 'directory'));
-  });
+  let releaseClaim: () => void = () => {};
+  let clean: () => void = () => {};
+  let loaded: Awaited<ReturnType<typeof loadPipeline>> | undefined;
   try {
+    await spinner.start('checking inputs');
+    releaseClaim = await preflightJob(spec, face.get);
+    // an interrupted run leaves its temporary output and its claim behind unless removed here
+    clean = onInterrupt(cleanUpAfter(spec.output, releaseClaim));
+    // 2. The model, then the job
+    spinner.update('loading model');
+    const started = Date.now();
+    loaded = await loadPipeline(flags.model, device);
+    const loadMs = Date.now() - started;
     const result = await runJob(loaded.pipeline, spec, {
+      onWarning: (w) => ctx.stderr(`durian: warning: ${w}`),
       onStage: (s) => spinner.update(s),
       onStep: ({ step, total }) => {
         const elapsed = (Date.now() - started) / 1000;
@@ -110,10 +123,10 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
     throw error;
   } finally {
     clean();
-    release();
+    releaseClaim();
     stopSpinner();
     await face.release();
-    await loaded.pipeline.release();
+    await loaded?.pipeline.release();
   }
 }
 

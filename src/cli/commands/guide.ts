@@ -3,7 +3,7 @@
  * inspection or reuse — as a keypoint JSON or as a video of the rendered keypoint images; with
  * `--masks`, also the face front end's per-frame class masks (training clips from real videos).
  */
-import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -15,8 +15,12 @@ import { createFaceMasks, FACE_MASK_CLASSES, type FaceMaskClass } from '../../fa
 import { retargetKeypoints } from '../../face/retarget';
 import { renderKeypoints, type KeypointSpec } from '../../media/keypoint-render';
 import { readImage, writeMask } from '../../media/image';
-import { commitOutput, getPartialPath, prepareOutput, removePartial } from '../../media/output-file';
-import { encodeVideo } from '../../media/video';
+import { claimOutput, commitOutput, getPartialPath, prepareOutput, removePartial } from '../../media/output-file';
+import { outputFormatFor } from '../../media/ffmpeg-args';
+import { encodeVideo, probeFrames } from '../../media/video';
+import { onInterrupt } from '../interrupt';
+import { checkPortrait } from '../preflight';
+import { cleanUpAfter } from './generate';
 import { DEVICES } from '../../onnx/providers';
 import { alignPortrait } from '../../pipeline/analysis';
 import { loadPipeline } from '../../pipeline/load';
@@ -62,9 +66,21 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
         if (f.analyser === 'parser' || f.analyser === 'sidecar' || f.video.toLowerCase().endsWith('.json')) throw masksNeedFace(f.analyser === 'parser' ? 'parser' : 'a keypoint file');
         await prepareMaskDir(path.resolve(f.masks), f.force);
       }
-      const { pipeline } = await loadPipeline(f.model, resolveProviderFlag(f.provider));
+      // inputs and output checked, and the output claimed, before the model loads
       const face = new FaceLoader();
+      const isJson = f.output.toLowerCase().endsWith('.json');
+      const target = path.resolve(f.output.replace(/\/+$/, ''));
+      let releaseClaim: () => void = () => {};
+      let clean: () => void = () => {};
+      let pipeline: Awaited<ReturnType<typeof loadPipeline>>['pipeline'] | undefined;
       try {
+        if (f.video.toLowerCase().endsWith('.json')) readKeypointDoc(f.video);
+        else await probeFrames(f.video);
+        if (f.identity) await checkPortrait(f.identity, '--identity', face.get);
+        await prepareOutput(target, isJson || outputFormatFor(f.output) !== 'png' ? 'file' : 'directory', f.force);
+        releaseClaim = claimOutput(target);
+        clean = onInterrupt(cleanUpAfter(f.output, releaseClaim));
+        ({ pipeline } = await loadPipeline(f.model, resolveProviderFlag(f.provider)));
         const guide = await readGuide(pipeline, f.video, frames, { analyser: f.analyser, face: face.get, keepTrack: f.masks !== undefined });
         if (f.masks !== undefined) {
           const fe = await face.get();
@@ -86,16 +102,21 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
           const doc = { layout: 'ibug68', size, fps: guide.fps, source: guide.source, retargeted: Boolean(f.identity),
             ...(guide.tracked === undefined ? {} : { tracked: guide.tracked }),
             frames: kps.map((k) => Array.from({ length: 68 }, (_, i) => [+k[2 * i]!.toFixed(3), +k[2 * i + 1]!.toFixed(3)])) };
-          const tmp = path.join(path.dirname(f.output), `.${path.basename(f.output)}.partial-${process.pid}`);
-          writeFileSync(tmp, JSON.stringify(doc));
-          renameSync(tmp, f.output);
+          const tmp = getPartialPath(target, 'file');
+          try {
+            writeFileSync(tmp, JSON.stringify(doc));
+            await commitOutput(tmp, target, 'file', f.force);
+          } finally {
+            await removePartial(tmp);
+          }
         } else {
-          const spec = pipeline.manifest.keypoint_image as KeypointSpec;
+          const p = pipeline;
+          const spec = p.manifest.keypoint_image as KeypointSpec;
           const [w, h] = size;
-          const scale = [pipeline.width / w, pipeline.height / h];
+          const scale = [p.width / w, p.height / h];
           const images = kps.map((k) => {
             const moved = Float32Array.from(k, (v, i) => v * scale[i % 2]!);
-            return { data: renderKeypoints(moved, pipeline.height, pipeline.width, spec), width: pipeline.width, height: pipeline.height };
+            return { data: renderKeypoints(moved, p.height, p.width, spec), width: p.width, height: p.height };
           });
           await encodeVideo(images, f.output, { fps: guide.fps, force: f.force });
         }
@@ -104,8 +125,10 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
           ...(f.masks === undefined ? {} : { masks: path.resolve(f.masks) }) };
         ctx.stdout(f.json ? JSON.stringify(result) : result.output);
       } finally {
+        clean();
+        releaseClaim();
         await face.release();
-        await pipeline.release();
+        await pipeline?.release();
       }
     });
 }

@@ -17,6 +17,7 @@ describe('getExitCode', () => {
     [new InputError('x'), 3],
     [new InferenceError('x'), 1],
     [new InterruptedError('x'), 130],
+    [new InterruptedError('x', { signal: 'SIGTERM' }), 143],
     [new Error('x'), 1],
     ['a string', 1],
   ])('%p → %i', (error, code) => {
@@ -25,11 +26,11 @@ describe('getExitCode', () => {
 });
 
 describe('handleError', () => {
-  it('prints one line and the suggestion for a typed error', () => {
+  it('prints one line holding the suggestion for a typed error', () => {
     const lines: string[] = [];
     const code = handleError(new ModelFileError('bad sha256\nmore detail', { suggestion: 'run durian models verify' }), (l) => lines.push(l));
     expect(code).toBe(EXIT_CODES.usage);
-    expect(lines).toEqual(['durian: error: bad sha256', 'Suggestion: run durian models verify']);
+    expect(lines).toEqual(['durian: error: bad sha256 (suggestion: run durian models verify)']);
   });
 
   it('prints the stack and its causes with verbose', () => {
@@ -43,6 +44,7 @@ describe('handleError', () => {
   it('points unexpected errors at --verbose', () => {
     const lines: string[] = [];
     expect(handleError(new TypeError('boom'), (l) => lines.push(l))).toBe(EXIT_CODES.runtimeFailure);
-    expect(lines[1]).toMatch(/--verbose/);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^durian: error: boom \(run again with --verbose/);
   });
 });
