@@ -145,9 +145,12 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   warnings.forEach((w) => hooks.onWarning?.(w));
   // 2. Attributes fitted onto the identity's face, inference masks and complementary masking
   let portraitMask: Float32Array = new Float32Array(W * H);
-  const attributes = attrs.map(({ aligned, cls }, i) => {
+  const fitted = attrs.map(({ aligned, cls }, i) => {
     if (!aligned.masks[cls]) throw new InputError(`--attr ${spec.attrs[i]!.path}: no ${cls} mask`);
-    const { image, mask } = fitAttribute(aligned, identity, cls, W, H);
+    return fitAttribute(aligned, identity, cls, W, H);
+  });
+  const attributes = fitted.map(({ image, mask }, i) => {
+    const cls = attrs[i]!.cls;
     if (!isIdentityItself(spec, spec.attrs[i]!.path) && !mask.some((v) => v > 0.02)) {
       throw new InputError(`--attr ${spec.attrs[i]!.path}: its ${cls} mask is empty after alignment to the face, so there is nothing to transfer`);
     }
