@@ -8,7 +8,7 @@ import path from 'node:path';
 
 import { InputError, UsageError } from '../errors';
 import { retargetKeypoints } from '../face/retarget';
-import { renderKeypoints, type KeypointSpec } from '../media/keypoint-render';
+import { renderKeypoints } from '../media/keypoint-render';
 import { readImage, readMask, writePng, type RgbImage } from '../media/image';
 import { encodeVideo } from '../media/video';
 import { alignPortrait, applyMask, pickLargestAttribute, unionMask, type AlignedPortrait, type AnalyseOptions, type SourceAnalysis } from '../pipeline/analysis';
@@ -43,7 +43,7 @@ async function analyse(p: DurianPipeline, file: string, spec: JobSpec, face: Fac
   if (spec.analyser === 'auto' || spec.analyser === 'sidecar') {
     const kpFile = keypointsFile ?? findKeypointSidecar(file);
     if (kpFile) given.keypoints = readKeypointDoc(kpFile).frames[0];
-    const classes = p.manifest.mask_classes as string[];
+    const classes = p.manifest.mask_classes;
     const found = findMaskSidecars(file, classes);
     if (maskFile && maskClass) found[maskClass] = maskFile;
     if (Object.keys(found).length > 0) {
@@ -99,7 +99,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   const t0 = performance.now();
   const timings: Record<string, number> = {};
   const W = p.width, H = p.height;
-  const classes = p.manifest.attribute_classes as string[];
+  const classes: readonly string[] = p.manifest.attribute_classes;
   for (const a of spec.attrs) {
     if (a.cls !== 'auto' && !classes.includes(a.cls)) {
       throw new UsageError(`unknown attribute class "${a.cls}"; the model knows ${classes.join(', ')} (or auto)`);
@@ -130,7 +130,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   t = performance.now();
   const guide = await readGuide(p, spec.guide, spec.frames, { analyser: spec.analyser, face });
   const moved = retargetKeypoints(identity.keypoints, guide.keypoints);
-  const kpSpec = p.manifest.keypoint_image as KeypointSpec;
+  const kpSpec = p.manifest.keypoint_image;
   const poseImages = moved.map((k) => renderKeypoints(k, H, W, kpSpec));
   timings.guide = performance.now() - t;
 

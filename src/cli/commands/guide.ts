@@ -13,7 +13,7 @@ import { UsageError } from '../../errors';
 import type { FaceFrontEnd } from '../../face/front-end';
 import { createFaceMasks, FACE_MASK_CLASSES, type FaceMaskClass } from '../../face/masks';
 import { retargetKeypoints } from '../../face/retarget';
-import { renderKeypoints, type KeypointSpec } from '../../media/keypoint-render';
+import { renderKeypoints } from '../../media/keypoint-render';
 import { readImage, writeMask } from '../../media/image';
 import { commitOutput, getPartialPath, prepareOutput, removePartial } from '../../media/output-file';
 import { encodeVideo } from '../../media/video';
@@ -90,7 +90,7 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
           writeFileSync(tmp, JSON.stringify(doc));
           renameSync(tmp, f.output);
         } else {
-          const spec = pipeline.manifest.keypoint_image as KeypointSpec;
+          const spec = pipeline.manifest.keypoint_image;
           const [w, h] = size;
           const scale = [pipeline.width / w, pipeline.height / h];
           const images = kps.map((k) => {
