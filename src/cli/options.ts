@@ -13,11 +13,11 @@ export type Analyser = (typeof ANALYSERS)[number];
 export const DEFAULTS = Object.freeze({
   steps: 20,
   seed: 0,
-  scheduler: 'ddim' as SchedulerName,
+  scheduler: 'ddim',
   window: 16,
   overlap: 4,
-  provider: 'auto' as Device,
-  analyser: 'auto' as Analyser,
+  provider: 'auto',
+  analyser: 'auto',
 });
 
 export interface AttrSpec {
@@ -154,7 +154,7 @@ export function resolveJob(raw: RawJob, mode: JobSpec['mode']): JobSpec {
 
 /** `--provider` word → Device. */
 export function resolveProviderFlag(value: unknown): Device {
-  const v = String(value ?? DEFAULTS.provider);
+  const v = str(value, '--provider', false) ?? DEFAULTS.provider;
   if (!(DEVICES as readonly string[]).includes(v)) throw new UsageError(`--provider must be one of ${DEVICES.join(', ')}, got "${v}"`);
   return v as Device;
 }

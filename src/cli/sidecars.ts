@@ -36,7 +36,7 @@ export function findMaskSidecars(file: string, classes: readonly string[]): Reco
 export function readKeypointDoc(file: string): KeypointDoc {
   let json: { layout?: string; size?: [number, number]; fps?: number | null; points?: number[][]; frames?: number[][][] };
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
+    json = JSON.parse(readFileSync(file, 'utf8')) as typeof json; // its fields are checked below
   } catch (cause) {
     throw new InputError(`${file}: not a readable keypoints JSON file`, { cause });
   }

@@ -6,6 +6,7 @@ import { execFile, spawn } from 'node:child_process';
 import { accessSync, chmodSync, constants, existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Writable } from 'node:stream';
+import { inspect } from 'node:util';
 
 import { DurianError, InterruptedError } from '../errors';
 
@@ -15,7 +16,7 @@ export interface BinaryInfo {
 }
 
 function packagedBinary(pkg: '@ffmpeg-installer/ffmpeg' | '@ffprobe-installer/ffprobe'): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use: both packages throw at import when their platform binary is missing
   const info = require(pkg) as { path: string };
   if (!existsSync(info.path)) {
     throw new DurianError(`${pkg} has no binary for ${process.platform}-${process.arch} (${info.path})`, {
@@ -136,7 +137,7 @@ export function streamBinary(binary: string, args: readonly string[], options: S
       }
     });
     child.on('close', (code) => {
-      if (failure !== undefined) reject(failure);
+      if (failure !== undefined) reject(failure instanceof Error ? failure : new Error(inspect(failure)));
       else if (code !== 0) {
         const last = stderr.trim().split('\n').pop() || `exit code ${code}`;
         reject(new BinaryFailedError(`${basename(binary)} failed: ${last}`, stderr));

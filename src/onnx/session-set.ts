@@ -179,5 +179,5 @@ export async function runSession(session: ort.InferenceSession, graph: string, f
     const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
     throw new InferenceError(`${label} failed: ${reason} (feeds ${described})`, { cause });
   }
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, fromOrtTensor(v as ort.Tensor)]));
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, fromOrtTensor(v)]));
 }

@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 
+import pkg from '../../package.json';
 import { CLI_TIMEOUT_MS, ROOT, runCli } from './run-cli';
 
 jest.setTimeout(CLI_TIMEOUT_MS * 2);
@@ -28,7 +29,7 @@ describe('durian (spawned)', () => {
   it('--version prints the package version', () => {
     const r = runCli(['--version']);
     expect(r.code).toBe(0);
-    expect(r.stdout.trim()).toBe(require('../../package.json').version);
+    expect(r.stdout.trim()).toBe(pkg.version);
   });
 
   it('an unknown command exits 2 with one line on stderr', () => {

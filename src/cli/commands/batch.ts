@@ -44,7 +44,7 @@ export function normaliseJob(json: Record<string, unknown>): { raw: RawJob; mode
   const command = raw.command ?? 'animate';
   if (command !== 'animate' && command !== 'interpolate') throw new UsageError(`"command" must be animate or interpolate, got ${JSON.stringify(command)}`);
   delete raw.command;
-  return { raw: raw as RawJob, mode: command === 'interpolate' ? 'interpolate' : 'compose' };
+  return { raw, mode: command === 'interpolate' ? 'interpolate' : 'compose' };
 }
 
 export function registerBatchCommand(program: Command, ctx: CliContext): void {
@@ -76,18 +76,20 @@ export function registerBatchCommand(program: Command, ctx: CliContext): void {
         for (const [k, { text, line }] of mine.entries()) {
           const t0 = Date.now();
           try {
-            let json: Record<string, unknown>;
+            let json: unknown;
             try {
               json = JSON.parse(text);
             } catch {
               throw new UsageError(`line ${line} is not valid JSON`);
             }
-            const { raw, mode } = normaliseJob(json);
+            if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UsageError(`line ${line} is not a JSON object`);
+            const { raw, mode } = normaliseJob(Object.fromEntries(Object.entries(json)));
             // relative paths in a job file are relative to the job file
             for (const key of ['identity', 'identityKeypoints', 'guide', 'output', 'preview'] as const) {
-              if (typeof raw[key] === 'string') raw[key] = path.resolve(base, raw[key] as string);
+              const value = raw[key];
+              if (typeof value === 'string') raw[key] = path.resolve(base, value);
             }
-            const attrs = raw.attr === undefined ? [] : Array.isArray(raw.attr) ? raw.attr : [raw.attr];
+            const attrs: unknown[] = raw.attr === undefined ? [] : Array.isArray(raw.attr) ? raw.attr : [raw.attr];
             raw.attr = attrs.map((a) => (typeof a === 'string' ? path.resolve(base, a) : a));
             const spec = resolveJob(raw, mode);
             if (f.resume && existsSync(spec.output)) {
