@@ -74,7 +74,8 @@ def example_inputs(m: Durian, frames: int = 2, attrs: int = 2, groups: int = 2):
     H = a.image_size
     h = H // vae_scale_factor(m)
     g = torch.Generator().manual_seed(0)
-    r = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
+    def r(*s):
+        return torch.randn(*s, generator=g)
     refs_in = a.latent_channels + (1 if a.mask_channel else 0)
     with torch.no_grad():
         hidden, pooled = m.prnet.forward_reference(r(1, refs_in, h, h))
@@ -84,10 +85,10 @@ def example_inputs(m: Durian, frames: int = 2, attrs: int = 2, groups: int = 2):
     unet = {"sample": r(1, a.latent_channels, frames, h, h), "timestep": torch.tensor([501.0]),
             "pose_features": r(1, a.unet_channels[0], frames, h, h) * 0.1, "members": members, "weights": weights,
             "portrait_embedding": pooled, "attr_embedding": torch.stack([pooled] * attrs, 1) * 0.9}
-    for l, t in enumerate(hidden):
-        unet[f"portrait_hidden_{l}"] = t
-    for l, t in enumerate(hidden):
-        unet[f"attr_hidden_{l}"] = torch.stack([t, t * 0.5 + 0.1][:attrs], 1)
+    for i, t in enumerate(hidden):
+        unet[f"portrait_hidden_{i}"] = t
+    for i, t in enumerate(hidden):
+        unet[f"attr_hidden_{i}"] = torch.stack([t, t * 0.5 + 0.1][:attrs], 1)
     return {
         "vae_encoder": {"sample": r(2, 3, H, H).clamp(-1, 1)},
         "vae_decoder": {"latent": r(2, a.latent_channels, h, h)},
@@ -102,15 +103,15 @@ def example_inputs(m: Durian, frames: int = 2, attrs: int = 2, groups: int = 2):
 def _spec(m: Durian):
     """Per graph: module, output names, dynamic axes (symbolic names)."""
     L = m.unet.num_ref_layers
-    hidden_out = [f"hidden_{l}" for l in range(L)]
+    hidden_out = [f"hidden_{i}" for i in range(L)]
     ref_axes = {"reference": {0: "batch"}, **{n: {0: "batch"} for n in hidden_out}, "embedding": {0: "batch"}}
     unet_axes = {"sample": {0: "batch", 2: "frames"}, "timestep": {0: "batch"},
                  "pose_features": {0: "batch", 2: "frames"}, "members": {0: "batch", 1: "groups", 2: "attributes"},
                  "weights": {0: "batch", 1: "frames", 2: "groups"}, "portrait_embedding": {0: "batch"},
                  "attr_embedding": {0: "batch", 1: "attributes"}, "out_sample": {0: "batch", 2: "frames"}}
-    for l in range(L):
-        unet_axes[f"portrait_hidden_{l}"] = {0: "batch"}
-        unet_axes[f"attr_hidden_{l}"] = {0: "batch", 1: "attributes"}
+    for i in range(L):
+        unet_axes[f"portrait_hidden_{i}"] = {0: "batch"}
+        unet_axes[f"attr_hidden_{i}"] = {0: "batch", 1: "attributes"}
     return {
         "vae_encoder": (_Encoder(m), ["latent_mean"], {"sample": {0: "batch"}, "latent_mean": {0: "batch"}}),
         "vae_decoder": (m.vae.decoder, ["sample_out"], {"latent": {0: "batch"}, "sample_out": {0: "batch"}}),
@@ -124,7 +125,7 @@ def _spec(m: Durian):
 
 def _unet_input_order(L: int) -> list[str]:
     return (["sample", "timestep", "pose_features", "members", "weights", "portrait_embedding", "attr_embedding"]
-            + [f"portrait_hidden_{l}" for l in range(L)] + [f"attr_hidden_{l}" for l in range(L)])
+            + [f"portrait_hidden_{i}" for i in range(L)] + [f"attr_hidden_{i}" for i in range(L)])
 
 
 def export_graph(module: nn.Module, inputs: dict[str, torch.Tensor], order: list[str], outputs: list[str],

@@ -76,7 +76,7 @@ class OnnxDurian:
     def references(self, portrait, portrait_mask, attrs):
         hp, pp = self._ref("prnet", portrait, portrait_mask)
         per = [self._ref("arnet", i, m) for i, m in attrs]
-        ha = [torch.stack([h[l] for h, _ in per], 1) for l in range(self.L)]
+        ha = [torch.stack([h[layer] for h, _ in per], 1) for layer in range(self.L)]
         return hp, pp, ha, torch.stack([p for _, p in per], 1)
 
     def denoise(self, noisy, t, pose_images, refs, members, weights):
@@ -86,9 +86,9 @@ class OnnxDurian:
         pf = pf.reshape(B, Fr, *pf.shape[1:]).permute(0, 2, 1, 3, 4)
         feeds = {"sample": noisy, "timestep": t, "pose_features": pf, "members": members, "weights": weights,
                  "portrait_embedding": pp, "attr_embedding": pa}
-        for l in range(self.L):
-            feeds[f"portrait_hidden_{l}"] = hp[l]
-            feeds[f"attr_hidden_{l}"] = ha[l]
+        for layer in range(self.L):
+            feeds[f"portrait_hidden_{layer}"] = hp[layer]
+            feeds[f"attr_hidden_{layer}"] = ha[layer]
         feeds = {k: np.ascontiguousarray(v.float().numpy()) for k, v in feeds.items()}
         return torch.from_numpy(self.s["unet"].run(None, feeds)[0])
 

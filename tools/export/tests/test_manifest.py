@@ -9,7 +9,14 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from durian_export.manifest import FORMAT_VERSION, SCHEMA_FILE, schema_errors, validate_manifest, verify_model_dir, write_manifest
+from durian_export.manifest import (
+    FORMAT_VERSION,
+    SCHEMA_FILE,
+    schema_errors,
+    validate_manifest,
+    verify_model_dir,
+    write_manifest,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 CASES = json.loads(SCHEMA_FILE.with_name("manifest.cases.json").read_text())

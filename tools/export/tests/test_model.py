@@ -13,7 +13,8 @@ import torch.multiprocessing as mp
 from durian_export.components import Durian
 from durian_export.config import TrainConfig, load_config
 from durian_export.data import SynthBatchMaker
-from durian_export.train import all_reduce_grads, compute_loss, main as train_main
+from durian_export.train import all_reduce_grads, compute_loss
+from durian_export.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.json"
