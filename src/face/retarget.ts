@@ -1,7 +1,7 @@
 /**
- * Relative motion retargeting (DESIGN §5): each driving frame's displacement from the driving
- * video's first frame, normalised by face size, applied to the identity's own keypoints — the face
- * shape stays the identity's.
+ * Relative motion retargeting (docs/architecture.md, "Guidance"): each driving frame's
+ * displacement from the driving video's first frame, normalised by face size, applied to the
+ * identity's own keypoints — the face shape stays the identity's.
  */
 
 /** Face size of 68 keypoints: distance between the outer eye corners (36, 45) plus eye-line to chin (8). */

@@ -1,6 +1,6 @@
 /**
  * The CLI's automatic analyser choice on real files with the shipped models: synthetic examples go
- * to the model's parser, real photographs to the face front end (issue 7).
+ * to the model's parser, real photographs to the face front end (docs/face.md).
  */
 import { readdirSync } from 'node:fs';
 import path from 'node:path';

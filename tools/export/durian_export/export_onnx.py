@@ -231,3 +231,9 @@ def export_model(model: Durian, out: Path, name: str, fp16: bool = False, parity
     (out / "scheduler_config.json").write_text(json.dumps(model.schedule.scheduler_config(), indent=2) + "\n")
     report["manifest"] = {"format_version": manifest["format_version"], "graphs": sorted(manifest["graphs"])}
     return report
+
+
+if __name__ == "__main__":  # the older spelling of `python -m durian_export.export`
+    from .export import main
+
+    main()
