@@ -92,6 +92,21 @@ export class DurianPipeline {
     if (this.height % this.vaeScaleFactor || this.width % this.vaeScaleFactor) {
       throw new ModelFileError(`${where}: resolution ${this.height}×${this.width} is not a multiple of vae_scale_factor ${this.vaeScaleFactor}`);
     }
+    // the graphs' fixed dimensions must be the ones the manifest's numbers imply
+    const { h, w } = this.latentSize;
+    const C = this.latentChannels;
+    const expect: [graph: 'vae_encoder' | 'vae_decoder' | 'unet', input: string, dims: (number | undefined)[]][] = [
+      ['vae_encoder', 'sample', [undefined, 3, this.height, this.width]],
+      ['vae_decoder', 'latent', [undefined, C, h, w]],
+      ['unet', 'sample', [undefined, C, undefined, h, w]],
+    ];
+    for (const [graph, input, dims] of expect) {
+      const shape = m.graphs[graph].inputs.find((t) => t.name === input)?.shape;
+      if (shape && shape.some((d, i) => typeof d === 'number' && dims[i] !== undefined && d !== dims[i])) {
+        throw new ModelFileError(`${where}: graphs.${graph} input "${input}" is [${shape.join(', ')}], but resolution ${this.height}×${this.width}, `
+          + `vae_scale_factor ${this.vaeScaleFactor} and latent_channels ${C} make it [${dims.map((d) => d ?? '*').join(', ')}]`);
+      }
+    }
     const refIn = m.graphs.prnet.inputs[0].shape[1];
     if (refIn !== this.latentChannels && refIn !== this.latentChannels + 1) {
       throw new ModelFileError(`${where}: graphs.prnet takes ${String(refIn)} channels; latent_channels ${this.latentChannels} needs ${this.latentChannels} or ${this.latentChannels + 1} (with the mask)`);

@@ -82,6 +82,21 @@ describe('broken model files', () => {
     expectRefused(dir, /graphs\.unet\.file must match pattern/, { animate: false });
   });
 
+  it('a resolution that is not a multiple of vae_scale_factor', () => {
+    const dir = brokenModel('resolution-60', (m) => (m.resolution = [60, 60]));
+    const a = animate(dir);
+    expect(a.code).toBe(2);
+    expect(errorLines(a)).toEqual([`durian: error: ${path.join(dir, 'manifest.json')}: resolution 60×60 is not a multiple of vae_scale_factor 8`]);
+  });
+
+  it('a vae_scale_factor that the graphs do not have', () => {
+    const dir = brokenModel('factor-16', (m) => (m.vae_scale_factor = 16));
+    const a = animate(dir);
+    expect(a.code).toBe(2);
+    expect(errorLines(a)).toEqual([`durian: error: ${path.join(dir, 'manifest.json')}: graphs.vae_decoder input "latent" is [batch, 4, 8, 8], `
+      + 'but resolution 64×64, vae_scale_factor 16 and latent_channels 4 make it [*, 4, 4, 4]']);
+  });
+
   it('a graph whose inputs are not the manifest\'s is refused at load, not at the first UNet call', () => {
     // the VAE decoder's graph under the UNet's name, its sha256 updated: the hashes pass, the inputs do not
     const dir = brokenModel('wrong-graph', (m, d) => {
