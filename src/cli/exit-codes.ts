@@ -7,7 +7,7 @@ import {
   UsageError,
 } from '../errors';
 
-/** Exit codes of the `durian` command (DESIGN §6). */
+/** Exit codes of the `durian` command (docs/cli.md, "Exit codes"). */
 export const EXIT_CODES = Object.freeze({
   ok: 0,
   runtimeFailure: 1,

@@ -1,3 +1,5 @@
+import { inspect } from 'node:util';
+
 import { DurianError } from '../errors';
 import { getExitCode, type ExitCode } from './exit-codes';
 
@@ -19,7 +21,7 @@ export function handleError(error: unknown, writeLine: WriteLine, verbose = fals
       current = current.cause;
       if (current !== undefined) writeLine('Caused by:');
     }
-    if (current !== undefined && !(current instanceof Error)) writeLine(String(current));
+    if (current !== undefined && !(current instanceof Error)) writeLine(inspect(current));
   }
   return getExitCode(error);
 }

@@ -12,15 +12,12 @@ export type Analyser = (typeof ANALYSERS)[number];
 /** Defaults shown in --help. */
 export const DEFAULTS = Object.freeze({
   steps: 20,
-  // chosen on the benchmark's validation split (seed 2,000,000) for models/durian-synth: 4 beat 2.5 on
-  // hair and glasses, PSNR and attribute L1 (docs/training.md, run 4)
-  guidanceScale: 4,
   seed: 0,
-  scheduler: 'ddim' as SchedulerName,
+  scheduler: 'ddim',
   window: 16,
   overlap: 4,
-  provider: 'auto' as Device,
-  analyser: 'auto' as Analyser,
+  provider: 'auto',
+  analyser: 'auto',
 });
 
 export interface AttrSpec {
@@ -42,7 +39,8 @@ export interface JobSpec {
   frames?: number;
   fps?: number;
   steps: number;
-  guidanceScale: number;
+  /** Undefined: the model's default (its manifest's `defaults.guidance_scale`). */
+  guidanceScale?: number;
   seed: number;
   scheduler: SchedulerName;
   window: number;
@@ -152,7 +150,7 @@ export function resolveJob(raw: RawJob, mode: JobSpec['mode']): JobSpec {
     frames: num(raw.frames, '--frames', undefined, positiveInt, 'a positive integer'),
     fps: num(raw.fps, '--fps', undefined, (n) => n > 0 && n <= 240, 'a number in (0, 240]'),
     steps: num(raw.steps, '--steps', DEFAULTS.steps, positiveInt, 'a positive integer')!,
-    guidanceScale: num(raw.guidanceScale, '--guidance-scale', DEFAULTS.guidanceScale, (n) => n >= 0 && n <= 50, 'in [0, 50]')!,
+    guidanceScale: num(raw.guidanceScale, '--guidance-scale', undefined, (n) => n >= 0 && n <= 50, 'in [0, 50]'),
     seed: num(raw.seed, '--seed', DEFAULTS.seed, (n) => Number.isInteger(n) && n >= 0 && n < 2 ** 32, 'an integer in [0, 2^32)')!,
     scheduler: scheduler as SchedulerName,
     window,
@@ -166,7 +164,7 @@ export function resolveJob(raw: RawJob, mode: JobSpec['mode']): JobSpec {
 
 /** `--provider` word → Device. */
 export function resolveProviderFlag(value: unknown): Device {
-  const v = String(value ?? DEFAULTS.provider);
+  const v = str(value, '--provider', false) ?? DEFAULTS.provider;
   if (!(DEVICES as readonly string[]).includes(v)) throw new UsageError(`--provider must be one of ${DEVICES.join(', ')}, got "${v}"`);
   return v as Device;
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 
 import { InputError, UsageError } from '../errors';
 import { retargetKeypoints } from '../face/retarget';
-import { renderKeypoints, type KeypointSpec } from '../media/keypoint-render';
+import { renderKeypoints } from '../media/keypoint-render';
 import { readImage, readMask, writePng, type RgbImage } from '../media/image';
 import { encodeVideo } from '../media/video';
 import { alignPortrait, applyMask, fitAttribute, pickLargestAttribute, unionMask, type AlignedPortrait, type AnalyseOptions, type SourceAnalysis } from '../pipeline/analysis';
@@ -48,7 +48,7 @@ async function analyse(p: DurianPipeline, file: string, spec: JobSpec, face: Fac
   if (spec.analyser === 'auto' || spec.analyser === 'sidecar') {
     const kpFile = keypointsFile ?? findKeypointSidecar(file);
     if (kpFile) given.keypoints = readKeypointDoc(kpFile).frames[0];
-    const classes = p.manifest.mask_classes as string[];
+    const classes = p.manifest.mask_classes;
     const found = findMaskSidecars(file, classes);
     if (maskFile && maskClass) found[maskClass] = maskFile;
     if (Object.keys(found).length > 0) {
@@ -125,7 +125,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   const t0 = performance.now();
   const timings: Record<string, number> = {};
   const W = p.width, H = p.height;
-  const classes = p.manifest.attribute_classes as string[];
+  const classes: readonly string[] = p.manifest.attribute_classes;
   for (const a of spec.attrs) {
     if (a.cls !== 'auto' && !classes.includes(a.cls)) {
       throw new UsageError(`unknown attribute class "${a.cls}"; the model knows ${classes.join(', ')} (or auto)`);
@@ -165,7 +165,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   t = performance.now();
   const guide = await readGuide(p, spec.guide, spec.frames, { analyser: spec.analyser, face });
   const moved = retargetKeypoints(identity.keypoints, guide.keypoints, { driving3d: guide.points3d });
-  const kpSpec = p.manifest.keypoint_image as KeypointSpec;
+  const kpSpec = p.manifest.keypoint_image;
   // drawn when the pose guider asks for them, 16 at a time: a long guide is never held rendered
   // whole, and the event loop (signals included) runs between chunks
   const poseImages = { length: moved.length, at: (i: number) => (moved[i] ? renderKeypoints(moved[i], H, W, kpSpec) : undefined) };

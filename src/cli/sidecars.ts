@@ -82,7 +82,7 @@ function readFrame(file: string, where: string, pts: unknown): Float32Array {
 export function readKeypointDoc(file: string): KeypointDoc {
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
+    json = JSON.parse(readFileSync(file, 'utf8')) as typeof json; // its fields are checked below
   } catch (cause) {
     const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file'
       : (cause as NodeJS.ErrnoException).code === 'EISDIR' ? 'is a directory' : 'not valid JSON';

@@ -1,5 +1,5 @@
 /**
- * The real-face front end (DESIGN §5): MediaPipe's face detector, face mesh and selfie segmenter
+ * The real-face front end (docs/face.md): MediaPipe's face detector, face mesh and selfie segmenter
  * (converted to ONNX in models/face) turned into what the pipeline needs — 68 iBUG keypoints,
  * the 468 mesh points and class masks for a photo; smoothed 68-point tracks for a video.
  */

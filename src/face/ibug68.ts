@@ -1,6 +1,6 @@
 /**
  * A fixed 468 → 68 index map from the MediaPipe face mesh to the iBUG-68 (300-W / dlib) layout the
- * synthetic renderer emits (DESIGN §5). "Right"/"left" are the subject's: iBUG point 0 and the
+ * synthetic renderer emits (docs/face.md). "Right"/"left" are the subject's: iBUG point 0 and the
  * right eye (36–41) are on the image's left in a frontal photo, as is mesh point 33.
  *
  * How the indices were chosen: per group, among the points of the matching mesh contour

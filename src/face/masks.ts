@@ -4,7 +4,7 @@
  * 468 mesh points.
  *
  * HEURISTICS, NOT A PARSER: no face-parsing, hair, hat or glasses model is obtainable offline
- * (face-assets.md §2b). What each class really is:
+ * (docs/face.md). What each class really is:
  * - face: the face-oval polygon (eyes, brows and lips stay inside, as the synthetic renderer
  *   draws them) plus a neck band under the chin within the person mask (a fixed fraction of the
  *   face width, not a measured neck);

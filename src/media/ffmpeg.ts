@@ -8,6 +8,7 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { accessSync, chmodSync, constants, existsSync, statSync } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
 import type { Writable } from 'node:stream';
+import { inspect } from 'node:util';
 
 import { DurianError, InterruptedError } from '../errors';
 
@@ -24,7 +25,7 @@ export type BinarySource = 'path' | 'bundled';
 export const MIN_PATH_MAJOR = 5;
 
 function packagedBinary(pkg: '@ffmpeg-installer/ffmpeg' | '@ffprobe-installer/ffprobe'): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use: both packages throw at import when their platform binary is missing
   const info = require(pkg) as { path: string };
   if (!existsSync(info.path)) {
     throw new DurianError(`${pkg} has no binary for ${process.platform}-${process.arch} (${info.path})`, {
@@ -227,7 +228,7 @@ export function streamBinary(binary: string, args: readonly string[], options: S
     });
     child.on('close', (code, killedBy) => {
       running.delete(child);
-      if (failure !== undefined) reject(failure);
+      if (failure !== undefined) reject(failure instanceof Error ? failure : new Error(inspect(failure)));
       else if (code !== 0) {
         const last = stderr.trim().split('\n').pop() || (killedBy ? `killed by ${killedBy}` : `exit code ${code}`);
         reject(new BinaryFailedError(`${basename(binary)} failed: ${last}`, stderr));

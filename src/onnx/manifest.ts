@@ -1,40 +1,32 @@
 /**
- * The model directory contract (DESIGN §4): `manifest.json` written by `tools/export`, read here.
- * This module reads and checks files; it never loads onnxruntime-node.
+ * The model directory contract: `manifest.json` written by tools/export (durian_export/manifest.py),
+ * read here. Its one definition is the JSON Schema tools/export/durian_export/manifest.schema.json:
+ * Python validates with it (jsonschema), this module with ajv, and the types in manifest-types.ts are
+ * generated from it. docs/architecture.md describes the contract. This module reads and checks
+ * files; it never loads onnxruntime-node.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
-import { ModelFileError } from '../errors';
+import Ajv2020, { type ErrorObject } from 'ajv/dist/2020';
 
-/** Manifest format versions this build of durian understands. */
-export const SUPPORTED_MANIFEST_VERSIONS = [1] as const;
+import { ModelFileError } from '../errors';
+import type { DurianManifest, Graph, Tensor } from './manifest-types';
+
+/** The schema file, beside the Python exporter (the same path from src/onnx and dist/onnx). */
+export const MANIFEST_SCHEMA_FILE = path.resolve(__dirname, '..', '..', 'tools', 'export', 'durian_export', 'manifest.schema.json');
 
 /** One graph input or output: its name, element type and shape (strings are symbolic dims). */
-export interface TensorSpec {
-  name: string;
-  dtype: string;
-  shape: (number | string)[];
-}
+export type TensorSpec = Tensor;
 
 /** One ONNX graph of the model. */
-export interface GraphEntry {
-  file: string;
-  sha256: string;
-  inputs: TensorSpec[];
-  outputs: TensorSpec[];
-}
+export type GraphEntry = Graph;
 
-/** `manifest.json`, as far as this module needs to know it; other keys are kept as they are. */
-export interface Manifest {
-  format_version: number;
-  name: string;
-  graphs: Record<string, GraphEntry>;
-  [key: string]: unknown;
-}
+/** `manifest.json` after validation: the schema's type, with the schema's defaults filled in. */
+export type Manifest = DurianManifest & { defaults: Required<NonNullable<DurianManifest['defaults']>> };
 
-/** Verification result of one graph file. */
+/** Verification result of one file of a model directory. */
 export interface GraphCheck {
   graph: string;
   file: string;
@@ -44,6 +36,25 @@ export interface GraphCheck {
 }
 
 export const MANIFEST_FILE = 'manifest.json';
+/** The scheduler settings beside the graphs (diffusers spelling), read by src/pipeline/schedulers. */
+export const SCHEDULER_CONFIG_FILE = 'scheduler_config.json';
+
+let compiled: ReturnType<typeof compileSchema> | undefined;
+
+function compileSchema() {
+  const schema: unknown = JSON.parse(readFileSync(MANIFEST_SCHEMA_FILE, 'utf8'));
+  if (typeof schema !== 'object' || schema === null) throw new Error(`${MANIFEST_SCHEMA_FILE} is not a JSON Schema`);
+  // useDefaults: a missing `defaults` (or one of its fields) takes the schema's `default`, which
+  // is what the `Manifest` type promises; strict: a keyword ajv does not know is an error.
+  const ajv = new Ajv2020({ useDefaults: true, strict: true, allErrors: false });
+  return ajv.compile<Manifest>(schema);
+}
+
+/** The compiled validator of manifest.schema.json (compiled once). */
+function getValidator(): ReturnType<typeof compileSchema> {
+  compiled ??= compileSchema();
+  return compiled;
+}
 
 /**
  * `<dir>/manifest.json` parsed but not yet checked; throws `ModelFileError` when it is missing
@@ -65,50 +76,48 @@ export function readManifest(dir: string): Manifest {
   return validateManifest(json, file);
 }
 
-/** Checks the shape of a parsed manifest; `where` names it in error messages. */
-export function validateManifest(json: unknown, where: string): Manifest {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new ModelFileError(`${where}: manifest must be a JSON object`);
+/** `/graphs/unet/file` → `graphs.unet.file` (the manifest's own spelling of a field). */
+function fieldOf(pointer: string): string {
+  if (pointer === '') return 'manifest';
+  return pointer.slice(1).split('/').map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
+}
+
+/** One line for an ajv error: the field and what is wrong with it. */
+export function describeSchemaError(error: ErrorObject): string {
+  const field = fieldOf(error.instancePath);
+  const p: Record<string, unknown> = error.params;
+  switch (error.keyword) {
+    case 'required':
+      return `${field === 'manifest' ? '' : `${field}.`}${String(p.missingProperty)} is missing`;
+    case 'additionalProperties':
+      return `${field} has an unknown field "${String(p.additionalProperty)}"`;
+    case 'const':
+      return `${field} must be ${JSON.stringify(p.allowedValue)}`;
+    case 'enum':
+      return `${field} must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    default:
+      return `${field} ${error.message ?? 'is invalid'}`;
   }
-  const m = json as Record<string, unknown>;
-  const version = m.format_version;
-  if (typeof version !== 'number') throw new ModelFileError(`${where}: missing numeric "format_version"`);
-  if (!(SUPPORTED_MANIFEST_VERSIONS as readonly number[]).includes(version)) {
+}
+
+/**
+ * Checks a parsed manifest against manifest.schema.json; `where` names it in error messages. The
+ * schema's defaults are filled into `json` (it is the returned object).
+ */
+export function validateManifest(json: unknown, where: string): Manifest {
+  const validate = getValidator();
+  if (validate(json)) return json;
+  const error = validate.errors?.[0];
+  if (error?.instancePath === '/format_version' && error.keyword === 'const') {
+    const version = JSON.stringify((json as { format_version: unknown }).format_version);
     throw new ModelFileError(
-      `${where}: manifest format_version ${version} is not supported (this durian reads ${SUPPORTED_MANIFEST_VERSIONS.join(', ')})`,
+      `${where}: manifest format_version ${version} is not supported (this durian reads ${JSON.stringify(error.params.allowedValue)})`,
       { suggestion: 'Re-export the model with a matching tools/export, or update durian.' },
     );
   }
-  if (typeof m.name !== 'string') throw new ModelFileError(`${where}: missing string "name"`);
-  const graphs = m.graphs;
-  if (typeof graphs !== 'object' || graphs === null || Array.isArray(graphs)) {
-    throw new ModelFileError(`${where}: missing object "graphs"`);
-  }
-  for (const [graph, entry] of Object.entries(graphs as Record<string, unknown>)) {
-    validateGraphEntry(entry, `${where}: graphs.${graph}`);
-  }
-  return json as Manifest;
-}
-
-function validateGraphEntry(entry: unknown, where: string): void {
-  if (typeof entry !== 'object' || entry === null) throw new ModelFileError(`${where} must be an object`);
-  const e = entry as Record<string, unknown>;
-  if (typeof e.file !== 'string' || e.file.includes('..') || path.isAbsolute(e.file)) {
-    throw new ModelFileError(`${where}.file must be a file name inside the model directory`);
-  }
-  if (typeof e.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(e.sha256)) {
-    throw new ModelFileError(`${where}.sha256 must be 64 lowercase hex digits`);
-  }
-  for (const key of ['inputs', 'outputs'] as const) {
-    const specs = e[key];
-    if (!Array.isArray(specs)) throw new ModelFileError(`${where}.${key} must be an array`);
-    specs.forEach((s: unknown, i) => {
-      const spec = s as Record<string, unknown> | null;
-      if (typeof spec?.name !== 'string' || typeof spec.dtype !== 'string' || !Array.isArray(spec.shape)) {
-        throw new ModelFileError(`${where}.${key}[${i}] needs name, dtype and shape`);
-      }
-    });
-  }
+  throw new ModelFileError(`${where}: ${error ? describeSchemaError(error) : 'does not match the manifest schema'}`, {
+    suggestion: 'Re-export the model with `python -m durian_export.export`.',
+  });
 }
 
 /** sha256 of a file, streamed (graphs can be tens of MB). */
@@ -122,12 +131,12 @@ export function hashFile(file: string): Promise<string> {
   });
 }
 
-/** Checks every graph file of a manifest against its sha256. */
+/** Checks every graph file of a manifest against its sha256; a path that is not a file is `missing`. */
 export async function verifyModelFiles(dir: string, manifest: { graphs: Record<string, { file: string; sha256: string }> }): Promise<GraphCheck[]> {
   const checks: GraphCheck[] = [];
   for (const [graph, entry] of Object.entries(manifest.graphs)) {
     const file = path.join(dir, entry.file);
-    if (!existsSync(file)) {
+    if (!existsSync(file) || !statSync(file).isFile()) {
       checks.push({ graph, file: entry.file, status: 'missing', expected: entry.sha256 });
       continue;
     }
@@ -135,4 +144,39 @@ export async function verifyModelFiles(dir: string, manifest: { graphs: Record<s
     checks.push({ graph, file: entry.file, status: actual === entry.sha256 ? 'ok' : 'mismatch', expected: entry.sha256, actual });
   }
   return checks;
+}
+
+/** `<dir>/scheduler_config.json` parsed; throws `ModelFileError` naming the file when it is missing or not a JSON object. */
+export function readSchedulerConfig(dir: string): Record<string, unknown> {
+  const file = path.join(dir, SCHEDULER_CONFIG_FILE);
+  if (!existsSync(file)) {
+    throw new ModelFileError(`${file} is missing`, { suggestion: 'Re-export the model: `python -m durian_export.export` writes it beside the graphs.' });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (cause) {
+    throw new ModelFileError(`${file} is not valid JSON`, { cause });
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ModelFileError(`${file} must hold a JSON object`);
+  return Object.fromEntries(Object.entries(json));
+}
+
+/**
+ * What the manifest says a graph's inputs are vs what its file declares (`declared`: input name →
+ * shape, as onnxruntime or fix-dims.ts reads it): the first difference of names or ranks as one
+ * line, or undefined when they agree.
+ */
+export function compareGraphInputs(entry: Graph, declared: Record<string, readonly (number | string)[]>): string | undefined {
+  const listed = entry.inputs.map((t) => t.name);
+  const missing = listed.filter((n) => !(n in declared));
+  const extra = Object.keys(declared).filter((n) => !listed.includes(n));
+  if (missing.length || extra.length) {
+    return `inputs do not match the manifest (in the manifest only: ${missing.join(', ') || '-'}; in the graph only: ${extra.join(', ') || '-'})`;
+  }
+  for (const t of entry.inputs) {
+    const rank = declared[t.name]?.length;
+    if (rank !== t.shape.length) return `input "${t.name}" has rank ${rank} in the graph but ${t.shape.length} in the manifest`;
+  }
+  return undefined;
 }

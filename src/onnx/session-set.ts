@@ -7,7 +7,7 @@ import path from 'node:path';
 
 import { InferenceError, ModelFileError } from '../errors';
 import { bindDims, fixInputDims, readInputDims } from './fix-dims';
-import { readManifest, verifyModelFiles, type Manifest } from './manifest';
+import { compareGraphInputs, readManifest, verifyModelFiles, type GraphEntry, type Manifest } from './manifest';
 import { createInferenceSession, ort } from './runtime';
 import { fromOrtTensor, toOrtTensor, type FloatArray } from './tensor';
 
@@ -50,12 +50,16 @@ export class SessionSet {
   /** Reads the manifest, verifies every graph's sha256, creates the sessions in parallel. */
   static async create(dir: string, options: SessionSetOptions): Promise<SessionSet> {
     const manifest = readManifest(dir);
-    const names = options.graphs ?? Object.keys(manifest.graphs);
-    for (const name of names) {
-      if (!manifest.graphs[name]) throw new ModelFileError(`model ${dir} has no graph "${name}" in its manifest`);
+    const graphs = new Map<string, GraphEntry>();
+    for (const name of options.graphs ?? Object.keys(manifest.graphs)) {
+      const entry = manifest.graphs[name];
+      if (!entry) throw new ModelFileError(`model ${dir} has no graph "${name}" in its manifest`);
+      graphs.set(name, entry);
     }
+    const names = [...graphs.keys()];
+    const fileOf = (n: string) => path.join(dir, graphs.get(n)?.file ?? '');
     if (!options.skipVerify) {
-      const checks = await verifyModelFiles(dir, { ...manifest, graphs: Object.fromEntries(names.map((n) => [n, manifest.graphs[n]!])) });
+      const checks = await verifyModelFiles(dir, { graphs: Object.fromEntries(graphs) });
       const bad = checks.find((c) => c.status !== 'ok');
       if (bad) {
         throw new ModelFileError(
@@ -67,14 +71,26 @@ export class SessionSet {
     const extra = options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {};
     const fixed = new Map<string, FixedShapeGraph>();
     for (const n of names.filter((g) => options.fixedShapes?.includes(g))) {
-      const bytes = new Uint8Array(readFileSync(path.join(dir, manifest.graphs[n]!.file)));
+      const bytes = new Uint8Array(readFileSync(fileOf(n)));
       fixed.set(n, { bytes, declared: readInputDims(bytes), sessions: new Map(), fallbacks: new Map() });
     }
     // a fixed-shape graph also gets its dynamic session: the input names, and any shape ORT
     // cannot fold (or a model it cannot load from bytes) falls back to it
     const entries = await Promise.all(
-      names.map(async (n) => [n, await createInferenceSession(path.join(dir, manifest.graphs[n]!.file), options.executionProviders, extra)] as const),
+      names.map(async (n) => [n, await createInferenceSession(fileOf(n), options.executionProviders, extra)] as const),
     );
+    // a graph whose inputs are not the manifest's would fail only at its first run (the UNet's after
+    // the references and the pose guider have run): compare names and ranks now
+    for (const [n, session] of entries) {
+      const declared = Object.fromEntries(session.inputMetadata.map((m) => [m.name, m.isTensor ? m.shape : []]));
+      const entry = graphs.get(n);
+      const problem = entry && compareGraphInputs(entry, declared);
+      if (problem) {
+        await Promise.all(entries.map(([, s]) => s.release()));
+        throw new ModelFileError(`${fileOf(n)}: ${problem}`,
+          { suggestion: 'Re-export the model so that the manifest describes its graphs.' });
+      }
+    }
     return new SessionSet(dir, manifest, new Map(entries), options.executionProviders, fixed, extra);
   }
 
@@ -163,5 +179,5 @@ export async function runSession(session: ort.InferenceSession, graph: string, f
     const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
     throw new InferenceError(`${label} failed: ${reason} (feeds ${described})`, { cause });
   }
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, fromOrtTensor(v as ort.Tensor)]));
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, fromOrtTensor(v)]));
 }

@@ -55,7 +55,7 @@ function scaleAffine(sx: number, sy: number): Affine {
 /** Runs the parser graph on a model-size image → keypoints (model pixels) and class masks. */
 export async function forwardParser(p: DurianPipeline, image: Float32Array): Promise<{ keypoints: Float32Array; masks: Record<string, Float32Array> }> {
   const out = await p.sessions.run('parser', { image: { data: toSignedRange(image), dims: [1, 3, p.height, p.width] } });
-  const classes = p.manifest.mask_classes as string[];
+  const classes = p.manifest.mask_classes;
   const plane = p.height * p.width;
   const masks: Record<string, Float32Array> = {};
   classes.forEach((c, i) => (masks[c] = out.masks!.data.slice(i * plane, (i + 1) * plane)));
@@ -64,9 +64,7 @@ export async function forwardParser(p: DurianPipeline, image: Float32Array): Pro
 
 /** Face-template keypoints of the model in model pixels. */
 export function getTemplateKeypoints(p: DurianPipeline): Float32Array {
-  const t = p.manifest.face_template as number[] | undefined;
-  if (!t || t.length !== 136) throw new InputError('the model manifest has no face_template; re-export it');
-  return Float32Array.from(t, (v, i) => v * (i % 2 === 0 ? p.width : p.height));
+  return Float32Array.from(p.manifest.face_template, (v, i) => v * (i % 2 === 0 ? p.width : p.height));
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Which analyser suits an image (issue 7): the model's parser knows the synthetic domain it was
+ * Which analyser suits an image (docs/face.md, "Which analyser runs"): the model's parser knows the synthetic domain it was
  * trained on; real photos need the face front end. Two independent signals decide:
  *
  * - landmark disagreement, the decisive one: the mean distance between the parser's 68 keypoints

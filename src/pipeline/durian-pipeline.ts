@@ -3,11 +3,8 @@
  * classifier-free guidance, overlapping windows, attribute groups and weights) → decode.
  * The algorithm of `sample_video` in tools/export/durian_export/sample.py, over the ONNX graphs.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-
-import { UsageError } from '../errors';
-import type { Manifest } from '../onnx/manifest';
+import { ModelFileError, UsageError } from '../errors';
+import { readSchedulerConfig, type Manifest } from '../onnx/manifest';
 import { SessionSet } from '../onnx/session-set';
 import type { FloatArray } from '../onnx/tensor';
 import { applyGuidance } from './guidance';
@@ -44,7 +41,8 @@ export interface PoseImages {
 
 export interface RunOptions {
   numInferenceSteps: number;
-  guidanceScale: number;
+  /** Classifier-free guidance scale; default: the model's (manifest `defaults.guidance_scale`). */
+  guidanceScale?: number;
   seed: number;
   scheduler: SchedulerName;
   window: number;
@@ -55,7 +53,7 @@ export interface RunOptions {
    * UNet steps and 40 % less peak memory (docs/performance.md); one batch elsewhere.
    */
   splitBranches?: boolean;
-  /** Initial latents [1, 4, F, h, w] (before init-noise scaling); default: seeded Gaussian noise. */
+  /** Initial latents [1, C, F, h, w] (before init-noise scaling); default: seeded Gaussian noise. */
   latents?: Float32Array;
   onStep?: (p: { step: number; total: number; timestep: number }) => void;
   onStage?: (stage: string) => void;
@@ -84,17 +82,44 @@ export class DurianPipeline {
   readonly width: number;
   readonly latentChannels: number;
   readonly latentScale: number;
+  /** Image pixels per latent pixel along each axis. */
+  readonly vaeScaleFactor: number;
   readonly layers: number;
+  /** The model's classifier-free guidance scale when the caller gives none. */
+  readonly defaultGuidanceScale: number;
   private readonly maskChannel: boolean;
 
   private constructor(readonly sessions: SessionSet, private readonly schedulerConfig: Record<string, unknown>) {
-    const m = sessions.manifest as Manifest & Record<string, unknown>;
-    const res = m.resolution as [number, number];
-    [this.height, this.width] = res;
-    this.latentChannels = m.latent_channels as number;
-    this.latentScale = m.latent_scale as number;
-    this.layers = m.reference_layers as number;
-    const refIn = m.graphs.prnet!.inputs[0]!.shape[1];
+    const m = sessions.manifest;
+    [this.height, this.width] = m.resolution;
+    this.latentChannels = m.latent_channels;
+    this.latentScale = m.latent_scale;
+    this.vaeScaleFactor = m.vae_scale_factor;
+    this.layers = m.reference_layers;
+    this.defaultGuidanceScale = m.defaults.guidance_scale;
+    const where = `${sessions.dir}/manifest.json`;
+    if (this.height % this.vaeScaleFactor || this.width % this.vaeScaleFactor) {
+      throw new ModelFileError(`${where}: resolution ${this.height}×${this.width} is not a multiple of vae_scale_factor ${this.vaeScaleFactor}`);
+    }
+    // the graphs' fixed dimensions must be the ones the manifest's numbers imply
+    const { h, w } = this.latentSize;
+    const C = this.latentChannels;
+    const expect: [graph: 'vae_encoder' | 'vae_decoder' | 'unet', input: string, dims: (number | undefined)[]][] = [
+      ['vae_encoder', 'sample', [undefined, 3, this.height, this.width]],
+      ['vae_decoder', 'latent', [undefined, C, h, w]],
+      ['unet', 'sample', [undefined, C, undefined, h, w]],
+    ];
+    for (const [graph, input, dims] of expect) {
+      const shape = m.graphs[graph].inputs.find((t) => t.name === input)?.shape;
+      if (shape && shape.some((d, i) => typeof d === 'number' && dims[i] !== undefined && d !== dims[i])) {
+        throw new ModelFileError(`${where}: graphs.${graph} input "${input}" is [${shape.join(', ')}], but resolution ${this.height}×${this.width}, `
+          + `vae_scale_factor ${this.vaeScaleFactor} and latent_channels ${C} make it [${dims.map((d) => d ?? '*').join(', ')}]`);
+      }
+    }
+    const refIn = m.graphs.prnet.inputs[0].shape[1];
+    if (refIn !== this.latentChannels && refIn !== this.latentChannels + 1) {
+      throw new ModelFileError(`${where}: graphs.prnet takes ${String(refIn)} channels; latent_channels ${this.latentChannels} needs ${this.latentChannels} or ${this.latentChannels + 1} (with the mask)`);
+    }
     this.maskChannel = refIn === this.latentChannels + 1;
   }
 
@@ -107,8 +132,12 @@ export class DurianPipeline {
     const fixedShapes = opts.fixedShapes ?? true;
     const sessions = await SessionSet.create(dir, { executionProviders: opts.executionProviders, skipVerify: opts.skipVerify,
       fixedShapes: fixedShapes ? ['unet', 'pose_guider', 'vae_decoder'] : [] });
-    const schedulerConfig = JSON.parse(readFileSync(path.join(dir, 'scheduler_config.json'), 'utf8')) as Record<string, unknown>;
-    return new DurianPipeline(sessions, schedulerConfig);
+    try {
+      return new DurianPipeline(sessions, readSchedulerConfig(dir));
+    } catch (error) {
+      await sessions.release();
+      throw error;
+    }
   }
 
   get manifest(): Manifest {
@@ -119,11 +148,17 @@ export class DurianPipeline {
     await this.sessions.release();
   }
 
-  private get hw(): number {
-    return (this.height / 8) * (this.width / 8);
+  /** Latent height and width. */
+  get latentSize(): { h: number; w: number } {
+    return { h: this.height / this.vaeScaleFactor, w: this.width / this.vaeScaleFactor };
   }
 
-  /** VAE-encodes a [3, H, W] image in [0, 1] → scaled latent [4, h, w]. */
+  private get hw(): number {
+    const { h, w } = this.latentSize;
+    return h * w;
+  }
+
+  /** VAE-encodes a [3, H, W] image in [0, 1] → scaled latent [C, h, w]. */
   async encodeImage(image: Float32Array): Promise<Float32Array> {
     const out = await this.sessions.run('vae_encoder', { sample: { data: toSignedRange(image), dims: [1, 3, this.height, this.width] } });
     const z = out.latent_mean!.data;
@@ -135,10 +170,9 @@ export class DurianPipeline {
   /** ReferenceNet input: latent of the masked image ⊕ mask at latent size. */
   async referenceInput(ref: PreparedReference): Promise<FloatArray> {
     const z = await this.encodeImage(ref.image);
-    const h = this.height / 8;
-    const w = this.width / 8;
+    const { h, w } = this.latentSize;
     if (!this.maskChannel) return { data: z, dims: [1, this.latentChannels, h, w] };
-    const m = areaDownsample(ref.mask, this.height, this.width, 8);
+    const m = areaDownsample(ref.mask, this.height, this.width, this.vaeScaleFactor);
     return { data: concatBatch([z, m]), dims: [1, this.latentChannels + 1, h, w] };
   }
 
@@ -176,7 +210,7 @@ export class DurianPipeline {
     return { data: data!, channels };
   }
 
-  /** Decodes [1, 4, F, h, w] latents to frames [3, H, W] in [0, 1], `chunk` frames per call. */
+  /** Decodes [1, C, F, h, w] latents to frames [3, H, W] in [0, 1], `chunk` frames per call. */
   async decodeLatents(x: Float32Array, frames: number, chunk = 8): Promise<Float32Array[]> {
     const C = this.latentChannels;
     const hw = this.hw;
@@ -185,7 +219,8 @@ export class DurianPipeline {
       const n = Math.min(chunk, frames - f0);
       const z = concatBatch(Array.from({ length: n }, (_, k) => frameOf(x, C, frames, hw, f0 + k)));
       for (let i = 0; i < z.length; i++) z[i] = z[i]! / this.latentScale;
-      const dec = await this.sessions.run('vae_decoder', { latent: { data: z, dims: [n, C, this.height / 8, this.width / 8] } });
+      const { h, w } = this.latentSize;
+      const dec = await this.sessions.run('vae_decoder', { latent: { data: z, dims: [n, C, h, w] } });
       const img = toUnitRange(dec.sample_out!.data);
       const per = 3 * this.height * this.width;
       for (let k = 0; k < n; k++) out.push(img.slice(k * per, (k + 1) * per));
@@ -211,10 +246,10 @@ export class DurianPipeline {
     if (A === 0) throw new UsageError('at least one attribute reference is needed');
     if (inputs.weights.length !== F * G) throw new UsageError(`weights must be [frames=${F}, groups=${G}]`);
     if (options.numInferenceSteps <= 0) throw new UsageError(`--steps must be > 0, got ${options.numInferenceSteps}`);
+    const guidanceScale = options.guidanceScale ?? this.defaultGuidanceScale;
     const C = this.latentChannels;
     const hw = this.hw;
-    const h = this.height / 8;
-    const w = this.width / 8;
+    const { h, w } = this.latentSize;
 
     // 2. Reference features, once: conditional, and the unconditional branch from black references
     const { portrait, attrs, uncond } = await time('references', async () => {
@@ -307,7 +342,7 @@ export class DurianPipeline {
       for (const [wi, s] of starts.entries()) {
         const sample = sliceFrames(xin, C, F, hw, s, window);
         const out = await time('unet', () => runBranches(wi, sample, t));
-        addFramesWeighted(acc, applyGuidance(out, options.guidanceScale), C, F, hw, s, window, ww);
+        addFramesWeighted(acc, applyGuidance(out, guidanceScale), C, F, hw, s, window, ww);
       }
       for (let c = 0; c < C; c++) {
         for (let f = 0; f < F; f++) {

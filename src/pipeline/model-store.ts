@@ -6,7 +6,7 @@ import path from 'node:path';
 
 import { DurianError, ModelFileError } from '../errors';
 import { FACE_MANIFEST_FORMAT, validateFaceManifest } from '../face/face-manifest';
-import { MANIFEST_FILE, readManifestJson, validateManifest, verifyModelFiles, type GraphCheck } from '../onnx/manifest';
+import { MANIFEST_FILE, readManifestJson, readSchedulerConfig, validateManifest, verifyModelFiles, type GraphCheck } from '../onnx/manifest';
 
 /** The `models/` directory shipped beside the built CLI (`dist/` → package root). */
 export const DEFAULT_MODELS_DIR = path.resolve(__dirname, '..', '..', 'models');
@@ -15,7 +15,7 @@ export const DEFAULT_MODELS_DIR = path.resolve(__dirname, '..', '..', 'models');
 export interface ModelStatus {
   name: string;
   dir: string;
-  /** `generator`: a durian model (DESIGN §4); `face`: the real-face front end's graphs (models/face). */
+  /** `generator`: a durian model (docs/architecture.md); `face`: the real-face front end's graphs (models/face). */
   kind: 'generator' | 'face';
   formatVersion?: number;
   /** `ok`: every graph present with the manifest's sha256; `invalid`: the manifest itself failed. */
@@ -41,6 +41,7 @@ export async function inspectModelDir(dir: string, verify = true): Promise<Model
     const { json, file } = readManifestJson(dir, 'model directory', 'Point --model at a directory written by `python -m durian_export.export`.');
     kind = (json as { format?: unknown } | null)?.format === FACE_MANIFEST_FORMAT ? 'face' : 'generator';
     const manifest = kind === 'face' ? { ...validateFaceManifest(json, file), name } : validateManifest(json, file);
+    if (kind === 'generator') readSchedulerConfig(dir);
     const graphs = verify ? await verifyModelFiles(dir, manifest) : [];
     const status = graphs.some((g) => g.status === 'missing')
       ? 'missing'

@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { buildProbeModel } from '../../src/onnx/probe-graph';
-import { CLI_TIMEOUT_MS, runCli } from './run-cli';
+import pkg from '../../package.json';
+import { CLI_TIMEOUT_MS, ROOT, runCli } from './run-cli';
 
 jest.setTimeout(CLI_TIMEOUT_MS * 2);
 
@@ -30,7 +29,7 @@ describe('durian (spawned)', () => {
   it('--version prints the package version', () => {
     const r = runCli(['--version']);
     expect(r.code).toBe(0);
-    expect(r.stdout.trim()).toBe(require('../../package.json').version);
+    expect(r.stdout.trim()).toBe(pkg.version);
   });
 
   it('an unknown command exits 2 with one line on stderr', () => {
@@ -57,26 +56,15 @@ describe('durian (spawned)', () => {
     let modelsDir: string;
     beforeAll(() => {
       modelsDir = mkdtempSync(path.join(os.tmpdir(), 'durian-models-'));
-      const bytes = Buffer.from(buildProbeModel());
+      // two copies of the tiny real model; one graph of the second changed after export
       for (const name of ['good', 'tampered']) {
         const dir = path.join(modelsDir, name);
-        mkdirSync(dir);
-        writeFileSync(path.join(dir, 'probe.onnx'), bytes);
-        const manifest = {
-          format_version: 1,
-          name,
-          graphs: {
-            probe: {
-              file: 'probe.onnx',
-              sha256: createHash('sha256').update(bytes).digest('hex'),
-              inputs: [{ name: 'x', dtype: 'float32', shape: [4] }],
-              outputs: [{ name: 'y', dtype: 'float32', shape: [4] }],
-            },
-          },
-        };
-        writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+        cpSync(path.join(ROOT, 'test', 'fixtures', 'onnx-tiny'), dir, { recursive: true });
+        const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+        writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ ...manifest, name }));
       }
-      writeFileSync(path.join(modelsDir, 'tampered', 'probe.onnx'), Buffer.concat([bytes, Buffer.from([0])]));
+      const parser = path.join(modelsDir, 'tampered', 'parser.onnx');
+      writeFileSync(parser, Buffer.concat([readFileSync(parser), Buffer.from([0])]));
     });
     afterAll(() => rmSync(modelsDir, { recursive: true, force: true }));
 
@@ -106,7 +94,7 @@ describe('durian (spawned)', () => {
       expect(bad.code).toBe(2);
       const json = JSON.parse(bad.stdout);
       expect(json.ok).toBe(false);
-      expect(json.models[1].graphs[0].status).toBe('mismatch');
+      expect(json.models[1].graphs.find((g: { graph: string }) => g.graph === 'parser').status).toBe('mismatch');
     });
 
     it('models list names both models', () => {

@@ -3,6 +3,8 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import os from 'node:os';
 import path from 'node:path';
 
+import ffprobeInstaller from '@ffprobe-installer/ffprobe';
+
 import { ROOT, runCli } from './run-cli';
 
 const MODEL = path.join(ROOT, 'test', 'fixtures', 'onnx-tiny');
@@ -11,8 +13,7 @@ const TIMEOUT_MS = 240_000;
 jest.setTimeout(TIMEOUT_MS);
 
 function ffprobe(file: string): { codec: string; width: number; height: number; fps: string; frames: number } {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const bin = (require('@ffprobe-installer/ffprobe') as { path: string }).path;
+  const bin = ffprobeInstaller.path;
   const r = spawnSync(bin, ['-v', 'error', '-select_streams', 'v:0', '-count_frames', '-show_entries',
     'stream=codec_name,width,height,r_frame_rate,nb_read_frames', '-of', 'json', file], { encoding: 'utf8' });
   const s = JSON.parse(r.stdout).streams[0];

@@ -1,6 +1,6 @@
 /**
  * The CLI's automatic analyser choice on real files with the shipped models: synthetic examples go
- * to the model's parser, real photographs to the face front end (issue 7).
+ * to the model's parser, real photographs to the face front end (docs/face.md).
  */
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -24,7 +24,7 @@ afterAll(async () => {
   await face?.release();
 });
 
-const analyse = async (file: string) => alignPortrait(pipeline, await readImage(path.join(ROOT, file)), {}, { analyser: 'auto', face: async () => face });
+const analyse = async (file: string) => alignPortrait(pipeline, await readImage(path.join(ROOT, file)), {}, { analyser: 'auto', face: () => Promise.resolve(face) });
 
 const SYNTHETIC = readdirSync(path.join(ROOT, 'examples')).filter((f) => /^(identity|attr)-[a-z0-9-]+\.png$/.test(f) && !f.includes('.mask-'));
 
@@ -41,15 +41,15 @@ it.each(['examples/real/astronaut.png', 'examples/real/grace_hopper.jpg'])('%s (
   expect(a.domain?.domain).toBe('real');
   expect([a.keypointSource, a.maskSource]).toEqual(['face', 'face']);
   // aligned to the model's template: the eyes land near the template's eyes
-  const t = pipeline.manifest.face_template as number[];
-  expect(Math.abs(a.keypoints[72]! - t[72]! * pipeline.width)).toBeLessThan(0.05 * pipeline.width);
+  const t = pipeline.manifest.face_template;
+  expect(Math.abs(a.keypoints[72]! - t[72] * pipeline.width)).toBeLessThan(0.05 * pipeline.width);
   expect(a.masks.face!.reduce((s, v) => s + v, 0)).toBeGreaterThan(0.05 * pipeline.width * pipeline.height);
 }, 30_000);
 
 it('--analyser parser and face force one analyser', async () => {
   const img = await readImage(path.join(ROOT, 'examples/real/astronaut.png'));
-  expect((await alignPortrait(pipeline, img, {}, { analyser: 'parser', face: async () => face })).keypointSource).toBe('parser');
+  expect((await alignPortrait(pipeline, img, {}, { analyser: 'parser', face: () => Promise.resolve(face) })).keypointSource).toBe('parser');
   const synth = await readImage(path.join(ROOT, 'examples/identity-1.png'));
-  expect((await alignPortrait(pipeline, synth, {}, { analyser: 'face', face: async () => face })).keypointSource).toBe('face');
-  await expect(alignPortrait(pipeline, synth, {}, { analyser: 'face', face: async () => undefined })).rejects.toThrow(/models\/face/);
+  expect((await alignPortrait(pipeline, synth, {}, { analyser: 'face', face: () => Promise.resolve(face) })).keypointSource).toBe('face');
+  await expect(alignPortrait(pipeline, synth, {}, { analyser: 'face', face: () => Promise.resolve(undefined) })).rejects.toThrow(/models\/face/);
 }, 30_000);

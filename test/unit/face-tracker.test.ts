@@ -23,17 +23,17 @@ type Script = { x: number; score: number; detectable: boolean }[];
 function createFakeModels(script: Script) {
   const calls = { detect: [] as number[], mesh: [] as number[] };
   const models: FaceModels = {
-    async detectFaces(img: RgbImage): Promise<Detection[]> {
+    detectFaces(img: RgbImage): Promise<Detection[]> {
       const s = script[img.width]!;
       calls.detect.push(img.width);
-      if (!s.detectable) return [];
+      if (!s.detectable) return Promise.resolve([]);
       const keypoints = Float32Array.from([s.x - 20, 100, s.x + 20, 100, 0, 0, 0, 0, 0, 0, 0, 0]);
-      return [{ box: { x: s.x - 50, y: 50, width: 100, height: 100 }, keypoints, score: 0.9 }];
+      return Promise.resolve([{ box: { x: s.x - 50, y: 50, width: 100, height: 100 }, keypoints, score: 0.9 }]);
     },
-    async detectLandmarks(img: RgbImage, roi: FaceRoi): Promise<MeshResult> {
+    detectLandmarks(img: RgbImage, roi: FaceRoi): Promise<MeshResult> {
       calls.mesh.push(img.width);
       const s = script[img.width]!;
-      return meshAt(s.x, 100, s.score, roi);
+      return Promise.resolve(meshAt(s.x, 100, s.score, roi));
     },
     roiFromDetection: (d) => getRoiFromDetection(d),
     roiFromLandmarks: (p) => getRoiFromLandmarks(p),

@@ -64,7 +64,7 @@ export function normaliseJob(json: unknown): { raw: RawJob; mode: 'compose' | 'i
   const command = raw.command ?? 'animate';
   if (command !== 'animate' && command !== 'interpolate') throw new UsageError(`"command" must be animate or interpolate, got ${JSON.stringify(command).slice(0, 60)}`);
   delete raw.command;
-  return { raw: raw as RawJob, mode: command === 'interpolate' ? 'interpolate' : 'compose' };
+  return { raw, mode: command === 'interpolate' ? 'interpolate' : 'compose' };
 }
 
 /** One non-blank, non-comment line of a jobs file: a resolved job, or why it is not one. */

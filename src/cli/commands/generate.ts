@@ -34,7 +34,7 @@ export function addGenerationOptions(cmd: Command): Command {
     .option('--frames <n>', 'frames to generate (default: all of the guide)')
     .option('--fps <n>', "output frame rate (default: the guide's)")
     .option('--steps <n>', 'denoising steps', String(DEFAULTS.steps))
-    .option('--guidance-scale <s>', 'classifier-free guidance scale', String(DEFAULTS.guidanceScale))
+    .option('--guidance-scale <s>', 'classifier-free guidance scale (default: the model\'s, from its manifest; 4 for durian-synth)')
     .option('--seed <n>', 'noise seed (same seed → same frames on CPU)', String(DEFAULTS.seed))
     .addOption(new Option('--scheduler <name>', 'sampler').choices([...SCHEDULER_NAMES]).default(DEFAULTS.scheduler))
     .option('--window <n>', 'frames per temporal window', String(DEFAULTS.window))

@@ -13,7 +13,7 @@ import { UsageError } from '../../errors';
 import type { FaceFrontEnd } from '../../face/front-end';
 import { createFaceMasks, FACE_MASK_CLASSES, type FaceMaskClass } from '../../face/masks';
 import { retargetKeypoints } from '../../face/retarget';
-import { renderKeypoints, type KeypointSpec } from '../../media/keypoint-render';
+import { renderKeypoints } from '../../media/keypoint-render';
 import { readImage, writeMask } from '../../media/image';
 import { claimOutput, commitOutput, getPartialPath, prepareOutput, removePartial } from '../../media/output-file';
 import { outputFormatFor } from '../../media/ffmpeg-args';
@@ -111,7 +111,7 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
           }
         } else {
           const p = pipeline;
-          const spec = p.manifest.keypoint_image as KeypointSpec;
+          const spec = p.manifest.keypoint_image;
           const [w, h] = size;
           const scale = [p.width / w, p.height / h];
           const images = kps.map((k) => {

@@ -156,7 +156,7 @@ export function readNumber(json: SchedulerConfigJson, key: string, fallback: num
     const kind = integer ? 'an integer' : 'a number';
     throw new ModelFileError(`${where}: ${key} must be ${kind} ${exclusiveMin ? '>' : '≥'} ${min}, got ${JSON.stringify(v)}`);
   }
-  return v as number;
+  return v;
 }
 
 /** A boolean, or `fallback` when the key is absent. */

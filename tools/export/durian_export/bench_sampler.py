@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from .components import Durian
 from .checkpoint import load_model
+from .components import Durian
 from .config import load_config
 from .export_onnx import export_model
 from .sample import sample_video, transfer_case
@@ -113,7 +113,8 @@ def main(argv=None) -> None:
     size = model.cfg.model.image_size
     case = transfer_case(model.cfg.hold_out_seed, 0, size, args.frames, "hair")
     latents = torch.randn(1, 4, args.frames, size // 8, size // 8, generator=torch.Generator().manual_seed(1))
-    flat = lambda t: [round(float(v), 6) for v in t.reshape(-1)]  # noqa: E731
+    def flat(t):
+        return [round(float(v), 6) for v in t.reshape(-1)]
     (out / "case.json").write_text(json.dumps({
         "frames": args.frames, "steps": args.steps, "guidance_scale": args.guidance_scale, "window": args.window,
         "overlap": args.overlap, "portrait": flat(case.portrait[0]), "portrait_mask": flat(case.portrait_mask[0, 0]),

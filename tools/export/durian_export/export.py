@@ -1,5 +1,43 @@
-"""python -m durian_export.export — see export_onnx.py."""
-from .export_onnx import main
+"""python -m durian_export.export --checkpoint RUN_DIR --out models/NAME [--fp16]
+
+One ONNX graph per component, `manifest.json` (docs/architecture.md) and `scheduler_config.json`
+(export_onnx.py); parity is part of export: every graph against PyTorch on onnxruntime's CPU
+provider (max relative error), and the whole sampling loop over the ONNX sessions against the
+PyTorch sampler with the same injected noise (PSNR of the decoded frames; parity.py).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .checkpoint import load_model
+from .export_onnx import export_model
+from .parity import loop_parity
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m durian_export.export", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", required=True, help="run directory holding ckpt.pt")
+    ap.add_argument("--out", required=True, help="model directory to write (e.g. models/durian-synth)")
+    ap.add_argument("--name", help="model name in the manifest (default: the out folder's name)")
+    ap.add_argument("--fp16", action="store_true",
+                    help="store weights as fp16 (half the size; compute stays fp32; parity against fp32 PyTorch)")
+    ap.add_argument("--no-parity", action="store_true")
+    ap.add_argument("--guidance-scale", type=float,
+                    help="the model's default classifier-free guidance scale, written to the manifest "
+                         "(default: none written; the CLI then uses manifest.schema.json's default)")
+    args = ap.parse_args(argv)
+    model = load_model(Path(args.checkpoint))
+    out = Path(args.out)
+    report = export_model(model, out, args.name or out.name, fp16=args.fp16, parity=not args.no_parity,
+                          guidance_scale=args.guidance_scale)
+    if not args.no_parity:
+        report["loop"] = loop_parity(model, out)
+    (out / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
 
 if __name__ == "__main__":
     main()

@@ -1,29 +1,24 @@
-"""python -m durian_export.export --checkpoint RUN_DIR --out models/NAME [--fp16]
-
-One ONNX graph per component, `manifest.json` (DESIGN §4) and `scheduler_config.json`; parity is
-part of export: every graph against PyTorch on onnxruntime's CPU provider (max relative error),
-and the whole sampling loop over the ONNX sessions against the PyTorch sampler with the same
-injected noise (PSNR of the decoded frames).
+"""The export half of `python -m durian_export.export` (export.py): one ONNX graph per component,
+`manifest.json` (manifest.py, docs/architecture.md) and `scheduler_config.json`. Each graph is
+checked against PyTorch as it is written (parity.py's `graph_parity`); the whole-loop check is
+parity.py's `loop_parity`.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from .checkpoint import load_model
 from .components import Durian
 from .keypoint_image import GROUPS, SIGMA_PER_PIXEL_OF_256
 from .manifest import write_manifest
+from .parity import graph_parity
 from .synth import catalog
 
 OPSET = 18
-GRAPHS = ("vae_encoder", "vae_decoder", "prnet", "arnet", "pose_guider", "unet", "parser")
 # reference-graph hidden states are named hidden_<l>; the denoiser takes portrait_hidden_<l> / attr_hidden_<l>
 
 
@@ -68,13 +63,19 @@ class _Parser(nn.Module):
         return logits.softmax(1), kp
 
 
+def vae_scale_factor(m: Durian) -> int:
+    """Image pixels per latent pixel: the VAE halves the resolution between its channel levels."""
+    return 2 ** (len(m.cfg.model.vae_channels) - 1)
+
+
 def example_inputs(m: Durian, frames: int = 2, attrs: int = 2, groups: int = 2):
     """Named example inputs of every graph (shapes used for export and parity)."""
     a = m.cfg.model
     H = a.image_size
-    h = H // 8
+    h = H // vae_scale_factor(m)
     g = torch.Generator().manual_seed(0)
-    r = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
+    def r(*s):
+        return torch.randn(*s, generator=g)
     refs_in = a.latent_channels + (1 if a.mask_channel else 0)
     with torch.no_grad():
         hidden, pooled = m.prnet.forward_reference(r(1, refs_in, h, h))
@@ -84,10 +85,10 @@ def example_inputs(m: Durian, frames: int = 2, attrs: int = 2, groups: int = 2):
     unet = {"sample": r(1, a.latent_channels, frames, h, h), "timestep": torch.tensor([501.0]),
             "pose_features": r(1, a.unet_channels[0], frames, h, h) * 0.1, "members": members, "weights": weights,
             "portrait_embedding": pooled, "attr_embedding": torch.stack([pooled] * attrs, 1) * 0.9}
-    for l, t in enumerate(hidden):
-        unet[f"portrait_hidden_{l}"] = t
-    for l, t in enumerate(hidden):
-        unet[f"attr_hidden_{l}"] = torch.stack([t, t * 0.5 + 0.1][:attrs], 1)
+    for i, t in enumerate(hidden):
+        unet[f"portrait_hidden_{i}"] = t
+    for i, t in enumerate(hidden):
+        unet[f"attr_hidden_{i}"] = torch.stack([t, t * 0.5 + 0.1][:attrs], 1)
     return {
         "vae_encoder": {"sample": r(2, 3, H, H).clamp(-1, 1)},
         "vae_decoder": {"latent": r(2, a.latent_channels, h, h)},
@@ -102,15 +103,15 @@ def example_inputs(m: Durian, frames: int = 2, attrs: int = 2, groups: int = 2):
 def _spec(m: Durian):
     """Per graph: module, output names, dynamic axes (symbolic names)."""
     L = m.unet.num_ref_layers
-    hidden_out = [f"hidden_{l}" for l in range(L)]
+    hidden_out = [f"hidden_{i}" for i in range(L)]
     ref_axes = {"reference": {0: "batch"}, **{n: {0: "batch"} for n in hidden_out}, "embedding": {0: "batch"}}
     unet_axes = {"sample": {0: "batch", 2: "frames"}, "timestep": {0: "batch"},
                  "pose_features": {0: "batch", 2: "frames"}, "members": {0: "batch", 1: "groups", 2: "attributes"},
                  "weights": {0: "batch", 1: "frames", 2: "groups"}, "portrait_embedding": {0: "batch"},
                  "attr_embedding": {0: "batch", 1: "attributes"}, "out_sample": {0: "batch", 2: "frames"}}
-    for l in range(L):
-        unet_axes[f"portrait_hidden_{l}"] = {0: "batch"}
-        unet_axes[f"attr_hidden_{l}"] = {0: "batch", 1: "attributes"}
+    for i in range(L):
+        unet_axes[f"portrait_hidden_{i}"] = {0: "batch"}
+        unet_axes[f"attr_hidden_{i}"] = {0: "batch", 1: "attributes"}
     return {
         "vae_encoder": (_Encoder(m), ["latent_mean"], {"sample": {0: "batch"}, "latent_mean": {0: "batch"}}),
         "vae_decoder": (m.vae.decoder, ["sample_out"], {"latent": {0: "batch"}, "sample_out": {0: "batch"}}),
@@ -124,7 +125,7 @@ def _spec(m: Durian):
 
 def _unet_input_order(L: int) -> list[str]:
     return (["sample", "timestep", "pose_features", "members", "weights", "portrait_embedding", "attr_embedding"]
-            + [f"portrait_hidden_{l}" for l in range(L)] + [f"attr_hidden_{l}" for l in range(L)])
+            + [f"portrait_hidden_{i}" for i in range(L)] + [f"attr_hidden_{i}" for i in range(L)])
 
 
 def export_graph(module: nn.Module, inputs: dict[str, torch.Tensor], order: list[str], outputs: list[str],
@@ -180,19 +181,6 @@ def fix_static_output_dims(path: Path, outputs: list[str], ref: tuple, axes: dic
     onnx.save(m, str(path))
 
 
-def run_session(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    import onnxruntime as ort  # here, not at the top: exporting without parity needs no onnxruntime (the GPU host has none)
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)
-
-
-def max_relative_error(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
-
-
 def face_template(size: int = 128, clips: int = 64) -> list[float]:
     """Mean 68 keypoints of still, frontal SynthPortrait frames, normalised to [0, 1]: where the model
     expects a face. The CLI aligns identity and attribute images to it (similarity transform)."""
@@ -204,8 +192,10 @@ def face_template(size: int = 128, clips: int = 64) -> list[float]:
     return [round(float(v), 5) for v in (out.keypoints[:, 0].mean(0) / size).reshape(-1)]
 
 
-def export_model(model: Durian, out: Path, name: str, fp16: bool = False, parity: bool = True) -> dict:
-    """Writes every graph, manifest.json and scheduler_config.json; returns the parity report."""
+def export_model(model: Durian, out: Path, name: str, fp16: bool = False, parity: bool = True,
+                 guidance_scale: float | None = None) -> dict:
+    """Writes every graph, manifest.json and scheduler_config.json; returns the parity report.
+    `guidance_scale`: the model's default in the manifest (None: the schema's default)."""
     out.mkdir(parents=True, exist_ok=True)
     model = model.eval().float()
     L = model.unet.num_ref_layers
@@ -223,14 +213,11 @@ def export_model(model: Durian, out: Path, name: str, fp16: bool = False, parity
         ref = ref if isinstance(ref, tuple) else (ref,)
         fix_static_output_dims(path, outputs, ref, axes)
         if parity:
-            got = run_session(path, {k: inputs[k].numpy() for k in order})
-            errs = [max_relative_error(g, r.numpy()) for g, r in zip(got, ref)]
-            report["graphs"][graph] = {"max_relative_error": max(errs), "outputs": len(errs),
-                                       "bytes": path.stat().st_size}
+            report["graphs"][graph] = graph_parity(path, {k: inputs[k].numpy() for k in order}, [r.numpy() for r in ref])
     a = model.cfg.model
     manifest = write_manifest(
         out, name, files,
-        resolution=[a.image_size, a.image_size], latent_channels=a.latent_channels, vae_scale_factor=8,
+        resolution=[a.image_size, a.image_size], latent_channels=a.latent_channels, vae_scale_factor=vae_scale_factor(model),
         latent_scale=model.cfg.latent_scale, dtype="float32", weights_dtype="float16" if fp16 else "float32",
         attribute_classes=list(catalog.ATTRIBUTE_CLASSES), mask_classes=list(catalog.MASK_CLASSES),
         keypoint_layout="ibug68", num_keypoints=68, reference_layers=L, embed_dim=a.embed_dim,
@@ -239,102 +226,14 @@ def export_model(model: Durian, out: Path, name: str, fp16: bool = False, parity
                         "groups": [{"name": n, "start": s, "end": e, "colour": list(c)} for n, s, e, c in GROUPS]},
         image_range={"vae_encoder": [-1, 1], "vae_decoder": [-1, 1], "parser": [-1, 1], "pose_guider": [0, 1]},
         masked_fill=0.0, face_template=face_template(),
+        **({"defaults": {"guidance_scale": guidance_scale}} if guidance_scale is not None else {}),
     )
     (out / "scheduler_config.json").write_text(json.dumps(model.schedule.scheduler_config(), indent=2) + "\n")
     report["manifest"] = {"format_version": manifest["format_version"], "graphs": sorted(manifest["graphs"])}
     return report
 
 
-class OnnxDurian:
-    """The sampler's model interface over ONNX sessions (onnxruntime CPU): references(), denoise(),
-    vae.decoder — so `sample_video` can run the exported graphs unchanged."""
+if __name__ == "__main__":  # the older spelling of `python -m durian_export.export`
+    from .export import main
 
-    device = torch.device("cpu")
-
-    def __init__(self, model_dir: Path, torch_model: Durian):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        self.s = {g: ort.InferenceSession(str(model_dir / f"{g}.onnx"), opts, providers=["CPUExecutionProvider"])
-                  for g in GRAPHS if (model_dir / f"{g}.onnx").exists()}
-        self.cfg, self.schedule = torch_model.cfg, torch_model.schedule
-        self.L = torch_model.unet.num_ref_layers
-        self.mask_channel = torch_model.cfg.model.mask_channel
-        outer = self
-
-        class _Dec:
-            def decoder(self, z):
-                return torch.from_numpy(outer.s["vae_decoder"].run(None, {"latent": z.numpy()})[0])
-
-        self.vae = _Dec()
-
-    def _ref_input(self, image, mask):
-        z = torch.from_numpy(self.s["vae_encoder"].run(None, {"sample": (image * 2 - 1).numpy()})[0]) * self.cfg.latent_scale
-        if not self.mask_channel:
-            return z
-        return torch.cat([z, torch.nn.functional.interpolate(mask, size=z.shape[-2:], mode="area")], 1)
-
-    def _ref(self, graph, image, mask):
-        out = self.s[graph].run(None, {"reference": self._ref_input(image, mask).numpy()})
-        return [torch.from_numpy(o) for o in out[:-1]], torch.from_numpy(out[-1])
-
-    def references(self, portrait, portrait_mask, attrs):
-        hp, pp = self._ref("prnet", portrait, portrait_mask)
-        per = [self._ref("arnet", i, m) for i, m in attrs]
-        ha = [torch.stack([h[l] for h, _ in per], 1) for l in range(self.L)]
-        return hp, pp, ha, torch.stack([p for _, p in per], 1)
-
-    def denoise(self, noisy, t, pose_images, refs, members, weights):
-        hp, pp, ha, pa = refs
-        B, Fr = pose_images.shape[:2]
-        pf = torch.from_numpy(self.s["pose_guider"].run(None, {"pose_image": pose_images.flatten(0, 1).numpy()})[0])
-        pf = pf.reshape(B, Fr, *pf.shape[1:]).permute(0, 2, 1, 3, 4)
-        feeds = {"sample": noisy, "timestep": t, "pose_features": pf, "members": members, "weights": weights,
-                 "portrait_embedding": pp, "attr_embedding": pa}
-        for l in range(self.L):
-            feeds[f"portrait_hidden_{l}"] = hp[l]
-            feeds[f"attr_hidden_{l}"] = ha[l]
-        feeds = {k: np.ascontiguousarray(v.float().numpy()) for k, v in feeds.items()}
-        return torch.from_numpy(self.s["unet"].run(None, feeds)[0])
-
-
-def loop_parity(model: Durian, model_dir: Path, frames: int = 3, steps: int = 4) -> dict:
-    """The whole sampler over ONNX sessions vs PyTorch, same injected noise; PSNR of decoded frames."""
-    from .metrics import psnr  # the one PSNR convention (torchmetrics); here, as parity needs it only
-    from .sample import sample_video, transfer_case
-
-    model = model.eval().float().cpu()
-    size = model.cfg.model.image_size
-    case = transfer_case(model.cfg.hold_out_seed, 0, size, frames, "hair")
-    g = torch.Generator().manual_seed(123)
-    latents = torch.randn(1, model.cfg.model.latent_channels, frames, size // 8, size // 8, generator=g)
-    t0 = time.perf_counter()
-    ref = sample_video(model, case, steps=steps, latents=latents, window=2, overlap=1)
-    t1 = time.perf_counter()
-    got = sample_video(OnnxDurian(model_dir, model), case, steps=steps, latents=latents, window=2, overlap=1)
-    t2 = time.perf_counter()
-    return {"psnr_db": psnr(got, ref), "frames": frames, "steps": steps, "torch_s": t1 - t0, "onnx_s": t2 - t1}
-
-
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m durian_export.export", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", required=True, help="run directory holding ckpt.pt")
-    ap.add_argument("--out", required=True, help="model directory to write (e.g. models/durian-synth)")
-    ap.add_argument("--name", help="model name in the manifest (default: the out folder's name)")
-    ap.add_argument("--fp16", action="store_true",
-                    help="store weights as fp16 (half the size; compute stays fp32; parity against fp32 PyTorch)")
-    ap.add_argument("--no-parity", action="store_true")
-    args = ap.parse_args(argv)
-    model = load_model(Path(args.checkpoint))
-    out = Path(args.out)
-    report = export_model(model, out, args.name or out.name, fp16=args.fp16, parity=not args.no_parity)
-    if not args.no_parity:
-        report["loop"] = loop_parity(model, out)
-    (out / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-
-
-if __name__ == "__main__":
     main()

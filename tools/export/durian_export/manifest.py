@@ -1,20 +1,23 @@
-"""The model-directory contract shared with the TypeScript CLI (DESIGN §4).
+"""The model-directory contract shared with the TypeScript CLI (docs/architecture.md).
 
 `manifest.json` names every graph with its file, sha256 and ordered inputs/outputs; the CLI reads
-names, dtypes and shapes from here and never hard-codes them. `FORMAT_VERSION` must match
-`SUPPORTED_MANIFEST_VERSIONS` in src/onnx/manifest.ts; a change of graph I/O bumps it.
+names, dtypes and shapes from here and never hard-codes them. The contract itself is the JSON
+Schema `manifest.schema.json` beside this file: `validate_manifest` checks against it here, and
+src/onnx/manifest.ts checks against the same file in the CLI. `FORMAT_VERSION` is the schema's
+`format_version` constant; a change of graph I/O bumps both.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import onnx
 
-FORMAT_VERSION = 1
+SCHEMA_FILE = Path(__file__).with_name("manifest.schema.json")
+FORMAT_VERSION: int = json.loads(SCHEMA_FILE.read_text())["properties"]["format_version"]["const"]
 MANIFEST_FILE = "manifest.json"
 
 _ONNX_DTYPES = {
@@ -27,7 +30,6 @@ _ONNX_DTYPES = {
     onnx.TensorProto.UINT8: "uint8",
     onnx.TensorProto.BOOL: "bool",
 }
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def sha256_file(path: Path) -> str:
@@ -71,27 +73,30 @@ def write_manifest(model_dir: Path, name: str, graphs: dict[str, Path], **fields
     return manifest
 
 
-def validate_manifest(manifest: dict[str, Any]) -> None:
-    """Raises ValueError naming the first field that breaks the contract."""
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"format_version must be {FORMAT_VERSION}, got {manifest.get('format_version')!r}")
-    if not isinstance(manifest.get("name"), str):
-        raise ValueError("name must be a string")
-    graphs = manifest.get("graphs")
-    if not isinstance(graphs, dict) or not graphs:
-        raise ValueError("graphs must be a non-empty object")
-    for g, entry in graphs.items():
-        file = entry.get("file")
-        if not isinstance(file, str) or "/" in file or ".." in file:
-            raise ValueError(f"graphs.{g}.file must be a plain file name, got {file!r}")
-        if not isinstance(entry.get("sha256"), str) or not _SHA256.match(entry["sha256"]):
-            raise ValueError(f"graphs.{g}.sha256 must be 64 lowercase hex digits")
-        for key in ("inputs", "outputs"):
-            for i, spec in enumerate(entry.get(key, None) or []):
-                if not {"name", "dtype", "shape"} <= set(spec):
-                    raise ValueError(f"graphs.{g}.{key}[{i}] needs name, dtype and shape")
-            if not entry.get(key):
-                raise ValueError(f"graphs.{g}.{key} must list at least one tensor")
+@cache
+def _validator():
+    import jsonschema
+
+    schema = json.loads(SCHEMA_FILE.read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def schema_errors(manifest: Any) -> list[str]:
+    """Every way `manifest` breaks manifest.schema.json, one line each (`field: what`); [] when valid."""
+    out = []
+    for e in sorted(_validator().iter_errors(manifest), key=lambda e: list(map(str, e.absolute_path))):
+        field = ".".join(str(p) for p in e.absolute_path) or "manifest"
+        out.append(f"{field}: {e.message}")
+    return out
+
+
+def validate_manifest(manifest: Any) -> None:
+    """Raises ValueError naming the first field that breaks manifest.schema.json."""
+    errors = schema_errors(manifest)
+    if errors:
+        raise ValueError(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
 
 
 def verify_model_dir(model_dir: Path) -> dict[str, str]:
@@ -106,13 +111,3 @@ def verify_model_dir(model_dir: Path) -> dict[str, str]:
         else:
             status[g] = "ok" if sha256_file(path) == entry["sha256"] else "mismatch"
     return status
-
-
-SCHEMA_FILE = Path(__file__).with_name("manifest.schema.json")
-
-
-def validate_manifest_schema(manifest: dict[str, Any]) -> None:
-    """Validates a full model manifest against manifest.schema.json (raises jsonschema.ValidationError)."""
-    import jsonschema
-
-    jsonschema.validate(manifest, json.loads(SCHEMA_FILE.read_text()))

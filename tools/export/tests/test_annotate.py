@@ -7,7 +7,8 @@ import imageio_ffmpeg
 import pytest
 import torch
 
-from durian_export.annotate import UsageError, main as annotate_main
+from durian_export.annotate import UsageError
+from durian_export.annotate import main as annotate_main
 from durian_export.cli import ROOT, cli_available
 from durian_export.config import TrainConfig
 from durian_export.data.clips import Clip, ClipBatchMaker

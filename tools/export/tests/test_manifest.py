@@ -1,5 +1,7 @@
+import copy
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -7,7 +9,18 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from durian_export.manifest import FORMAT_VERSION, validate_manifest, verify_model_dir, write_manifest
+from durian_export.manifest import (
+    FORMAT_VERSION,
+    SCHEMA_FILE,
+    schema_errors,
+    validate_manifest,
+    verify_model_dir,
+    write_manifest,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+CASES = json.loads(SCHEMA_FILE.with_name("manifest.cases.json").read_text())
+GRAPHS = ("vae_encoder", "vae_decoder", "prnet", "arnet", "pose_guider", "unet", "parser")
 
 
 def _scale_graph(path, factor=3.0):
@@ -23,9 +36,20 @@ def _scale_graph(path, factor=3.0):
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
 
 
+def _model_fields() -> dict:
+    """Every field of the shipped manifest but its graphs: what write_manifest is given besides them."""
+    shipped = json.loads((ROOT / "models" / "durian-synth" / "manifest.json").read_text())
+    return {k: v for k, v in shipped.items() if k not in ("format_version", "name", "graphs")}
+
+
+def _write_scale_model(d: Path, **fields) -> dict:
+    for g in GRAPHS:
+        _scale_graph(d / f"{g}.onnx")
+    return write_manifest(d, "tiny", {g: f"{g}.onnx" for g in GRAPHS}, **{**_model_fields(), **fields})
+
+
 def test_manifest_describes_real_graph(tmp_path):
-    _scale_graph(tmp_path / "unet.onnx")
-    m = write_manifest(tmp_path, "tiny", {"unet": tmp_path / "unet.onnx"}, resolution=[64, 64])
+    m = _write_scale_model(tmp_path, resolution=[64, 64])
 
     entry = m["graphs"]["unet"]
     assert entry["sha256"] == hashlib.sha256((tmp_path / "unet.onnx").read_bytes()).hexdigest()
@@ -41,34 +65,57 @@ def test_manifest_describes_real_graph(tmp_path):
     np.testing.assert_allclose(y, 3.0)
 
 
+def test_write_manifest_refuses_what_the_schema_refuses(tmp_path):
+    with pytest.raises(ValueError, match="keypoint_image"):
+        _write_scale_model(tmp_path, keypoint_image=None)
+    assert not (tmp_path / "manifest.json").exists()
+
+
 def test_verify_detects_changed_and_missing_files(tmp_path):
-    _scale_graph(tmp_path / "unet.onnx")
-    _scale_graph(tmp_path / "vae_decoder.onnx")
-    write_manifest(tmp_path, "tiny", {"unet": "unet.onnx", "vae_decoder": "vae_decoder.onnx"})
-    assert verify_model_dir(tmp_path) == {"unet": "ok", "vae_decoder": "ok"}
+    _write_scale_model(tmp_path)
+    assert set(verify_model_dir(tmp_path).values()) == {"ok"}
 
     _scale_graph(tmp_path / "unet.onnx", factor=4.0)
     (tmp_path / "vae_decoder.onnx").unlink()
-    assert verify_model_dir(tmp_path) == {"unet": "mismatch", "vae_decoder": "missing"}
+    status = verify_model_dir(tmp_path)
+    assert (status["unet"], status["vae_decoder"], status["parser"]) == ("mismatch", "missing", "ok")
 
 
-@pytest.mark.parametrize(
-    "patch, message",
-    [
-        ({"format_version": 99}, "format_version"),
-        ({"graphs": {}}, "graphs"),
-        ({"graphs": {"unet": {"file": "../x.onnx", "sha256": "0" * 64, "inputs": [], "outputs": []}}}, "file"),
-        ({"graphs": {"unet": {"file": "u.onnx", "sha256": "XYZ", "inputs": [], "outputs": []}}}, "sha256"),
-    ],
-)
-def test_validate_rejects_broken_manifests(patch, message):
-    good = {
-        "format_version": FORMAT_VERSION,
-        "name": "tiny",
-        "graphs": {"unet": {"file": "u.onnx", "sha256": "a" * 64,
-                            "inputs": [{"name": "sample", "dtype": "float32", "shape": [1]}],
-                            "outputs": [{"name": "out_sample", "dtype": "float32", "shape": [1]}]}},
-    }
-    validate_manifest(good)
-    with pytest.raises(ValueError, match=message):
-        validate_manifest({**good, **patch})
+def _apply(base, case):
+    """The case's edits (JSON pointers, manifest.cases.json) applied to a copy of `base`."""
+    doc = copy.deepcopy(base)
+    for pointer, value in case.get("set", {}).items():
+        if pointer == "":
+            doc = copy.deepcopy(value)
+            continue
+        *parents, last = pointer[1:].split("/")
+        target = doc
+        for p in parents:
+            target = target[int(p)] if isinstance(target, list) else target[p]
+        if isinstance(target, list):
+            target[int(last)] = value
+        else:
+            target[last] = value
+    for pointer in case.get("remove", []):
+        *parents, last = pointer[1:].split("/")
+        target = doc
+        for p in parents:
+            target = target[int(p)] if isinstance(target, list) else target[p]
+        del target[last]
+    return doc
+
+
+@pytest.mark.parametrize("case", CASES["cases"], ids=[c["description"] for c in CASES["cases"]])
+def test_schema_cases(case):
+    """The same cases test/unit/onnx/manifest-schema.test.ts gives ajv: the same verdicts."""
+    doc = _apply(json.loads((ROOT / CASES["base"]).read_text()), case)
+    errors = schema_errors(doc)
+    assert (not errors) == case["valid"], errors
+    if not case["valid"]:
+        with pytest.raises(ValueError):
+            validate_manifest(doc)
+
+
+def test_every_manifest_in_the_repository_is_valid():
+    for f in [ROOT / "models" / "durian-synth" / "manifest.json", ROOT / "test" / "fixtures" / "onnx-tiny" / "manifest.json"]:
+        assert schema_errors(json.loads(f.read_text())) == [], f

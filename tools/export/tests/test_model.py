@@ -14,7 +14,8 @@ from durian_export.components import Durian
 from durian_export.config import TrainConfig, load_config
 from durian_export.data import SynthBatchMaker
 from durian_export.synth import catalog
-from durian_export.train import Trainer, compute_loss, main as train_main
+from durian_export.train import Trainer, compute_loss
+from durian_export.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.json"

@@ -11,8 +11,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from durian_export.synth import (MASK_CLASSES, STYLES, render, sample_attributes, sample_identities, sample_motion,
-                                 with_styles)
+from durian_export.synth import (
+    MASK_CLASSES,
+    STYLES,
+    render,
+    sample_attributes,
+    sample_identities,
+    sample_motion,
+    with_styles,
+)
 
 CH = {name: i for i, name in enumerate(MASK_CLASSES)}
 ALL_PRESENT = {"hair": 1.0, "hat": 1.0, "glasses": 1.0, "beard": 1.0}

@@ -2,9 +2,9 @@
 
 The sources are the npm dev dependencies `@mediapipe/face_detection`, `@mediapipe/face_mesh` and
 `@mediapipe/selfie_segmentation` in node_modules; face_landmark.tflite is cut from face_mesh's packed
-assets at the byte range its loader script lists (face-assets.md §5). `write_face_models` writes
-the three graphs, `manifest.json` (files, hashes, I/O shapes and the pre/post-processing facts of
-face-assets.md §3 as data) and `NOTICE`. Every file is a pure function of the sources.
+assets at the byte range its loader script lists. `write_face_models` writes the three graphs,
+`manifest.json` (files, hashes, I/O shapes and the pre/post-processing facts tabled in
+tools/export/README.md, "Face models", as data) and `NOTICE`. Every file is a pure function of the sources.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ FORMAT = "durian-face"
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 NOTICE_FILE = "NOTICE"
-# face-assets.md §5: face_landmark.tflite inside face_mesh_solution_packed_assets.data
+# face_landmark.tflite inside face_mesh_solution_packed_assets.data, at the range its loader script lists
 FACE_LANDMARK_MEMBER = "/third_party/mediapipe/modules/face_landmark/face_landmark.tflite"
 FACE_LANDMARK_RANGE = (2495952, 1241896)   # (start, length), checked against the loader
 

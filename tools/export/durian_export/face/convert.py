@@ -1,9 +1,10 @@
 """python -m durian_export.face.convert --out models/face [--node-modules node_modules] [--check]
 
-TFLite → ONNX for MediaPipe's face models, without TensorFlow (face-assets.md §4). Each TFLite op
-becomes one or a few ONNX nodes (opset 17, fp32). The graph runs NCHW inside: every rank-4
-activation is NCHW in ONNX, everything else keeps its TFLite layout, and the boundaries stay NHWC
-(one Transpose after the input, one before each output), so the I/O shapes are those of §3.
+TFLite → ONNX for MediaPipe's face models, without TensorFlow (tools/export/README.md, "Face
+models"). Each TFLite op becomes one or a few ONNX nodes (opset 17, fp32). The graph runs NCHW
+inside: every rank-4 activation is NCHW in ONNX, everything else keeps its TFLite layout, and the
+boundaries stay NHWC (one Transpose after the input, one before each output), so the I/O shapes are
+the TFLite models' own, as tabled in that README.
 """
 from __future__ import annotations
 

@@ -8,8 +8,7 @@
 Transfer ground truth is a plain render of mixed parameters: render(ident[A], attrs[B], motion[C]).
 """
 from .catalog import ATTRIBUTE_CLASSES, MASK_CLASSES, STYLES
-from .params import (Attributes, Identity, Motion, sample_attributes, sample_identities, sample_motion,
-                     with_styles)
+from .params import Attributes, Identity, Motion, sample_attributes, sample_identities, sample_motion, with_styles
 from .render import Frames, render
 
 __all__ = ["ATTRIBUTE_CLASSES", "MASK_CLASSES", "STYLES", "Attributes", "Identity", "Motion", "Frames",

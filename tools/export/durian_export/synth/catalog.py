@@ -64,7 +64,7 @@ CLOTHES_COLOURS = (
     (0.25, 0.45, 0.30), (0.85, 0.60, 0.25), (0.45, 0.40, 0.55), (0.65, 0.55, 0.45),
 )
 
-# Attribute combinations never rendered for training (issue 6's held-out split): (class, style
+# Attribute combinations never rendered for training (the held-out split, docs/benchmark.md): (class, style
 # name, palette index). The palette is HAIR_COLOURS for hair, the main colour of HAT_COLOURS for
 # hats and FRAME_COLOURS for glasses; a sample's palette entry is the one nearest its (jittered)
 # colour. Training data re-colours such a sample with the next palette entry (data/synth_data.py);

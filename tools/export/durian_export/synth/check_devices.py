@@ -1,8 +1,6 @@
 """python -m durian_export.synth.check_devices: the same clips rendered on CPU and on CUDA agree."""
 from __future__ import annotations
 
-import torch
-
 from .params import sample_attributes, sample_identities, sample_motion
 from .render import render
 

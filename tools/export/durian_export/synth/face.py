@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .geometry import apply_frame, local_coords
-from .shapes import coverage, ellipse_sd, hash_noise, smoothstep
+from .shapes import coverage, ellipse_sd, smoothstep
 
 # Feature frames, in this order along K.
 EYE_R, EYE_L, BROW_R, BROW_L, NOSE, MOUTH = range(6)
@@ -197,7 +197,8 @@ def _paint_nose(sc, canvas, f: Features, head: torch.Tensor):
 def _mouth_curves(f: Features, u: torch.Tensor):
     mo = f.mouth
     w = mo["w"][:, None, None] if u.dim() == 3 else mo["w"][:, None]
-    ex = lambda t: t[:, None, None] if u.dim() == 3 else t[:, None]  # noqa: E731
+    def ex(t):
+        return t[:, None, None] if u.dim() == 3 else t[:, None]
     t = (u / w).clamp(-1, 1)
     bow = 1 - t * t
     lift = -0.05 * ex(mo["smile"]) * t * t

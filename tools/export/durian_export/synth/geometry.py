@@ -69,7 +69,8 @@ class Pose:
         tv = torch.stack([zero, o, dzdy], -1)
         n = torch.stack([-dzdx, -dzdy, o], -1)
         n = n / n.norm(dim=-1, keepdim=True)
-        rot = lambda v: torch.einsum("bij,bkj->bki", self.R, v)  # noqa: E731
+        def rot(v):
+            return torch.einsum("bij,bkj->bki", self.R, v)
         centre = self.centre[:, None] + self.scale[:, None, None] * rot(P)[..., :2]
         J = self.scale[:, None, None, None] * torch.stack([rot(tu)[..., :2], rot(tv)[..., :2]], -1)
         return centre, J, rot(n)[..., 2]

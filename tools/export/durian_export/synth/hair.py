@@ -5,8 +5,6 @@ pass: each style is a row of numbers in `STYLE_TABLE` (indexed by the hair style
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
 from . import catalog

@@ -284,7 +284,8 @@ def sample_attributes(seed: int, indices: Sequence[int], probs: dict[str, float]
 def sample_motion(seed: int, indices: Sequence[int], frames: int, fps: float = 25.0, preset: str = "random") -> Motion:
     """Per-frame motion [N, F] of clips `indices`; presets: random, talking, still."""
     if preset == "still":
-        z = lambda v=0.0: torch.full((len(indices), frames), v)  # noqa: E731  (separate tensors)
+        def z(v=0.0):  # a new tensor per call: the fields must not share storage
+            return torch.full((len(indices), frames), v)
         return Motion(yaw=z(), pitch=z(), roll=z(), tx=z(), ty=z(), scale=z(1.0), eyes_open=z(1.0), mouth_open=z(0.1),
                       smile=z(0.2), brow_raise=z())
     return Motion.stack([_sample_motion(seed, i, frames, fps, preset) for i in indices])

@@ -59,7 +59,8 @@ class Scene:
         N, F = motion.yaw.shape
         self.N, self.F, self.B, self.H, self.W = N, F, N * F, height, width
         self.device = device
-        expand = lambda t: t.to(device).repeat_interleave(F, 0)  # noqa: E731
+        def expand(t):
+            return t.to(device).repeat_interleave(F, 0)
         self.id = Identity(**{k: expand(v) for k, v in vars(identity).items()})
         self.attrs = Attributes(**{k: expand(v) for k, v in vars(attrs).items()})
         m = {k: v.to(device).reshape(-1) for k, v in vars(motion).items()}

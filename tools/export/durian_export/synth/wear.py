@@ -119,7 +119,8 @@ def paint_hat(sc, canvas) -> None:
     shift = sc.pose.front_shift(0.8 * sc.pose.c)[0][:, None, None]
     side = sc.attrs.hat_side[:, None, None]
     aa = sc.aa
-    cov = lambda sd: coverage(sd, aa)  # noqa: E731
+    def cov(sd):
+        return coverage(sd, aa)
     outline = head_outline_sd(sc, qx, qy)
 
     beanie = cov(torch.maximum(ellipse_sd(qx, qy + 0.05, a + 0.14, b + 0.22), qy + 0.42 * b))
