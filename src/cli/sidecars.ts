@@ -97,7 +97,7 @@ export function readKeypointDoc(file: string): KeypointDoc {
     if (!Array.isArray(v) || v.length !== 2 || !v.every((n) => typeof n === 'number' && Number.isFinite(n) && n > 0 && n <= MAX_COORDINATE)) {
       throw new InputError(`${file}: "size" must be [width, height] in pixels, got ${JSON.stringify(v)}`);
     }
-    size = [v[0], v[1]];
+    size = [v[0] as number, v[1] as number];
   }
   if (doc.fps !== undefined && doc.fps !== null && !(typeof doc.fps === 'number' && doc.fps > 0 && doc.fps <= 240)) {
     throw new InputError(`${file}: "fps" must be a number in (0, 240], got ${JSON.stringify(doc.fps)}`);
@@ -113,5 +113,5 @@ export function readKeypointDoc(file: string): KeypointDoc {
   }
   if (seq.length === 0) throw new InputError(`${file}: no keypoints ("frames" is empty)`);
   const frames = seq.map((pts, i) => readFrame(file, doc.frames !== undefined ? `frame ${i}` : '"points"', pts));
-  return { size, fps: (doc.fps as number | null | undefined) ?? null, frames };
+  return { size, fps: doc.fps ?? null, frames };
 }

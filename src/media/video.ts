@@ -236,7 +236,7 @@ export async function verifyVideo(path: string, expect: VideoExpectation = {}): 
     if (info.size === 0) return 'empty file';
     let json: { streams?: { width?: number; height?: number; nb_read_frames?: string }[] };
     try {
-      json = JSON.parse(await runBinary(resolveFfprobePath(), buildCountFramesArgs(resolve(path)), 300_000));
+      json = JSON.parse(await runBinary(resolveFfprobePath(), buildCountFramesArgs(resolve(path)), 300_000)) as typeof json;
     } catch (cause) {
       return `ffprobe cannot read it: ${reasonOf(cause, resolve(path))}`;
     }

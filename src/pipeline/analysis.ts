@@ -167,7 +167,7 @@ function hasUsableKeypoints(kp: Float32Array | undefined): kp is Float32Array {
 }
 
 /**
- * Fits an attribute reference onto the identity (issue 17): the template-aligned attribute image
+ * Fits an attribute reference onto the identity: the template-aligned attribute image
  * and its `cls` mask are warped by the keypoint aligner (face/attribute-align.ts) from the
  * attribute's keypoints onto the identity's, so a donor of another head shape, pose or position
  * gives a mask that fits. Where either side has no usable keypoints (or the class is one the

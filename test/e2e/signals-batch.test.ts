@@ -2,7 +2,7 @@
  * Signals, racing writers, domain warnings and a large batch with bad jobs, on the tiny model.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -105,7 +105,7 @@ describe('batch: 100 jobs, 10 bad', () => {
     const lines: string[] = [];
     for (let i = 0, b = 0; i < 100; i++) lines.push(i % 10 === 5 ? bad[b++]! : good(i));
     writeFileSync(path.join(dir, 'jobs.jsonl'), `${lines.join('\n')}\n`);
-    require('node:fs').mkdirSync(path.join(dir, 'out'));
+    mkdirSync(path.join(dir, 'out'));
     const t0 = Date.now();
     const r = await start(['batch', path.join(dir, 'jobs.jsonl'), '--model', MODEL, '--provider', 'cpu', '--json']).done;
     const seconds = (Date.now() - t0) / 1000;
@@ -117,7 +117,6 @@ describe('batch: 100 jobs, 10 bad', () => {
     const outputs = readdirSync(path.join(dir, 'out')).sort();
     expect(outputs).toHaveLength(90);
     for (const f of outputs) expect(countFrames(path.join(dir, 'out', f))).toBe(1);
-    // eslint-disable-next-line no-console
     console.log(`batch of 100 (90 good): ${seconds.toFixed(1)} s`);
 
     const again = await start(['batch', path.join(dir, 'jobs.jsonl'), '--model', MODEL, '--provider', 'cpu', '--json', '--resume']).done;

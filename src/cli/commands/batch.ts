@@ -88,11 +88,11 @@ export function readJobLines(text: string, base: string, shard: [number, number]
       const { raw, mode } = normaliseJob(json);
       // relative paths in a job file are relative to the job file
       for (const key of ['identity', 'identityKeypoints', 'guide', 'output', 'preview'] as const) {
-        if (typeof raw[key] === 'string' && raw[key] !== '') raw[key] = path.resolve(base, raw[key] as string);
+        if (typeof raw[key] === 'string' && raw[key] !== '') raw[key] = path.resolve(base, raw[key]);
       }
-      const attrs = raw.attr === undefined ? [] : Array.isArray(raw.attr) ? raw.attr : [raw.attr];
+      const attrs: unknown[] = raw.attr === undefined ? [] : Array.isArray(raw.attr) ? raw.attr : [raw.attr];
       raw.attr = attrs.map((a) => (typeof a === 'string' && a !== '' ? path.resolve(base, a) : a));
-      const masks = raw.attrMask === undefined ? [] : Array.isArray(raw.attrMask) ? raw.attrMask : [raw.attrMask];
+      const masks: unknown[] = raw.attrMask === undefined ? [] : Array.isArray(raw.attrMask) ? raw.attrMask : [raw.attrMask];
       if (raw.attrMask !== undefined) raw.attrMask = masks.map((m) => (typeof m === 'string' && m !== '' ? path.resolve(base, m) : m));
       const spec = resolveJob(raw, mode);
       // an output name ending in "/" is a PNG directory: keep that after resolving
@@ -110,8 +110,11 @@ export function getBatchExitCode(outcomes: readonly Outcome[]): number {
 }
 
 /** Carries an error that stops the whole batch (the model cannot load) past the per-job handler. */
-class BatchAbort {
-  constructor(readonly cause: unknown) {}
+/** A failure that ends the whole batch (the model cannot load), not one job. */
+class BatchAbort extends Error {
+  constructor(readonly reason: unknown) {
+    super('batch aborted', { cause: reason });
+  }
 }
 
 function firstLine(error: unknown): string {

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from .config import TrainConfig
 from .data.synth_data import TrainBatch
-from .models import Parser, PoseGuider, UNet, VAE
+from .models import VAE, Parser, PoseGuider, UNet
 from .schedulers import NoiseSchedule
 from .synth import catalog
 
@@ -76,7 +76,7 @@ class Durian(nn.Module):
         """Hidden states and pooled embeddings of the portrait and each attribute reference."""
         hp, pp = self.prnet.forward_reference(self.reference_input(portrait, portrait_mask))
         per_attr = [self.arnet.forward_reference(self.reference_input(img, m)) for img, m in attrs]
-        ha = [torch.stack([h[l] for h, _ in per_attr], 1) for l in range(len(hp))]
+        ha = [torch.stack([h[layer] for h, _ in per_attr], 1) for layer in range(len(hp))]
         pa = torch.stack([p for _, p in per_attr], 1)
         return hp, pp, ha, pa
 

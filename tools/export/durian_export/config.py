@@ -17,7 +17,7 @@ class ModelArgs:
     vae_channels: list[int] = field(default_factory=lambda: [16, 32, 32, 64])
     vae_blocks: int = 1
     # VAE normalisation: "group" (GroupNorm; the shipped checkpoints/base) or "pixel" (per-position
-    # LayerNorm over channels — no map-wide statistic one activation spike can dominate; issue 18)
+    # LayerNorm over channels — no map-wide statistic one activation spike can dominate; docs/training.md, "VAE droplet")
     vae_norm: str = "group"
     # denoiser / ReferenceNets: channels per level, one downsampling between levels
     unet_channels: list[int] = field(default_factory=lambda: [32, 64])

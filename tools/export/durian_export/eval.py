@@ -38,8 +38,17 @@ from PIL import Image
 
 from . import metrics
 from .cli import run_durian, start_durian
-from .eval_cases import (CLS, HOLD_OUT_SEED, build_case, build_cases, coverage, estimate_similarity, plan_cases,
-                         warp, write_jobs)
+from .eval_cases import (
+    CLS,
+    HOLD_OUT_SEED,
+    build_case,
+    build_cases,
+    coverage,
+    estimate_similarity,
+    plan_cases,
+    warp,
+    write_jobs,
+)
 from .eval_report import summarise, write_picture, write_report
 from .metrics import psnr, region_l1, ssim
 from .synth import catalog

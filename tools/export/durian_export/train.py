@@ -27,8 +27,18 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint, split_checkpoint
-from .components import (STAGES, DiffusionObjective, Durian, ImageObjective, diffusion_loss, diffusion_loss_latent,
-                         encode_batch, null_reference, parser_loss, vae_loss)
+from .components import (
+    STAGES,
+    DiffusionObjective,
+    Durian,
+    ImageObjective,
+    diffusion_loss,
+    diffusion_loss_latent,
+    encode_batch,
+    null_reference,
+    parser_loss,
+    vae_loss,
+)
 from .config import RESUMABLE_OVERRIDES, TrainConfig, apply_overrides, load_config
 from .data import SynthBatchMaker
 from .data.clips import ClipBatchMaker

@@ -5,7 +5,7 @@ Health of a trained VAE on held-out SynthPortrait renders (identities from the c
 
 - activation peak: for every decoder layer and render, max |activation| / median |activation|; the
   largest over layers and renders, where it is and whether it sits in an eye. The shipped GroupNorm
-  decoder (issue 18) builds a spike at the left eye 300–500× its layer's median that holds most of
+  decoder builds a spike at the left eye 300–500× its layer's median that holds most of
   its GroupNorm group's variance and draws a coloured blob ("droplet").
 - eye symmetry: L1 in the left-eye and right-eye boxes (iBUG 42–47 and 36–41) per render; the mean
   left − right difference with its bootstrap 95 % interval, and relative to the mean eye error.
@@ -110,8 +110,8 @@ def vae_health(vae: nn.Module, renders: Renders) -> dict:
     # how often each render's own peak (over all layers) falls in the left eye
     in_left = 0
     for n in range(ratios.shape[1]):
-        l = int(ratios[:, n].argmax())
-        _, yy, xx = (int(v) for v in per_layer[names[l]][1][n])
+        layer = int(ratios[:, n].argmax())
+        _, yy, xx = (int(v) for v in per_layer[names[layer]][1][n])
         in_left += int(left_box[n, 0, yy, xx] > 0)
     peak = float(ratios.max())
     return {

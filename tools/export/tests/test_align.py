@@ -7,7 +7,7 @@ import torch
 
 from durian_export.align_bench import evaluate, iou
 from durian_export.data.align import align_attribute, control_points, similarity_align
-from durian_export.synth import catalog, render, sample_identities, sample_motion, sample_attributes
+from durian_export.synth import catalog, render, sample_attributes, sample_identities, sample_motion
 
 
 def _face(seed: int = 3, size: int = 128):

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from durian_export.cli import ROOT, cli_available
-from durian_export.eval import coverage, estimate_similarity, main as eval_main, warp
+from durian_export.eval import coverage, estimate_similarity, warp
+from durian_export.eval import main as eval_main
 from durian_export.eval_report import summarise
 
 

@@ -7,8 +7,7 @@ import pytest
 import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from durian_export.metrics import (REGIONS, erode, keypoint_box, paired_bootstrap, psnr, region_errors, region_l1,
-                                   ssim)
+from durian_export.metrics import REGIONS, erode, keypoint_box, paired_bootstrap, psnr, region_errors, region_l1, ssim
 
 
 def _pair(seed=0, n=2, size=32, noise=0.1):

@@ -317,8 +317,9 @@ def test_stage2_targets_are_an_ordered_contiguous_run_of_the_clip():
     plan = maker.plan_batch(step=5, rank=0, batch=3, frames=4)
     B, per = 3, 2 + 4
     yaw = plan.motion.yaw[:B * per, 0].reshape(B, per)
-    from durian_export.synth import sample_motion
     import random
+
+    from durian_export.synth import sample_motion
     rng = random.Random(hash((cfg.train_seed, 5, 0)) & 0x7FFFFFFF)
     idx = [rng.randrange(cfg.hold_out_seed) for _ in range(B)]
     full = sample_motion(cfg.train_seed, idx, frames=CLIP_LEN).yaw
@@ -335,8 +336,9 @@ def test_held_out_batches_draw_only_held_out_people():
     train = SynthBatchMaker(cfg).plan_batch(0, 0, 4, 1)
     held = SynthBatchMaker(cfg, held_out=True).plan_batch(0, 0, 4, 1)
     assert not torch.equal(train.ident.head, held.ident.head)
-    from durian_export.synth import sample_identities
     import random
+
+    from durian_export.synth import sample_identities
     rng = random.Random(hash((cfg.train_seed, 0, 0, 2)) & 0x7FFFFFFF)
     idx = [rng.randrange(cfg.hold_out_seed, 2 * cfg.hold_out_seed) for _ in range(4)]
     torch.testing.assert_close(held.ident.head[:4 * 3:3], sample_identities(cfg.train_seed, idx).head)

@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from test_model import TINY
 
 from durian_export.checkpoint import checkpoint_exists, load_model
 from durian_export.config import ModelArgs, load_config
@@ -18,8 +19,6 @@ from durian_export.export_onnx import export_graph
 from durian_export.models import VAE
 from durian_export.models.blocks import PixelNorm, norm
 from durian_export.vae_health import PSNR_TARGET, held_out_renders, vae_health
-
-from test_model import TINY
 
 ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = ROOT / "checkpoints" / "base"

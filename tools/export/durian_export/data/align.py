@@ -1,4 +1,4 @@
-"""Keypoint face aligner for attribute references and masks (issue 17).
+"""Keypoint face aligner for attribute references and masks.
 
 An attribute image and its mask are warped from the donor's face onto the identity's face by a thin-
 plate spline (Bookstein 1989) through class-specific control points: hair and hats follow the head

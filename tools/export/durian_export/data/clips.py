@@ -111,9 +111,12 @@ class ClipBatchMaker:
             cls = rng.choice(present or ["hair"])
             classes.append(cls)
             c = CLS[cls]
-            P.append(loaded[0][0]); Pm.append(loaded[0][1][c:c + 1])
-            A.append(loaded[1][0]); Am.append(loaded[1][1][c:c + 1])
-            T.append(torch.stack([x[0] for x in loaded[2:]])); Tm.append(torch.stack([x[1] for x in loaded[2:]]))
+            P.append(loaded[0][0])
+            Pm.append(loaded[0][1][c:c + 1])
+            A.append(loaded[1][0])
+            Am.append(loaded[1][1][c:c + 1])
+            T.append(torch.stack([x[0] for x in loaded[2:]]))
+            Tm.append(torch.stack([x[1] for x in loaded[2:]]))
             Tk.append(torch.stack([x[2] for x in loaded[2:]]))
         d = self.device
         portrait, m_attr_i = torch.stack(P).to(d), torch.stack(Pm).to(d)

@@ -7,7 +7,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
 NORMS = ("group", "pixel")
 
 
@@ -15,7 +14,7 @@ class PixelNorm(nn.Module):
     """LayerNorm over the channels at each position (ConvNeXt's channels-first LayerNorm), with a
     per-channel affine. Its statistics are local: a large activation at one spot changes the
     normalisation of that spot only. GroupNorm's mean and variance run over the whole feature map,
-    so one spot of a few pixels can dominate them (issue 18: the VAE decoder's "droplet")."""
+    so one spot of a few pixels can dominate them (the VAE decoder's "droplet", docs/training.md)."""
 
     def __init__(self, channels: int, eps: float = 1e-6):
         super().__init__()

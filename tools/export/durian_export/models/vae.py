@@ -3,7 +3,7 @@
 `ModelArgs.vae_norm` picks the normalisation of every VAE block: `group` (GroupNorm, the shipped
 model's architecture) or `pixel` (per-position LayerNorm over channels). With GroupNorm the trained
 decoder built one activation spike at the left eye that held most of its group's variance and drew a
-coloured blob there (issue 18; docs/training.md); per-position statistics leave a spike nothing to
+coloured blob there (docs/training.md, "VAE droplet"); per-position statistics leave a spike nothing to
 gain."""
 from __future__ import annotations
 
