@@ -110,7 +110,7 @@ describe('broken model files', () => {
     const names = (JSON.parse(readFileSync(path.join(FIXTURE, 'manifest.json'), 'utf8')) as { graphs: { unet: { inputs: { name: string }[] } } })
       .graphs.unet.inputs.map((t) => t.name);
     expect(errorLines(a)).toEqual([
-      `durian: error: ${path.join(dir, 'unet.onnx')}: inputs do not match the manifest (in the manifest only: ${names.join(', ')}; in the graph only: latent)`,
+      `durian: error: ${path.join(dir, 'unet.onnx')}: inputs do not match the manifest (in the manifest only: ${names.join(', ')}; in the graph only: latent) (suggestion: Re-export the model so that the manifest describes its graphs.)`,
     ]);
   });
 });

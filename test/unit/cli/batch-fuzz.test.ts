@@ -65,7 +65,9 @@ describe('batch JSONL reader (fuzzed)', () => {
           const s = j.spec;
           const sound = typeof s.identity === 'string' && path.isAbsolute(s.identity) && path.isAbsolute(s.output) && typeof s.guide === 'string'
             && Number.isInteger(s.steps) && s.steps > 0 && s.overlap < s.window && s.attrs.length > 0
-            && (s.frames === undefined || (Number.isInteger(s.frames) && s.frames > 0)) && Number.isFinite(s.guidanceScale);
+            && (s.frames === undefined || (Number.isInteger(s.frames) && s.frames > 0))
+            // unset: the model's manifest supplies the default guidance scale
+            && (s.guidanceScale === undefined || (Number.isFinite(s.guidanceScale) && s.guidanceScale >= 0 && s.guidanceScale <= 50));
           if (!sound) throw new Error(`line ${j.line}: an unsound job ${JSON.stringify(s)}`);
           seen.ok++;
           return { line: j.line, status: 'ok' };
