@@ -49,12 +49,7 @@ export async function createInferenceSession(
   extra: Omit<ort.InferenceSession.SessionOptions, 'executionProviders'> = {},
 ): Promise<ort.InferenceSession> {
   // Errors only: ORT's warnings (e.g. which shape ops it placed on the CPU) would flood a terminal per graph.
-  // On the CPU provider every session otherwise keeps a growing arena and pre-planned buffers of
-  // its own; the README job (a dozen sessions) peaked at 5,782,896 kB RSS with them and 2,303,172 kB
-  // without, with byte-identical frames (2-core development machine, /usr/bin/time -v).
-  const cpuOnly = executionProviders.every((p) => p === 'cpu');
-  const memory = cpuOnly ? { enableCpuMemArena: false, enableMemPattern: false } : {};
-  const options: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3, ...memory, ...extra, executionProviders: [...executionProviders] };
+  const options: ort.InferenceSession.SessionOptions = { logSeverityLevel: 3, ...extra, executionProviders: [...executionProviders] };
   try {
     return typeof model === 'string'
       ? await ort.InferenceSession.create(model, options)
