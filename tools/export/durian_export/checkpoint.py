@@ -73,26 +73,56 @@ def load_model(run: Path):
     from .config import TrainConfig
 
     state = load_checkpoint(Path(run) / "ckpt.pt")
+    torch.manual_seed(TrainConfig.from_json(state["config"]).seed)  # the seeded init of nets a slim file left out
     model = Durian(TrainConfig.from_json(state["config"]))
-    model.load_state_dict(state["model"])
+    restore_weights(model, state)
     return model
 
 
-def slim_checkpoint(run: Path, out: Path, part_bytes: int = PART_BYTES, ema: bool = False) -> list[Path]:
+def trained_nets(model, progress: dict) -> list[str]:
+    """The top-level nets (vae, parser, unet, …) that some stage with progress > 0 has trained."""
+    ids = {id(p) for stage, steps in progress.items() if steps > 0 for p in model.trainable(stage)}
+    return sorted({n.split(".")[0] for n, p in model.named_parameters() if id(p) in ids})
+
+
+def restore_weights(model, state: dict) -> None:
+    """Loads a checkpoint's weights into `model`. A checkpoint that lists `nets` (a slim file written
+    with only the trained nets) holds those nets alone; every other net keeps the init `model` was built
+    with, which is what the run itself had for them (no stage had trained them)."""
+    nets = state.get("nets")
+    if nets is None:
+        model.load_state_dict(state["model"])
+        return
+    missing, unexpected = model.load_state_dict(state["model"], strict=False)
+    wrong = [k for k in missing if k.split(".")[0] in nets] + list(unexpected)
+    if wrong:
+        raise ValueError(f"checkpoint lists nets {nets} but its weights do not match the model: {wrong[:5]}")
+
+
+def slim_checkpoint(run: Path, out: Path, part_bytes: int = PART_BYTES, ema: bool = False,
+                    trained_only: bool = False) -> list[Path]:
     """A copy of a run's checkpoint with fp16 weights only (no optimiser, no EMA: a resumed stage
     re-warms its optimiser), split into parts — small enough to carry between machines. ema: the
-    last stage's trainable weights are replaced by their EMA (for a chunk that stopped early)."""
-    state = load_checkpoint(Path(run) / "ckpt.pt")
-    if ema and state.get("ema") and not state.get("finished"):
-        from .components import Durian
-        from .config import TrainConfig
+    last stage's trainable weights are replaced by their EMA (for a chunk that stopped early).
+    trained_only: keep only the nets some stage has trained (listed under `nets`); the others are
+    the seeded init, which `restore_weights` rebuilds (a VAE-only run: 6 MB instead of 43)."""
+    from .components import Durian
+    from .config import TrainConfig
 
+    state = load_checkpoint(Path(run) / "ckpt.pt")
+    if (ema and state.get("ema") and not state.get("finished")) or trained_only:
+        torch.manual_seed(TrainConfig.from_json(state["config"]).seed)
         model = Durian(TrainConfig.from_json(state["config"]))
-        model.load_state_dict(state["model"])
-        with torch.no_grad():
-            for p, e in zip(model.trainable(state["stage"]), state["ema"]):
-                p.copy_(e)
-        state["model"] = model.state_dict()
+        restore_weights(model, state)
+        if ema and state.get("ema") and not state.get("finished"):
+            with torch.no_grad():
+                for p, e in zip(model.trainable(state["stage"]), state["ema"]):
+                    p.copy_(e)
+            state["model"] = model.state_dict()
+        if trained_only:
+            nets = trained_nets(model, state["progress"])
+            state["model"] = {k: v for k, v in state["model"].items() if k.split(".")[0] in nets}
+            state["nets"] = nets
     slim = {k: v for k, v in state.items() if k not in ("optim", "ema")}
     slim["model"] = _half(slim["model"])
     slim["ema"] = []
@@ -111,6 +141,8 @@ if __name__ == "__main__":
     ap.add_argument("--run", required=True, help="run directory holding ckpt.pt (or its parts)")
     ap.add_argument("--out", required=True, help="where to write ckpt.pt.partNNN (fp16 weights only)")
     ap.add_argument("--ema", action="store_true", help="keep the EMA of the last stage's weights, not the raw ones")
+    ap.add_argument("--trained-only", action="store_true",
+                    help="keep only the nets a stage has trained; the rest are rebuilt from the config's seed")
     a = ap.parse_args()
-    for p in slim_checkpoint(Path(a.run), Path(a.out), ema=a.ema):
+    for p in slim_checkpoint(Path(a.run), Path(a.out), ema=a.ema, trained_only=a.trained_only):
         print(p, p.stat().st_size)

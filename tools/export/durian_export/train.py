@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint, split_checkpoint
+from .checkpoint import checkpoint_exists, load_checkpoint, restore_weights, save_checkpoint, split_checkpoint
 from .components import (
     STAGES,
     DiffusionObjective,
@@ -263,7 +263,7 @@ def train(args) -> dict:
         # --reinit: this stage's trainable weights keep the seeded init just made; the rest load
         trained = {id(p) for p in model.trainable(stage)} if args.reinit else set()
         keep = {n: p.detach().clone() for n, p in model.named_parameters() if id(p) in trained}
-        model.load_state_dict(state["model"])
+        restore_weights(model, state)
         progress.update(state["progress"])
         if keep:
             with torch.no_grad():

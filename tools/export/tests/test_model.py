@@ -307,6 +307,32 @@ def test_split_fp16_checkpoint_loads_back(tmp_path):
     assert (tmp_path / "ckpt.pt").exists()
 
 
+
+def test_trained_only_slim_keeps_the_trained_nets_and_rebuilds_the_rest(tmp_path):
+    from durian_export.checkpoint import load_checkpoint, load_model, slim_checkpoint
+
+    run = tmp_path / "run"
+    train_main(["--config", str(TINY), "--stage", "vae", "--out", str(run), "--steps", "2", "--log-every", "1",
+                "--device", "cpu"])
+    slim_checkpoint(run, tmp_path / "slim", trained_only=True)
+    state = load_checkpoint(tmp_path / "slim" / "ckpt.pt")
+    assert state["nets"] == ["vae"] and all(k.startswith("vae.") for k in state["model"])
+    full, slim = load_model(run).state_dict(), load_model(tmp_path / "slim").state_dict()
+    assert full.keys() == slim.keys()
+    for k in full:  # the VAE comes from the file (fp16-rounded), the other nets are the run's seeded init again
+        want = full[k].half().float() if k.startswith("vae.") and full[k].is_floating_point() else full[k]
+        assert torch.equal(want, slim[k]), k
+    # the next stage trains from it as from the full checkpoint
+    train_main(["--stage", "parser", "--out", str(tmp_path / "slim"), "--steps", "1", "--log-every", "1",
+                "--device", "cpu", "--resume"])
+    assert load_checkpoint(tmp_path / "slim" / "ckpt.pt")["progress"] == {"vae": 2, "parser": 1, "stage1": 0,
+                                                                           "stage2": 0}
+    # a file that claims a net it does not hold is refused
+    state["model"] = {k: v for k, v in state["model"].items() if not k.startswith("vae.decoder")}
+    from durian_export.checkpoint import restore_weights
+    with pytest.raises(ValueError, match="do not match"):
+        restore_weights(Durian(TrainConfig.from_json(state["config"])), state)
+
 # --- the fast data path (data/pool.py) and ordered clips ---
 
 def test_stage2_targets_are_an_ordered_contiguous_run_of_the_clip():

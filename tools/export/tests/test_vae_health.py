@@ -110,3 +110,20 @@ def test_the_old_vae_droplet_is_in_the_left_eye(shipped):
     assert h["peak_ratio"] > 150 and h["peak_at"]["region"] == "left_eye"
     assert h["peak_in_left_eye_fraction"] == 1.0
     assert h["eye_diff"]["low"] > 0  # the left eye is worse, beyond bootstrap noise
+
+
+RETRAINED = ROOT / "checkpoints" / "vae-pixel"
+
+
+@pytest.mark.skipif(not checkpoint_exists(RETRAINED / "ckpt.pt"), reason="no retrained VAE checkpoint")
+def test_the_retrained_pixel_norm_vae_has_no_spike_and_symmetric_eyes():
+    """The first VAE trained with vae_norm "pixel" (checkpoints/vae-pixel, 826 steps on 2 GPUs) on the
+    same held-out renders as the shipped one: no spike, both eyes alike. Its round trip (27.3 dB on 16
+    renders) is still short of the 32 dB target, so that is not asserted here."""
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    model = load_model(RETRAINED).eval()
+    assert model.cfg.model.vae_norm == "pixel"
+    h = vae_health(model.vae, held_out_renders(model.cfg.hold_out_seed, n=6, size=model.cfg.model.image_size))
+    assert h["peak_ok"], f"activation peak {h['peak_ratio']:.0f}× the median in {h['peak_layer']} at {h['peak_at']}"
+    assert h["eyes_ok"], f"eye L1 asymmetry {h['eye_asymmetry']:.2f}, left − right {h['eye_diff']}"
+    assert h["peak_in_left_eye_fraction"] == 0.0
