@@ -32,7 +32,7 @@ if [[ "$what" == single ]]; then
   fi
   for stage in ${3:-vae parser stage1 stage2}; do
     CUDA_VISIBLE_DEVICES=$gpu python3 -m durian_export.bench_train --config $cfg --stages $stage --mode pool \
-      --compile --compile-render --data-workers 12 --steps 30 --warmup 4 $(pool_args $stage) \
+      --compile --compile-render --data-workers 12 --steps 30 --warmup 4 $(pool_args $stage) --sync-debug 3 \
       --json-out "$out/after-$stage.json" 2>&1 | tee "$out/after-$stage.log" | grep '^{"stage'
   done
 elif [[ "$what" == ddp ]]; then

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -70,6 +71,7 @@ def bench_stage(model: Durian, stage: str, args, device, world: int, rank: int) 
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainer.params, 1.0)
         opt.step()
+        trainer.after_step()
 
     t = time.perf_counter()
     for i in range(args.warmup):  # compilation happens here
@@ -115,7 +117,31 @@ def bench_stage(model: Durian, stage: str, args, device, world: int, rank: int) 
                  data_workers=args.data_workers)
     if device.type == "cuda":
         r["peak_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2 ** 30
+    if args.sync_debug and device.type == "cuda":
+        r["host_syncs"] = host_syncs(step, first + args.steps, args.sync_debug)
     return r
+
+
+def host_syncs(step, first: int, steps: int) -> dict:
+    """Steps that make the host wait for the device (a blocking copy, a value read back) leave the
+    device idle while the host then launches the next work. CUDA's sync debug mode warns at every
+    such call; count them per step, by the Python line that made them (untimed steps)."""
+    import collections
+    import warnings
+
+    where = collections.Counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            for i in range(steps):
+                step(first + i)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    for w in caught:
+        if "synchroniz" in str(w.message):
+            where[f"{Path(w.filename).name}:{w.lineno}"] += 1
+    return {"per_step": sum(where.values()) / steps, "top": dict(where.most_common(12))}
 
 
 def main(argv=None) -> None:
@@ -133,6 +159,9 @@ def main(argv=None) -> None:
     ap.add_argument("--pool-refresh", type=int, default=32)
     ap.add_argument("--data-workers", type=int, default=0)
     ap.add_argument("--json-out", help="also write the report here (rank 0)")
+    ap.add_argument("--sync-debug", type=int, default=0, metavar="STEPS",
+                    help="after timing, run STEPS more steps in CUDA's sync debug mode and report where the host "
+                         "waits for the device")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args(argv)

@@ -179,9 +179,16 @@ class Trainer:
                 rgb, masks, kp = self.data.realize_images(self._plan(step))
             else:
                 rgb, masks, kp = self.data.images(step, self.rank, self.batch)
-            if self.stage == "vae":
-                return net(rgb, torch.randn(latent_shape(self.cfg, rgb.shape[0]), generator=g))
+            if self.stage == "vae":  # the CPU draw travels without waiting for the device
+                noise = torch.randn(latent_shape(self.cfg, rgb.shape[0]), generator=g)
+                return net(rgb, noise.to(self.device, non_blocking=True))
             return net(rgb, masks, kp)
+
+    def after_step(self) -> None:
+        """Call once the step's forward, backward and optimiser step are launched: the pool's refresh
+        then overlaps them on the device (data/pool.py)."""
+        if self.pool is not None:
+            self.pool.replace_oldest()
 
     @property
     def amp(self):
@@ -337,6 +344,7 @@ def train(args) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
+        trainer.after_step()
         with torch.no_grad():
             d = min(ema_decay, (1 + step) / (10 + step))
             torch._foreach_lerp_(ema, [p.detach() for p in params], 1 - d)
@@ -363,10 +371,14 @@ def train(args) -> dict:
             from .sample import write_sample_sheet
             write_sample_sheet(model, stage, out / f"samples-{stage}-{step:06d}.png", device)
         out_of_time = bool(args.max_minutes) and (time.time() - t0) / 60 > args.max_minutes
-        if world > 1 and args.max_minutes:  # every rank must stop at the same step, or the others hang
+        # every rank must stop at the same step, or the others hang: agree on it every 10 steps (the
+        # all-reduce and its read-back wait for the device, so not every step)
+        if world > 1 and args.max_minutes and step % 10 == 0:
             flag = torch.tensor(float(out_of_time), device=device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             out_of_time = bool(flag.item())
+        if world > 1 and args.max_minutes and step % 10:
+            out_of_time = False
         if (out_of_time or (args.stop_after and step - start >= args.stop_after)) and step < total:
             stopped_early = True
             break

@@ -387,9 +387,20 @@ def test_pool_holds_encoded_chunks_and_refreshes_the_oldest(one_thread):
     before = pool.store["x0"].clone()
     b = pool.batch(step=10, batch=4)
     assert b.latents.x0.shape == (4, 4, cfg.frames, 8, 8)
+    # the refresh waits until the trainer has launched the step (Trainer.after_step)
+    assert torch.equal(pool.store["x0"], before)
+    pool.replace_oldest()
     # step 10 replaced chunk 10 (slot 1) by chunk 13 and left the others alone
     assert not torch.equal(pool.store["x0"][2:4], before[2:4])
     assert torch.equal(pool.store["x0"][[0, 1, 4, 5]], before[[0, 1, 4, 5]])
+    after = pool.store["x0"].clone()
+    pool.replace_oldest()  # once per draw
+    assert torch.equal(pool.store["x0"], after)
+    # a draw whose refresh nobody ran does it first: step 12 draws from chunks 12 … 14 (chunk 14 in slot 2)
+    pool.batch(step=11, batch=4)
+    pool.batch(step=12, batch=4)
+    lb = encode_batch(model, maker.batch(14, 0, 2, cfg.frames))
+    torch.testing.assert_close(pool.store["x0"][4:6], lb.x0)
 
 
 def test_pool_plans_from_worker_processes_match_in_process_plans():

@@ -66,8 +66,8 @@ def control_points(kp: torch.Tensor, cls: str) -> torch.Tensor:
     origin, ex, ey = head_frame(kp)
     polar = [(r, a) for r in CLASS_ARCS[cls] for a in _UPPER_ARC]
     polar += [(r, 2 * math.pi * j / n) for r, n in RINGS for j in range(n)]
-    r = torch.tensor([p[0] for p in polar], dtype=kp.dtype, device=kp.device)
-    ang = torch.tensor([p[1] for p in polar], dtype=kp.dtype, device=kp.device)
+    r = torch.tensor([p[0] for p in polar], dtype=kp.dtype).to(kp.device, non_blocking=True)
+    ang = torch.tensor([p[1] for p in polar], dtype=kp.dtype).to(kp.device, non_blocking=True)
     cx, cy = (r * torch.cos(ang))[None, :, None], (r * torch.sin(ang))[None, :, None]
     extra = origin[:, None] + cx * ex[:, None] + cy * ey[:, None]
     return torch.cat([kp[:, list(CLASS_ANCHORS[cls])], extra], 1)
@@ -94,7 +94,9 @@ def fit_tps(dst: torch.Tensor, src: torch.Tensor, scale: torch.Tensor, smoothing
     bottom = torch.cat([P.transpose(1, 2), torch.zeros(B, 3, 3, dtype=q.dtype, device=q.device)], -1)
     A = torch.cat([top, bottom], 1)
     rhs = torch.cat([src, torch.zeros(B, 3, 2, dtype=q.dtype, device=q.device)], 1)
-    return torch.linalg.solve(A, rhs), q, centre
+    # solve_ex: no singularity check, which would read a flag back from the device every call (the
+    # smoothing term keeps the system regular)
+    return torch.linalg.solve_ex(A, rhs)[0], q, centre
 
 
 def eval_tps(weights: torch.Tensor, q: torch.Tensor, centre: torch.Tensor, scale: torch.Tensor,

@@ -13,7 +13,7 @@ def random_affine(image: torch.Tensor, mask: torch.Tensor, g: torch.Generator, t
     """image [B, 3, H, W] in [0, 1], mask [B, 1, H, W] → both warped by one random similarity each."""
     B = image.shape[0]
     dev = image.device
-    r = lambda lo, hi: (lo + (hi - lo) * torch.rand(B, generator=g)).to(dev)  # noqa: E731
+    r = lambda lo, hi: (lo + (hi - lo) * torch.rand(B, generator=g)).to(dev, non_blocking=True)  # noqa: E731
     ang = r(-degrees, degrees) * math.pi / 180
     s = r(*scale)
     tx, ty = r(-translate, translate) * 2, r(-translate, translate) * 2
@@ -28,7 +28,7 @@ def colour_jitter(image: torch.Tensor, g: torch.Generator, amount: float = 0.1) 
     """Brightness and contrast jitter (hue is left alone: colour is part of the attribute)."""
     B = image.shape[0]
     dev = image.device
-    b = (1 + amount * (2 * torch.rand(B, generator=g) - 1)).to(dev)[:, None, None, None]
-    c = (1 + amount * (2 * torch.rand(B, generator=g) - 1)).to(dev)[:, None, None, None]
+    b = (1 + amount * (2 * torch.rand(B, generator=g) - 1)).to(dev, non_blocking=True)[:, None, None, None]
+    c = (1 + amount * (2 * torch.rand(B, generator=g) - 1)).to(dev, non_blocking=True)[:, None, None, None]
     mean = image.mean(dim=(1, 2, 3), keepdim=True)
     return ((image - mean) * c + mean) * b

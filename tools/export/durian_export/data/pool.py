@@ -13,8 +13,15 @@ sampling its parameters is plain Python per sample. So:
   so each item is used batch/refresh times on average and the data never stop changing.
 
 Deterministic: the pool drawn from at step s holds chunks s … s + size/refresh − 1, a function of
-the seed alone, so a resumed run rebuilds it exactly (resume is bit-identical on the CPU). On CUDA
-the refresh runs on a second stream, beside the training step that follows the draw.
+the seed alone, so a resumed run rebuilds it exactly (resume is bit-identical on the CPU).
+
+Overlap on CUDA: the refresh runs on a second stream, and the trainer starts it only after it has
+launched the step's forward and backward (`Trainer.after_step` → `replace_oldest`), so the host issues
+the render while the device is busy with the step. Nothing on the step's own path may wait for
+the device: a blocking host → device copy (`tensor.to(cuda)` of pageable memory without
+non_blocking, `torch.tensor(..., device=cuda)`) synchronises its stream, which would hold the host
+until the device had caught up and leave nothing to overlap. The draw's indices therefore travel
+through pinned memory.
 """
 from __future__ import annotations
 
@@ -87,9 +94,11 @@ class Pool:
         self.size, self.refresh, self.rank = size, refresh, rank
         self.frames = 1 if stage in ("vae", "parser", "stage1") else cfg.frames
         self.device = maker.device
-        # on CUDA the refresh runs on a stream of its own, beside the training step (see _refresh)
+        # on CUDA the refresh runs on a stream of its own, beside the training step (see replace_oldest)
         self.side = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
-        self.written: torch.cuda.Event | None = None
+        self.written: torch.cuda.Event | None = None   # the last refresh's write (side stream)
+        self.gathered: torch.cuda.Event | None = None  # the last draw's gather (step stream)
+        self.pending = False                            # a draw happened; its refresh has not
         self.slots = size // refresh
         self.store: dict[str, torch.Tensor] = {}
         self.plans = plan_stream(cfg, stage, rank, refresh, self.frames, start_step, workers)
@@ -120,32 +129,42 @@ class Pool:
             self.store[k][at:at + self.refresh] = v
         self.chunk += 1
 
-    def _refresh(self) -> None:
-        """Replace the oldest chunk by the next one. On CUDA this runs on the side stream, so the
-        render and encode overlap the training step: the step's batch is gathered before the side
-        stream may write (it waits for that), and the next draw waits for the write."""
+    def replace_oldest(self) -> None:
+        """Replace the oldest chunk by the next one, once per draw (a no-op if the last draw's
+        refresh already ran). Call it after the step's work is launched: on CUDA it runs on the side
+        stream, which first waits for the draw's gather (so the step reads the old items), and the
+        next draw waits for its write."""
+        if not self.pending:
+            return
+        self.pending = False
         if self.side is None:
             self._add()
             return
-        gathered = torch.cuda.Event()
-        gathered.record(torch.cuda.current_stream(self.device))
-        self.side.wait_event(gathered)
+        self.side.wait_event(self.gathered)
         with torch.cuda.stream(self.side):
             self._add()
         self.written = torch.cuda.Event()
         self.written.record(self.side)
 
     def batch(self, step: int, batch: int) -> PoolBatch:
-        """Step `step`'s batch: `batch` distinct items drawn from the pool, which then replaces its
-        oldest chunk (the pool drawn from at step s holds chunks s … s + size/refresh − 1)."""
+        """Step `step`'s batch: `batch` distinct items drawn from the pool (the pool drawn from at
+        step s holds chunks s … s + size/refresh − 1). The oldest chunk is replaced by `replace_oldest`,
+        which the trainer calls once the step is launched (or the next draw, if nobody did)."""
         if batch > self.size:
             raise ValueError(f"batch {batch} is larger than the pool ({self.size})")
+        self.replace_oldest()
         if self.written is not None:
             torch.cuda.current_stream(self.device).wait_event(self.written)
         g = torch.Generator().manual_seed(hash((self.cfg.train_seed, step, self.rank, 3)) & 0x7FFFFFFF)
-        idx = torch.randperm(self.size, generator=g)[:batch].to(self.device)
+        idx = torch.randperm(self.size, generator=g)[:batch]
+        if self.side is not None:  # pinned, so the copy does not wait for the device
+            idx = idx.pin_memory()
+        idx = idx.to(self.device, non_blocking=True)
         s = {k: v.index_select(0, idx) for k, v in self.store.items()}
-        self._refresh()
+        if self.side is not None:
+            self.gathered = torch.cuda.Event()
+            self.gathered.record(torch.cuda.current_stream(self.device))
+        self.pending = True
         if self.stage in ("vae", "parser"):
             return PoolBatch(images=_f(s["images"]), masks=_f(s["masks"]) if "masks" in s else None,
                              keypoints=s.get("keypoints"))

@@ -204,7 +204,7 @@ class SynthBatchMaker:
         main = lambda t: t[:n_main].reshape(B, 2 + Fr, *t.shape[1:])  # noqa: E731
         m_rgb, m_masks, m_kp = main(rgb), main(masks), main(kp)
         gen_masks = masks[n_main:n_main + B]
-        cls_idx = torch.tensor([CLS[c] for c in plan.classes], device=d)
+        cls_idx = torch.tensor([CLS[c] for c in plan.classes]).to(d, non_blocking=True)
         ar = torch.arange(B, device=d)
         portrait, attr_img = m_rgb[:, 0], m_rgb[:, 1]
         target, target_masks, target_kp = m_rgb[:, 2:], m_masks[:, 2:], m_kp[:, 2:]
@@ -218,7 +218,7 @@ class SynthBatchMaker:
             donor_rgb, donor_masks = rgb[o:o + B], masks[o:o + B]
             gt = lambda t: t[o + B:].reshape(B, 1 + Fr, *t.shape[1:])  # noqa: E731
             g_rgb, g_masks, g_kp = gt(rgb), gt(masks), gt(kp)
-            use = plan.cross.to(d)
+            use = plan.cross.to(d, non_blocking=True)
             u4, u5 = use[:, None, None, None], use[:, None, None, None, None]
             target = torch.where(u5, g_rgb[:, 1:], target)
             target_masks = torch.where(u5, g_masks[:, 1:], target_masks)

@@ -70,7 +70,7 @@ def paint_head(sc, canvas) -> torch.Tensor:
         blush = blush + torch.exp(-((sc.qx - s * 0.5 * p.a[:, None, None]) ** 2 + (sc.qy - 0.3) ** 2) / 0.03)
     jaw = smoothstep(-0.25, 0.0, sd) * (sc.qy > 0)
     colour = skin * sc.shade
-    colour = colour * (1 - 0.12 * jaw[:, None]) + blush[:, None] * 0.06 * torch.tensor([0.6, -0.2, -0.2], device=sc.device)[None, :, None, None]
+    colour = colour * (1 - 0.12 * jaw[:, None]) + blush[:, None] * 0.06 * torch.tensor([0.6, -0.2, -0.2]).to(sc.device, non_blocking=True)[None, :, None, None]
     canvas.over(head, colour, "face")
 
     # ears at the sides of the head, fading as they turn away
@@ -100,7 +100,7 @@ def _frames(sc) -> Features:
     z = torch.zeros_like(sep)
     xs = torch.stack([-sep, sep, -(sep + 0.02), sep + 0.02, z, z], 1)
     ys = torch.stack([eye_y, eye_y, brow_y, brow_y, tip_y, i.mouth[:, 3]], 1)
-    lift = torch.tensor([0.0, 0.0, 0.03, 0.03, 0.22, 0.05], device=sc.device)[None]
+    lift = torch.tensor([0.0, 0.0, 0.03, 0.03, 0.22, 0.05]).to(sc.device, non_blocking=True)[None]
     centre, J, vis = p.surface_frame(xs, ys, lift)
     return Features(centre=centre, J=J, vis=vis)
 
@@ -223,9 +223,9 @@ def _paint_mouth(sc, canvas, f: Features, head: torch.Tensor):
     shade = sc.shade
     canvas.over(mouth, sc.col(sc.id.lips) * shade * (0.9 + 0.15 * (v > ui).float()[:, None]), "face")
     inner = coverage(inner_sd, sc.aa) * vis
-    canvas.over(inner, torch.tensor([0.22, 0.06, 0.07], device=sc.device)[None, :, None, None] * shade, "face")
+    canvas.over(inner, torch.tensor([0.22, 0.06, 0.07]).to(sc.device, non_blocking=True)[None, :, None, None] * shade, "face")
     teeth = coverage(torch.maximum(inner_sd, v - (ui + (li - ui) * 0.38)), sc.aa) * vis
-    canvas.over(teeth, torch.tensor([0.93, 0.91, 0.86], device=sc.device)[None, :, None, None] * shade, "face")
+    canvas.over(teeth, torch.tensor([0.93, 0.91, 0.86]).to(sc.device, non_blocking=True)[None, :, None, None] * shade, "face")
     seam = coverage((v - (ui + li) / 2).abs() - 0.006, sc.aa) * coverage(u.abs() - w, sc.aa) * vis
     canvas.over(seam * 0.6, sc.col(sc.id.lips) * 0.4, "face")
     f.regions["mouth"] = coverage(outer_sd - 0.01, sc.aa) * vis
@@ -248,7 +248,7 @@ def keypoints(sc, f: Features) -> torch.Tensor:
     # 17–26: brows, each listed from image left to image right
     for k in (BROW_R, BROW_L):
         L = sc.id.brows[:, 2, None]
-        u = torch.tensor([-0.9, -0.45, 0.0, 0.45, 0.9], device=sc.device)[None] * L
+        u = torch.tensor([-0.9, -0.45, 0.0, 0.45, 0.9]).to(sc.device, non_blocking=True)[None] * L
         _, centre, _ = _brow_line(f, sc, u[:, :, None], k)
         pts.append(apply_frame(f.centre[:, k], f.J[:, k], u, centre[:, :, 0]))
     # 27–30: nose bridge from between the eyes to the tip; 31–35 nostril base
@@ -261,13 +261,13 @@ def keypoints(sc, f: Features) -> torch.Tensor:
     zs = sc.pose.surface_z(xs, ys) + 0.22 * t ** 1.5
     pts.append(sc.pose.project(torch.stack([xs, ys, zs], -1)))
     nw = f.nose["w"][:, None]
-    u = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0], device=sc.device)[None] * nw
-    v = torch.tensor([0.02, 0.05, 0.06, 0.05, 0.02], device=sc.device)[None].expand(B, 5)
+    u = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0]).to(sc.device, non_blocking=True)[None] * nw
+    v = torch.tensor([0.02, 0.05, 0.06, 0.05, 0.02]).to(sc.device, non_blocking=True)[None].expand(B, 5)
     pts.append(apply_frame(f.centre[:, NOSE], f.J[:, NOSE], u, v))
     # 36–47: eyes. Right eye (image left): outer, two upper, inner, two lower; left eye: inner first.
     for k, us in ((EYE_R, (-1, -1 / 3, 1 / 3, 1, 1 / 3, -1 / 3)), (EYE_L, (-1, -1 / 3, 1 / 3, 1, 1 / 3, -1 / 3))):
         w = f.eye["w"][:, None]
-        u = torch.tensor(us, device=sc.device)[None] * w
+        u = torch.tensor(us).to(sc.device, non_blocking=True)[None] * w
         _, upper, lower = _eye_lids(f, u[:, :, None], k)
         upper, lower = upper[:, :, 0], lower[:, :, 0]
         v = torch.cat([upper[:, :3], upper[:, 3:4] * 0 + (upper[:, 3:4] + lower[:, 3:4]) / 2, lower[:, 4:]], 1)
@@ -275,13 +275,13 @@ def keypoints(sc, f: Features) -> torch.Tensor:
         pts.append(apply_frame(f.centre[:, k], f.J[:, k], u, v))
     # 48–59 outer lip, 60–67 inner lip
     w = f.mouth["w"][:, None]
-    uo = torch.tensor([-1, -0.66, -0.33, 0, 0.33, 0.66, 1, 0.66, 0.33, 0, -0.33, -0.66], device=sc.device)[None] * w
+    uo = torch.tensor([-1, -0.66, -0.33, 0, 0.33, 0.66, 1, 0.66, 0.33, 0, -0.33, -0.66]).to(sc.device, non_blocking=True)[None] * w
     _, up_o, up_i, lo_i, lo_o = _mouth_curves(f, uo)
     vo = torch.cat([up_o[:, :7], lo_o[:, 7:]], 1)
     vo[:, 0] = (up_o[:, 0] + lo_o[:, 0]) / 2
     vo[:, 6] = (up_o[:, 6] + lo_o[:, 6]) / 2
     pts.append(apply_frame(f.centre[:, MOUTH], f.J[:, MOUTH], uo, vo))
-    ui = torch.tensor([-0.85, -0.4, 0, 0.4, 0.85, 0.4, 0, -0.4], device=sc.device)[None] * w
+    ui = torch.tensor([-0.85, -0.4, 0, 0.4, 0.85, 0.4, 0, -0.4]).to(sc.device, non_blocking=True)[None] * w
     _, _, up_i, lo_i, _ = _mouth_curves(f, ui)
     vi = torch.cat([up_i[:, :5], lo_i[:, 5:]], 1)
     vi[:, 0] = (up_i[:, 0] + lo_i[:, 0]) / 2

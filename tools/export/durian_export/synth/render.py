@@ -60,10 +60,10 @@ class Scene:
         self.N, self.F, self.B, self.H, self.W = N, F, N * F, height, width
         self.device = device
         def expand(t):
-            return t.to(device).repeat_interleave(F, 0)
+            return t.to(device, non_blocking=True).repeat_interleave(F, 0)
         self.id = Identity(**{k: expand(v) for k, v in vars(identity).items()})
         self.attrs = Attributes(**{k: expand(v) for k, v in vars(attrs).items()})
-        m = {k: v.to(device).reshape(-1) for k, v in vars(motion).items()}
+        m = {k: v.to(device, non_blocking=True).reshape(-1) for k, v in vars(motion).items()}
         self.motion = m
 
         unit = min(height, width) / 2
