@@ -5,7 +5,8 @@
 # call (or absent: a new run from configs/base.json). The chunk trains STAGE towards STEPS total
 # steps for at most MINUTES on every GPU of the host (torchrun, DistributedDataParallel), then writes
 # the run's slim checkpoint (fp16 weights only, ≤ 3 parts of 15 MiB: the 8-file return limit leaves
-# no room for the optimiser state, so the next chunk re-warms AdamW) and its loss log under $OUT.
+# no room for the optimiser state, so the next chunk starts AdamW afresh and train ramps its learning
+# rate up again over the config's warm-up) and its loss log under $OUT.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${OUT:-/tmp/out}"
@@ -27,7 +28,7 @@ cd "$root/tools/export"
 torchrun --standalone --nproc-per-node "$gpus" -m durian_export.train --config configs/base.json --stage "$stage" \
   --out "$run" "${resume[@]}" --steps "$steps" --max-minutes "$minutes" "${fast[@]}" --data-workers 12 \
   --compile --compile-render --log-every 20 --eval-every 200 --save-every 100000 "$@" 2>&1 | tee "$out/train-$stage.log" | grep -E '^\{"stage|Error|error' | tail -40
-python3 -m durian_export.checkpoint slim --run "$run" --out "$out"
+python3 -m durian_export.checkpoint slim --run "$run" --out "$out" --trained-only
 cp "$run/loss.jsonl" "$out/loss-$stage.jsonl" 2>/dev/null
 ls "$run"/samples-*.png > /dev/null 2>&1 && cp "$(ls "$run"/samples-*.png | tail -1)" "$out/"
 ls -la "$out"

@@ -310,9 +310,18 @@ def train(args) -> dict:
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99),
                             fused=device.type == "cuda")
     ema = [p.detach().clone() for p in params]
+    fresh_optimiser = True
     if state is not None and state.get("stage") == stage and args.resume and not args.reinit and "optim" in state:
         opt.load_state_dict(state["optim"])
         ema = [e.to(device) for e in state["ema"]]
+        fresh_optimiser = False
+    # A stage resumed mid-schedule without its optimiser state (a slim checkpoint): AdamW's first
+    # steps move every weight by about the learning rate whatever its gradient's size, which at the
+    # scheduled rate undoes trained weights (a VAE resumed at 2.7e-4 went from loss 0.07 to 0.38 in one
+    # step). So the rate ramps up again over the config's warm-up, on top of the schedule.
+    if fresh_optimiser and start > 0 and not args.restart_schedule and cfg.warmup > 0:
+        scheduled = lr_for
+        lr_for = lambda s: scheduled(s) * min(1.0, (s - start + 1) / cfg.warmup)  # noqa: E731
     held_out = HeldOut(trainer, args.eval_batches) if args.eval_every and rank == 0 and not args.data else None
     ema_decay = args.ema_decay if args.ema_decay is not None else cfg.ema
 

@@ -333,6 +333,25 @@ def test_trained_only_slim_keeps_the_trained_nets_and_rebuilds_the_rest(tmp_path
     with pytest.raises(ValueError, match="do not match"):
         restore_weights(Durian(TrainConfig.from_json(state["config"])), state)
 
+
+def test_a_stage_resumed_without_its_optimiser_ramps_its_learning_rate_up_again(tmp_path):
+    from durian_export.checkpoint import slim_checkpoint
+    from durian_export.train import lr_at
+
+    run = tmp_path / "run"
+    common = ["--stage", "vae", "--steps", "20", "--log-every", "1", "--device", "cpu"]
+    train_main(["--config", str(TINY), "--out", str(run), "--stop-after", "4"] + common)
+    slim_checkpoint(run, tmp_path / "slim")  # weights only: AdamW starts from nothing
+    train_main(["--out", str(tmp_path / "slim"), "--resume", "--stop-after", "6"] + common)
+    cfg = tiny_cfg()
+    logged = [json.loads(line)["lr"] for line in (tmp_path / "slim" / "loss.jsonl").read_text().splitlines()]
+    for i, lr in enumerate(logged):  # steps 4 … 9 of the schedule, ramped over the config's 5-step warm-up
+        assert lr == pytest.approx(lr_at(4 + i, cfg, 20) * min(1.0, (i + 1) / cfg.warmup)), i
+    # a full checkpoint carries its optimiser and continues on the schedule itself
+    train_main(["--out", str(run), "--resume", "--stop-after", "1"] + common)
+    last = json.loads((run / "loss.jsonl").read_text().splitlines()[-1])
+    assert last["lr"] == pytest.approx(lr_at(4, cfg, 20))
+
 # --- the fast data path (data/pool.py) and ordered clips ---
 
 def test_stage2_targets_are_an_ordered_contiguous_run_of_the_clip():
