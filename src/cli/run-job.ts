@@ -9,10 +9,11 @@ import path from 'node:path';
 import { InputError, UsageError } from '../errors';
 import { retargetKeypoints } from '../face/retarget';
 import { renderKeypoints } from '../media/keypoint-render';
-import { readImage, readMask, writePng, type RgbImage } from '../media/image';
+import { readImage, readMask, type RgbImage } from '../media/image';
+import { writePreview } from '../media/preview';
 import { encodeVideo } from '../media/video';
 import { alignPortrait, applyMask, fitAttribute, pickLargestAttribute, unionMask, type AlignedPortrait, type AnalyseOptions, type SourceAnalysis } from '../pipeline/analysis';
-import type { DurianPipeline, PoseImages } from '../pipeline/durian-pipeline';
+import type { DurianPipeline } from '../pipeline/durian-pipeline';
 import { readGuide } from './guide-source';
 import { isIdentityItself } from './preflight';
 import type { JobSpec } from './options';
@@ -188,7 +189,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   const fps = spec.fps ?? guide.fps;
   const frames: RgbImage[] = result.frames.map((data) => ({ data, width: W, height: H }));
   await encodeVideo(frames, spec.output, { fps, force: spec.force });
-  if (spec.preview) await writePreview(spec.preview, identity, portrait, attributes, poseImages, result.frames, W, H);
+  if (spec.preview) await writePreview(spec.preview, { identity: identity.image, portrait, attributes, poses: poseImages, frames: result.frames, width: W, height: H });
   timings.encode = performance.now() - t;
   timings.total = performance.now() - t0;
   return {
@@ -207,33 +208,4 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
     warnings,
     timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])),
   };
-}
-
-/** One picture: aligned identity | masked portrait | attribute refs | masks | guidance | frames. */
-async function writePreview(file: string, identity: AlignedPortrait, portrait: { image: Float32Array; mask: Float32Array },
-  attrs: { image: Float32Array; mask: Float32Array }[], pose: PoseImages, frames: Float32Array[], W: number, H: number): Promise<void> {
-  const gray = (m: Float32Array) => {
-    const out = new Float32Array(3 * m.length);
-    out.set(m, 0); out.set(m, m.length); out.set(m, 2 * m.length);
-    return out;
-  };
-  const pick = (arr: Float32Array[], n: number) => Array.from({ length: Math.min(n, arr.length) }, (_, i) => arr[Math.floor((i * arr.length) / Math.min(n, arr.length))]!);
-  const top = [identity.image, portrait.image, gray(portrait.mask), ...attrs.flatMap((a) => [a.image, gray(a.mask)])];
-  const shown = pick(frames, Math.max(top.length, 4));
-  const poses = shown.map((_, i) => pose.at(Math.floor((i * pose.length) / shown.length))!);
-  const rows = [top, poses, shown];
-  const cols = Math.max(...rows.map((r) => r.length));
-  const img = new Float32Array(3 * rows.length * H * cols * W).fill(1);
-  const width = cols * W;
-  rows.forEach((row, r) =>
-    row.forEach((tile, c) => {
-      for (let ch = 0; ch < 3; ch++) {
-        for (let y = 0; y < H; y++) {
-          const dst = ch * rows.length * H * width + (r * H + y) * width + c * W;
-          img.set(tile.subarray(ch * H * W + y * W, ch * H * W + (y + 1) * W), dst);
-        }
-      }
-    }),
-  );
-  await writePng(file, { data: img, width, height: rows.length * H });
 }
