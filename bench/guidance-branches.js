@@ -16,7 +16,7 @@ const { ROOT, arg } = require('./common');
 async function child(mode, frames, steps, out) {
   const { loadPipeline } = require(path.join(ROOT, 'dist/pipeline/load'));
   const { resolveJob } = require(path.join(ROOT, 'dist/cli/options'));
-  const { runJob } = require(path.join(ROOT, 'dist/cli/run-job'));
+  const { runJob } = require(path.join(ROOT, 'dist/job/run-job'));
   const { pipeline } = await loadPipeline(path.join(ROOT, 'models/durian-synth'), 'cpu');
   const spec = resolveJob({ identity: path.join(ROOT, 'examples/identity-1.png'), attr: [path.join(ROOT, 'examples/attr-hair-1.png:hair')],
     guide: path.join(ROOT, 'examples/drive-talking.mp4'), frames, steps, output: `${out}/`, force: true }, 'animate');

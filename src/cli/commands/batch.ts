@@ -16,10 +16,11 @@ import { loadPipeline } from '../../pipeline/load';
 import type { CliContext } from '../context';
 import { EXIT_CODES, getExitCode } from '../exit-codes';
 import { onInterrupt } from '../interrupt';
-import { DEFAULTS, parseShard, resolveJob, resolveProviderFlag, type JobSpec, type RawJob } from '../options';
-import { FaceLoader } from '../face-loader';
-import { preflightJob } from '../preflight';
-import { runJob } from '../run-job';
+import type { JobSpec } from '../../job/spec';
+import { DEFAULTS, parseShard, resolveJob, resolveProviderFlag, type RawJob } from '../options';
+import { FaceLoader } from '../../job/face-loader';
+import { preflightJob } from '../../job/preflight';
+import { runJob } from '../../job/run-job';
 import { createSpinner } from '../spinner';
 import { cleanUpAfter, DEFAULT_MODEL } from './generate';
 
@@ -169,7 +170,7 @@ export function registerBatchCommand(program: Command, ctx: CliContext): void {
               }
               // an output that does not read back is no result: write it again
               replaced = problem;
-              spec.force = true;
+              spec.overwrite = true;
             }
           }
           let releaseClaim: () => void = () => {};

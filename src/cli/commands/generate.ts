@@ -12,10 +12,11 @@ import { loadPipeline } from '../../pipeline/load';
 import { SCHEDULER_NAMES } from '../../pipeline/schedulers';
 import type { CliContext } from '../context';
 import { onInterrupt } from '../interrupt';
-import { ANALYSERS, DEFAULTS, resolveJob, resolveProviderFlag, type JobSpec, type RawJob } from '../options';
-import { FaceLoader } from '../face-loader';
-import { preflightJob } from '../preflight';
-import { runJob } from '../run-job';
+import { ANALYSERS, type JobSpec } from '../../job/spec';
+import { DEFAULTS, resolveJob, resolveProviderFlag, type RawJob } from '../options';
+import { FaceLoader } from '../../job/face-loader';
+import { preflightJob } from '../../job/preflight';
+import { runJob } from '../../job/run-job';
 import { createSpinner } from '../spinner';
 
 export const DEFAULT_MODEL = path.join(DEFAULT_MODELS_DIR, 'durian-synth');

@@ -19,16 +19,17 @@ import { claimOutput, commitOutput, getPartialPath, prepareOutput, removePartial
 import { outputFormatFor } from '../../media/ffmpeg-args';
 import { encodeVideo, probeFrames } from '../../media/video';
 import { onInterrupt } from '../interrupt';
-import { checkPortrait } from '../preflight';
+import { checkPortrait } from '../../job/preflight';
 import { cleanUpAfter } from './generate';
 import { DEVICES } from '../../onnx/providers';
 import { alignPortrait } from '../../pipeline/analysis';
 import { loadPipeline } from '../../pipeline/load';
 import type { CliContext } from '../context';
-import { FaceLoader } from '../face-loader';
-import { readGuide, type GuideTrack } from '../guide-source';
-import { ANALYSERS, DEFAULTS, resolveProviderFlag, type Analyser } from '../options';
-import { findKeypointSidecar, readKeypointDoc } from '../sidecars';
+import { FaceLoader } from '../../job/face-loader';
+import { readGuide, type GuideTrack } from '../../job/guide-source';
+import { ANALYSERS, type Analyser } from '../../job/spec';
+import { DEFAULTS, resolveProviderFlag } from '../options';
+import { findKeypointSidecar, readKeypointDoc } from '../../job/sidecars';
 import { DEFAULT_MODEL } from './generate';
 
 interface GuideFlags {

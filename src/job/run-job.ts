@@ -16,7 +16,7 @@ import { alignPortrait, applyMask, fitAttribute, pickLargestAttribute, unionMask
 import type { DurianPipeline } from '../pipeline/durian-pipeline';
 import { readGuide } from './guide-source';
 import { isIdentityItself } from './preflight';
-import type { JobSpec } from './options';
+import type { JobSpec } from './spec';
 import { findKeypointSidecar, findMaskSidecars, readKeypointDoc } from './sidecars';
 
 export interface JobResult {
@@ -122,14 +122,14 @@ export function checkOutput(output: string, force: boolean): void {
 
 /** `face`: the real-face front end, loaded on first use (FaceLoader.get); without it only sidecars and the parser analyse. */
 export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks = {}, face?: FaceGetter): Promise<JobResult> {
-  checkOutput(spec.output, spec.force);
+  checkOutput(spec.output, spec.overwrite);
   const t0 = performance.now();
   const timings: Record<string, number> = {};
   const W = p.width, H = p.height;
   const classes: readonly string[] = p.manifest.attribute_classes;
-  for (const a of spec.attrs) {
-    if (a.cls !== 'auto' && !classes.includes(a.cls)) {
-      throw new UsageError(`unknown attribute class "${a.cls}"; the model knows ${classes.join(', ')} (or auto)`);
+  for (const a of spec.attributes) {
+    if (a.class !== 'auto' && !classes.includes(a.class)) {
+      throw new UsageError(`unknown attribute class "${a.class}"; the model knows ${classes.join(', ')} (or auto)`);
     }
   }
   // 1. Analyse and align the identity and attribute images
@@ -137,23 +137,23 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   let t = performance.now();
   const identity = await analyse(p, spec.identity, spec, face, spec.identityKeypoints);
   const attrs: { aligned: AlignedPortrait; cls: string }[] = [];
-  for (const a of spec.attrs) {
-    const aligned = await analyse(p, a.path, spec, face, undefined, a.mask, a.cls === 'auto' ? undefined : a.cls);
-    attrs.push({ aligned, cls: a.cls === 'auto' ? pickLargestAttribute(aligned.masks, classes) : a.cls });
+  for (const a of spec.attributes) {
+    const aligned = await analyse(p, a.image, spec, face, undefined, a.mask, a.class === 'auto' ? undefined : a.class);
+    attrs.push({ aligned, cls: a.class === 'auto' ? pickLargestAttribute(aligned.masks, classes) : a.class });
   }
-  const warnings = getDomainWarnings(identity, attrs.map((a, i) => ({ path: spec.attrs[i]!.path, aligned: a.aligned })), spec.identity);
+  const warnings = getDomainWarnings(identity, attrs.map((a, i) => ({ path: spec.attributes[i]!.image, aligned: a.aligned })), spec.identity);
   if (spec.strict && warnings.length > 0) throw new InputError(`${warnings[0]!.replace(/ \(docs\/cli\.md.*\)$/, '')}; refused (--strict)`);
   warnings.forEach((w) => hooks.onWarning?.(w));
   // 2. Attributes fitted onto the identity's face, inference masks and complementary masking
   let portraitMask: Float32Array = new Float32Array(W * H);
   const fitted = attrs.map(({ aligned, cls }, i) => {
-    if (!aligned.masks[cls]) throw new InputError(`--attr ${spec.attrs[i]!.path}: no ${cls} mask`);
+    if (!aligned.masks[cls]) throw new InputError(`--attr ${spec.attributes[i]!.image}: no ${cls} mask`);
     return fitAttribute(aligned, identity, cls, W, H);
   });
   const attributes = fitted.map(({ image, mask }, i) => {
     const cls = attrs[i]!.cls;
-    if (!isIdentityItself(spec, spec.attrs[i]!.path) && !mask.some((v) => v > 0.02)) {
-      throw new InputError(`--attr ${spec.attrs[i]!.path}: its ${cls} mask is empty after alignment to the face, so there is nothing to transfer`);
+    if (!isIdentityItself(spec, spec.attributes[i]!.image) && !mask.some((v) => v > 0.02)) {
+      throw new InputError(`--attr ${spec.attributes[i]!.image}: its ${cls} mask is empty after alignment to the face, so there is nothing to transfer`);
     }
     portraitMask = unionMask(portraitMask, unionMask(identity.masks[cls], mask));
     return { image: applyMask(image, mask, true), mask };
@@ -188,7 +188,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   t = performance.now();
   const fps = spec.fps ?? guide.fps;
   const frames: RgbImage[] = result.frames.map((data) => ({ data, width: W, height: H }));
-  await encodeVideo(frames, spec.output, { fps, force: spec.force });
+  await encodeVideo(frames, spec.output, { fps, force: spec.overwrite });
   if (spec.preview) await writePreview(spec.preview, { identity: identity.image, portrait, attributes, poses: poseImages, frames: result.frames, width: W, height: H });
   timings.encode = performance.now() - t;
   timings.total = performance.now() - t0;
@@ -198,7 +198,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
     fps,
     seed: spec.seed,
     steps: spec.steps,
-    attributes: attrs.map((a, i) => ({ path: spec.attrs[i]!.path, class: a.cls })),
+    attributes: attrs.map((a, i) => ({ path: spec.attributes[i]!.image, class: a.cls })),
     analysis: {
       identity: describeAnalysis(identity),
       ...Object.fromEntries(attrs.map((a, i) => [`attr${i + 1}`, `${describeAnalysis(a.aligned)}, ${ALIGNER_WORDS[fitted[i]!.aligner]}`])),
