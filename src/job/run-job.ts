@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { InputError, UsageError } from '../errors';
+import { InputError, throwIfAborted, UsageError } from '../errors';
 import { retargetKeypoints } from '../face/retarget';
 import { renderKeypoints } from '../media/keypoint-render';
 import { readImage, readMask, type RgbImage } from '../media/image';
@@ -33,11 +33,16 @@ export interface JobResult {
   warnings: string[];
 }
 
+/** Progress callbacks and cancellation of a job; all optional. */
 export interface JobHooks {
+  /** The stage starting: 'analysing inputs', 'extracting guidance', the pipeline's stages ('references', 'pose', 'unet', 'decode'), 'encoding'. */
   onStage?: (stage: string) => void;
   /** Called once per warning, as soon as it is known (before any frame is generated). */
   onWarning?: (warning: string) => void;
+  /** After each denoising step (`step` of `total`). */
   onStep?: (p: { step: number; total: number; timestep: number }) => void;
+  /** Aborting stops the job at its next stage, denoising window or ffmpeg write: it rejects with InterruptedError and writes no output. */
+  signal?: AbortSignal;
 }
 
 type FaceGetter = AnalyseOptions['face'];
@@ -133,6 +138,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
     }
   }
   // 1. Analyse and align the identity and attribute images
+  throwIfAborted(hooks.signal, 'the job');
   hooks.onStage?.('analysing inputs');
   let t = performance.now();
   const identity = await analyse(p, spec.identity, spec, face, spec.identityKeypoints);
@@ -162,6 +168,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   timings.analyse = performance.now() - t;
 
   // 3. Guidance: driving keypoints, retargeted onto the identity's face, rendered
+  throwIfAborted(hooks.signal, 'the job');
   hooks.onStage?.('extracting guidance');
   t = performance.now();
   const guide = await readGuide(p, spec.guide, spec.frames, { analyser: spec.analyser, face });
@@ -179,16 +186,17 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   const result = await p.run(
     { portrait, attributes, groups, weights, poseImages },
     { numInferenceSteps: spec.steps, guidanceScale: spec.guidanceScale, seed: spec.seed, scheduler: spec.scheduler,
-      window: spec.window, overlap: spec.overlap, onStep: hooks.onStep, onStage: hooks.onStage },
+      window: spec.window, overlap: spec.overlap, splitBranches: spec.splitBranches, onStep: hooks.onStep, onStage: hooks.onStage, signal: hooks.signal },
   );
   Object.assign(timings, result.timings);
 
   // 5. Encode (temporary name, renamed when complete) and the preview
+  throwIfAborted(hooks.signal, 'the job');
   hooks.onStage?.('encoding');
   t = performance.now();
   const fps = spec.fps ?? guide.fps;
   const frames: RgbImage[] = result.frames.map((data) => ({ data, width: W, height: H }));
-  await encodeVideo(frames, spec.output, { fps, force: spec.overwrite });
+  await encodeVideo(frames, spec.output, { fps, force: spec.overwrite, signal: hooks.signal });
   if (spec.preview) await writePreview(spec.preview, { identity: identity.image, portrait, attributes, poses: poseImages, frames: result.frames, width: W, height: H });
   timings.encode = performance.now() - t;
   timings.total = performance.now() - t0;

@@ -11,10 +11,11 @@ import { preflightGuideJob, runGuideJob, type GuideJobSpec } from '../../job/gui
 import { ANALYSERS, type Analyser } from '../../job/spec';
 import { DEVICES } from '../../onnx/providers';
 import { loadPipeline } from '../../pipeline/load';
+import { DEFAULT_MODEL_DIR } from '../../pipeline/model-store';
 import type { CliContext } from '../context';
 import { onInterrupt } from '../interrupt';
 import { DEFAULTS, resolveProviderFlag } from '../options';
-import { cleanUpAfter, DEFAULT_MODEL } from './generate';
+import { cleanUpAfter } from './generate';
 
 interface GuideFlags {
   video: string;
@@ -45,7 +46,7 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
     .requiredOption('-o, --output <file>', 'guide.json (keypoints) or a video of the rendered guidance (.mp4, .webm, .gif)')
     .option('--frames <n>', 'at most this many frames')
     .option('--masks <dir>', 'also write the face front end\'s class masks of every video frame as <dir>/<frame>_<class>.png (8-bit, the tracked frame size; needs --analyser face or auto finding a real face)')
-    .option('--model <dir>', 'model directory (parser, face template, keypoint style)', DEFAULT_MODEL)
+    .option('--model <dir>', 'model directory (parser, face template, keypoint style)', DEFAULT_MODEL_DIR)
     .addOption(new Option('--analyser <how>', 'keypoints of video and identity: sidecar files, the model parser, the real-face front end, or auto (sidecars, else a domain check)').choices([...ANALYSERS]).default(DEFAULTS.analyser))
     .addOption(new Option('--provider <device>', 'execution provider').choices([...DEVICES]).default(DEFAULTS.provider))
     .option('--json', 'print one JSON object with the result', false)
