@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
  * The UNet's two guidance branches as one call of batch 2 or as two calls of batch 1, each mode in
- * its own process (peak RSS is per process): the README's example job through runJob on the CPU
- * provider with models/durian-synth. Prints UNet seconds, total seconds, peak RSS and whether the
- * frames match. Usage: node bench/guidance-branches.js [--frames 16] [--steps 4]  (npm run build first)
+ * its own process (peak RSS is per process): the README's example job through the public API
+ * (dist/index.js: loadModel, animate with splitBranches) on the CPU provider with
+ * models/durian-synth. Prints UNet seconds, job seconds (input checks included, as in the CLI),
+ * peak RSS and whether the frames match.
+ * Usage: node bench/guidance-branches.js [--frames 16] [--steps 4]  (npm run build first)
  */
 'use strict';
 const { execFileSync } = require('node:child_process');
@@ -14,18 +16,14 @@ const path = require('node:path');
 const { ROOT, arg } = require('./common');
 
 async function child(mode, frames, steps, out) {
-  const { loadPipeline } = require(path.join(ROOT, 'dist/pipeline/load'));
-  const { resolveJob } = require(path.join(ROOT, 'dist/cli/options'));
-  const { runJob } = require(path.join(ROOT, 'dist/cli/run-job'));
-  const { pipeline } = await loadPipeline(path.join(ROOT, 'models/durian-synth'), 'cpu');
-  const spec = resolveJob({ identity: path.join(ROOT, 'examples/identity-1.png'), attr: [path.join(ROOT, 'examples/attr-hair-1.png:hair')],
-    guide: path.join(ROOT, 'examples/drive-talking.mp4'), frames, steps, output: `${out}/`, force: true }, 'animate');
-  // runJob leaves the choice to the pipeline; force it here
-  const run = pipeline.run.bind(pipeline);
-  pipeline.run = (inputs, options) => run(inputs, { ...options, splitBranches: mode === 'split' });
+  const { animate, loadModel } = require(path.join(ROOT, 'dist/index.js'));
+  const model = await loadModel(path.join(ROOT, 'models/durian-synth'), { provider: 'cpu' });
+  const spec = { identity: path.join(ROOT, 'examples/identity-1.png'), attributes: [{ image: path.join(ROOT, 'examples/attr-hair-1.png'), class: 'hair' }],
+    guide: path.join(ROOT, 'examples/drive-talking.mp4'), frames: Number(frames), steps: Number(steps), output: `${out}/`, overwrite: true,
+    splitBranches: mode === 'split' };
   const t = performance.now();
-  const r = await runJob(pipeline, spec);
-  await pipeline.release();
+  const r = await animate(model, spec);
+  await model.release();
   process.stdout.write(JSON.stringify({ unet_s: r.timings.unet / 1000, total_s: (performance.now() - t) / 1000,
     rss_mb: process.resourceUsage().maxRSS / 1024 }));
 }

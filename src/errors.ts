@@ -46,3 +46,8 @@ export class InterruptedError extends DurianError {
     this.signal = options.signal ?? 'SIGINT';
   }
 }
+
+/** Throws InterruptedError when `signal` has been aborted; long work calls it between steps. */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new InterruptedError(`${what} stopped: aborted`, { cause: signal.reason });
+}

@@ -1,56 +1,14 @@
 /**
- * Pure: command-line flags (or a batch job's JSON fields) → a validated, typed job.
- * Throws UsageError naming the flag and its value.
+ * Pure: command-line flags (or a batch job's JSON fields) → a validated job spec (src/job/spec.ts),
+ * with the job layer's defaults and bounds. Throws UsageError naming the flag and its value.
  */
 import { UsageError } from '../errors';
+import { ANALYSERS, FIELD_CHECKS, JOB_DEFAULTS, type Analyser, type JobSpec, type ResolvedAttribute } from '../job/spec';
 import { DEVICES, type Device } from '../onnx/providers';
 import { SCHEDULER_NAMES, type SchedulerName } from '../pipeline/schedulers';
 
-export const ANALYSERS = ['auto', 'sidecar', 'parser', 'face'] as const;
-export type Analyser = (typeof ANALYSERS)[number];
-
 /** Defaults shown in --help. */
-export const DEFAULTS = Object.freeze({
-  steps: 20,
-  seed: 0,
-  scheduler: 'ddim',
-  window: 16,
-  overlap: 4,
-  provider: 'auto',
-  analyser: 'auto',
-});
-
-export interface AttrSpec {
-  path: string;
-  /** An attribute class of the model, or 'auto' (the parser's largest attribute region). */
-  cls: string;
-  mask?: string;
-}
-
-export interface JobSpec {
-  identity: string;
-  identityKeypoints?: string;
-  attrs: AttrSpec[];
-  guide: string;
-  output: string;
-  /** 'compose' (one group) or 'interpolate' (two groups blended by alpha). */
-  mode: 'compose' | 'interpolate';
-  alpha: [number, number];
-  frames?: number;
-  fps?: number;
-  steps: number;
-  /** Undefined: the model's default (its manifest's `defaults.guidance_scale`). */
-  guidanceScale?: number;
-  seed: number;
-  scheduler: SchedulerName;
-  window: number;
-  overlap: number;
-  analyser: Analyser;
-  preview?: string;
-  force: boolean;
-  /** Refuse (exit 3) instead of warning when an input is outside the model's training domain. */
-  strict: boolean;
-}
+export const DEFAULTS = Object.freeze({ ...JOB_DEFAULTS, provider: 'auto' });
 
 /** Raw values as commander (or a JSONL job) gives them. */
 export interface RawJob {
@@ -84,10 +42,10 @@ function str(v: unknown, flag: string, required = true): string | undefined {
   return v;
 }
 
-function num(v: unknown, flag: string, fallback: number | undefined, check: (n: number) => boolean, what: string): number | undefined {
+function num(v: unknown, flag: string, fallback: number | undefined, check: { ok: (n: number) => boolean; what: string }): number | undefined {
   if (v === undefined || v === null || v === '') return fallback;
   const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isFinite(n) || !check(n)) throw new UsageError(`${flag} must be ${what}, got ${JSON.stringify(v)}`);
+  if (!Number.isFinite(n) || !check.ok(n)) throw new UsageError(`${flag} must be ${check.what}, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -97,14 +55,12 @@ function bool(v: unknown, flag: string): boolean {
   return v;
 }
 
-const positiveInt = (n: number) => Number.isInteger(n) && n > 0;
-
-/** `path[:class]` → AttrSpec. The class is checked against the model later (it knows its classes). */
-export function parseAttr(value: string): AttrSpec {
+/** `path[:class]` → an attribute. The class is checked against the model later (it knows its classes). */
+export function parseAttr(value: string): ResolvedAttribute {
   const m = /^(.*?)(?::([A-Za-z_]+))?$/.exec(value);
-  const path = m?.[1] ?? value;
-  if (!path) throw new UsageError(`--attr needs an image path, got "${value}"`);
-  return { path, cls: m?.[2] ?? 'auto' };
+  const image = m?.[1] ?? value;
+  if (!image) throw new UsageError(`--attr needs an image path, got "${value}"`);
+  return { image, class: m?.[2] ?? 'auto' };
 }
 
 /** `0.3` → [0.3, 0.3]; `0:1` → [0, 1] (α sweeping over the video). Both ends in [0, 1]. */
@@ -113,13 +69,13 @@ export function parseAlpha(value: unknown): [number, number] {
   const parts = text.split(':');
   if (parts.length > 2) throw new UsageError(`--alpha must be a number or FROM:TO, got "${text}"`);
   const ends = parts.map((p) => Number(p));
-  if (ends.some((x) => !Number.isFinite(x) || x < 0 || x > 1) || parts.some((p) => p.trim() === '')) {
+  if (ends.some((x) => !Number.isFinite(x) || !FIELD_CHECKS.alpha.ok(x)) || parts.some((p) => p.trim() === '')) {
     throw new UsageError(`--alpha values must lie in [0, 1], got "${text}"`);
   }
   return [ends[0]!, ends[ends.length - 1]!];
 }
 
-/** Validates a raw job for `mode` into a JobSpec. */
+/** Validates a raw job for `mode` into a job spec. */
 export function resolveJob(raw: RawJob, mode: JobSpec['mode']): JobSpec {
   const attrValues = raw.attr === undefined ? [] : Array.isArray(raw.attr) ? raw.attr : [raw.attr];
   const attrs = attrValues.map((a) => parseAttr(str(a, '--attr')!));
@@ -136,28 +92,28 @@ export function resolveJob(raw: RawJob, mode: JobSpec['mode']): JobSpec {
   if (!(ANALYSERS as readonly string[]).includes(analyser)) {
     throw new UsageError(`--analyser must be one of ${ANALYSERS.join(', ')}, got "${analyser}"`);
   }
-  const window = num(raw.window, '--window', DEFAULTS.window, (n) => Number.isInteger(n) && n >= 1, 'a positive integer')!;
-  const overlap = num(raw.overlap, '--overlap', DEFAULTS.overlap, (n) => Number.isInteger(n) && n >= 0, 'an integer ≥ 0')!;
+  const window = num(raw.window, '--window', DEFAULTS.window, FIELD_CHECKS.window)!;
+  const overlap = num(raw.overlap, '--overlap', DEFAULTS.overlap, FIELD_CHECKS.overlap)!;
   if (overlap >= window) throw new UsageError(`--overlap (${overlap}) must be smaller than --window (${window})`);
   return {
     identity: str(raw.identity, '--identity')!,
     identityKeypoints: str(raw.identityKeypoints, '--identity-keypoints', false),
-    attrs,
+    attributes: attrs,
     guide: str(raw.guide, '--guide')!,
     output: str(raw.output, '--output')!,
     mode,
     alpha: mode === 'interpolate' ? parseAlpha(raw.alpha ?? '0.5') : [0, 0],
-    frames: num(raw.frames, '--frames', undefined, positiveInt, 'a positive integer'),
-    fps: num(raw.fps, '--fps', undefined, (n) => n > 0 && n <= 240, 'a number in (0, 240]'),
-    steps: num(raw.steps, '--steps', DEFAULTS.steps, positiveInt, 'a positive integer')!,
-    guidanceScale: num(raw.guidanceScale, '--guidance-scale', undefined, (n) => n >= 0 && n <= 50, 'in [0, 50]'),
-    seed: num(raw.seed, '--seed', DEFAULTS.seed, (n) => Number.isInteger(n) && n >= 0 && n < 2 ** 32, 'an integer in [0, 2^32)')!,
+    frames: num(raw.frames, '--frames', undefined, FIELD_CHECKS.frames),
+    fps: num(raw.fps, '--fps', undefined, FIELD_CHECKS.fps),
+    steps: num(raw.steps, '--steps', DEFAULTS.steps, FIELD_CHECKS.steps)!,
+    guidanceScale: num(raw.guidanceScale, '--guidance-scale', undefined, FIELD_CHECKS.guidanceScale),
+    seed: num(raw.seed, '--seed', DEFAULTS.seed, FIELD_CHECKS.seed)!,
     scheduler: scheduler as SchedulerName,
     window,
     overlap,
     analyser: analyser as Analyser,
     preview: str(raw.preview, '--preview', false),
-    force: bool(raw.force, '--force'),
+    overwrite: bool(raw.force, '--force'),
     strict: bool(raw.strict, '--strict'),
   };
 }

@@ -3,7 +3,7 @@
  * classifier-free guidance, overlapping windows, attribute groups and weights) → decode.
  * The algorithm of `sample_video` in tools/export/durian_export/sample.py, over the ONNX graphs.
  */
-import { ModelFileError, UsageError } from '../errors';
+import { ModelFileError, throwIfAborted, UsageError } from '../errors';
 import { readSchedulerConfig, type Manifest } from '../onnx/manifest';
 import { SessionSet } from '../onnx/session-set';
 import type { FloatArray } from '../onnx/tensor';
@@ -57,6 +57,8 @@ export interface RunOptions {
   latents?: Float32Array;
   onStep?: (p: { step: number; total: number; timestep: number }) => void;
   onStage?: (stage: string) => void;
+  /** Aborting stops the run before its next graph call: it rejects with InterruptedError. */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -232,6 +234,7 @@ export class DurianPipeline {
   async run(inputs: RunInputs, options: RunOptions): Promise<RunResult> {
     const timings: Record<string, number> = {};
     const time = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
+      throwIfAborted(options.signal, 'generation');
       options.onStage?.(stage);
       const t0 = performance.now();
       const r = await fn();

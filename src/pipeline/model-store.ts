@@ -11,6 +11,9 @@ import { MANIFEST_FILE, readManifestJson, readSchedulerConfig, validateManifest,
 /** The `models/` directory shipped beside the built CLI (`dist/` → package root). */
 export const DEFAULT_MODELS_DIR = path.resolve(__dirname, '..', '..', 'models');
 
+/** The default model, models/durian-synth. */
+export const DEFAULT_MODEL_DIR = path.join(DEFAULT_MODELS_DIR, 'durian-synth');
+
 /** One model directory and the state of its files. */
 export interface ModelStatus {
   name: string;

@@ -13,15 +13,17 @@ import { UsageError } from '../../errors';
 import { verifyVideo } from '../../media/video';
 import { DEVICES } from '../../onnx/providers';
 import { loadPipeline } from '../../pipeline/load';
+import { DEFAULT_MODEL_DIR } from '../../pipeline/model-store';
 import type { CliContext } from '../context';
 import { EXIT_CODES, getExitCode } from '../exit-codes';
 import { onInterrupt } from '../interrupt';
-import { DEFAULTS, parseShard, resolveJob, resolveProviderFlag, type JobSpec, type RawJob } from '../options';
-import { FaceLoader } from '../face-loader';
-import { preflightJob } from '../preflight';
-import { runJob } from '../run-job';
+import type { JobSpec } from '../../job/spec';
+import { DEFAULTS, parseShard, resolveJob, resolveProviderFlag, type RawJob } from '../options';
+import { FaceLoader } from '../../job/face-loader';
+import { preflightJob } from '../../job/preflight';
+import { runJob } from '../../job/run-job';
 import { createSpinner } from '../spinner';
-import { cleanUpAfter, DEFAULT_MODEL } from './generate';
+import { cleanUpAfter } from './generate';
 
 interface BatchFlags {
   shard?: string;
@@ -130,7 +132,7 @@ export function registerBatchCommand(program: Command, ctx: CliContext): void {
     .option('--resume', 'skip jobs whose output exists and reads back complete (a broken one is written again)', false)
     .option('--json', 'print one JSON summary', false)
     .option('--strict', 'fail a job (exit 3) instead of warning when an input is outside the model\'s training domain', false)
-    .option('--model <dir>', 'model directory', DEFAULT_MODEL)
+    .option('--model <dir>', 'model directory', DEFAULT_MODEL_DIR)
     .addOption(new Option('--provider <device>', 'execution provider').choices([...DEVICES]).default(DEFAULTS.provider))
     .action(async (jobsFile: string, f: BatchFlags) => {
       // 1. The batch's own flags and file: a problem here stops everything (exit 2)
@@ -169,7 +171,7 @@ export function registerBatchCommand(program: Command, ctx: CliContext): void {
               }
               // an output that does not read back is no result: write it again
               replaced = problem;
-              spec.force = true;
+              spec.overwrite = true;
             }
           }
           let releaseClaim: () => void = () => {};

@@ -7,18 +7,17 @@ import { Command, Option } from 'commander';
 
 import { getPartialPath, removePartial } from '../../media/output-file';
 import { DEVICES } from '../../onnx/providers';
-import { DEFAULT_MODELS_DIR } from '../../pipeline/model-store';
+import { DEFAULT_MODEL_DIR } from '../../pipeline/model-store';
 import { loadPipeline } from '../../pipeline/load';
 import { SCHEDULER_NAMES } from '../../pipeline/schedulers';
 import type { CliContext } from '../context';
 import { onInterrupt } from '../interrupt';
-import { ANALYSERS, DEFAULTS, resolveJob, resolveProviderFlag, type JobSpec, type RawJob } from '../options';
-import { FaceLoader } from '../face-loader';
-import { preflightJob } from '../preflight';
-import { runJob } from '../run-job';
+import { ANALYSERS, type JobSpec } from '../../job/spec';
+import { DEFAULTS, resolveJob, resolveProviderFlag, type RawJob } from '../options';
+import { FaceLoader } from '../../job/face-loader';
+import { preflightJob } from '../../job/preflight';
+import { runJob } from '../../job/run-job';
 import { createSpinner } from '../spinner';
-
-export const DEFAULT_MODEL = path.join(DEFAULT_MODELS_DIR, 'durian-synth');
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -41,7 +40,7 @@ export function addGenerationOptions(cmd: Command): Command {
     .option('--overlap <n>', 'frames shared by neighbouring windows', String(DEFAULTS.overlap))
     .addOption(new Option('--provider <device>', 'execution provider').choices([...DEVICES]).default(DEFAULTS.provider))
     .addOption(new Option('--analyser <how>', 'keypoints/masks of images and guide: sidecar files, the model parser, the real-face front end, or auto (sidecars, else a domain check)').choices([...ANALYSERS]).default(DEFAULTS.analyser))
-    .option('--model <dir>', 'model directory', DEFAULT_MODEL)
+    .option('--model <dir>', 'model directory', DEFAULT_MODEL_DIR)
     .option('--preview <png>', 'also write a sheet of inputs, masks, guidance and sample frames')
     .option('--json', 'print one JSON object with the result instead of progress', false)
     .option('--profile', 'print per-stage times (load, analyse, references, UNet per step, decode, encode) to stderr', false)

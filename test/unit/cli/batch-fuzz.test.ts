@@ -64,7 +64,7 @@ describe('batch JSONL reader (fuzzed)', () => {
           }
           const s = j.spec;
           const sound = typeof s.identity === 'string' && path.isAbsolute(s.identity) && path.isAbsolute(s.output) && typeof s.guide === 'string'
-            && Number.isInteger(s.steps) && s.steps > 0 && s.overlap < s.window && s.attrs.length > 0
+            && Number.isInteger(s.steps) && s.steps > 0 && s.overlap < s.window && s.attributes.length > 0
             && (s.frames === undefined || (Number.isInteger(s.frames) && s.frames > 0))
             // unset: the model's manifest supplies the default guidance scale
             && (s.guidanceScale === undefined || (Number.isFinite(s.guidanceScale) && s.guidanceScale >= 0 && s.guidanceScale <= 50));
@@ -85,7 +85,7 @@ describe('batch JSONL reader (fuzzed)', () => {
   it('job lines of the right shape resolve, with paths relative to the jobs file', () => {
     const text = JSON.stringify({ identity: 'id.png', attr: ['a.png:hair'], 'attr-mask': 'm.png', guide: 'g.json', output: 'o/', 'guidance-scale': 3 });
     const [job] = readJobLines(text, BASE);
-    expect(job).toMatchObject({ line: 1, spec: { identity: '/jobs/id.png', attrs: [{ path: '/jobs/a.png', cls: 'hair', mask: '/jobs/m.png' }], output: '/jobs/o/', guidanceScale: 3 } });
+    expect(job).toMatchObject({ line: 1, spec: { identity: '/jobs/id.png', attributes: [{ image: '/jobs/a.png', class: 'hair', mask: '/jobs/m.png' }], output: '/jobs/o/', guidanceScale: 3 } });
   });
 });
 

@@ -1,13 +1,14 @@
 import { parseAlpha, parseAttr, parseShard, resolveJob } from '../../../src/cli/options';
 import { UsageError } from '../../../src/errors';
+import { resolveJobSpec } from '../../../src/job/spec';
 
 const job = { identity: 'me.png', attr: ['hat.png:hat'], guide: 'd.mp4', output: 'o.mp4' };
 
 describe('options', () => {
   it.each([
-    ['friend.png', { path: 'friend.png', cls: 'auto' }],
-    ['hat.png:hat', { path: 'hat.png', cls: 'hat' }],
-    ['dir/a:b.png:glasses', { path: 'dir/a:b.png', cls: 'glasses' }],
+    ['friend.png', { image: 'friend.png', class: 'auto' }],
+    ['hat.png:hat', { image: 'hat.png', class: 'hat' }],
+    ['dir/a:b.png:glasses', { image: 'dir/a:b.png', class: 'glasses' }],
   ])('parseAttr(%s)', (v, expected) => expect(parseAttr(v)).toEqual(expected));
 
   it.each([
@@ -27,8 +28,8 @@ describe('options', () => {
 
   it('resolves defaults and numbers', () => {
     const s = resolveJob({ ...job, steps: '5', seed: 7, guidanceScale: '3' }, 'compose');
-    expect(s).toMatchObject({ steps: 5, seed: 7, guidanceScale: 3, scheduler: 'ddim', window: 16, overlap: 4, analyser: 'auto', force: false });
-    expect(s.attrs).toEqual([{ path: 'hat.png', cls: 'hat' }]);
+    expect(s).toMatchObject({ steps: 5, seed: 7, guidanceScale: 3, scheduler: 'ddim', window: 16, overlap: 4, analyser: 'auto', overwrite: false });
+    expect(s.attributes).toEqual([{ image: 'hat.png', class: 'hat' }]);
   });
 
   it.each([
@@ -47,5 +48,16 @@ describe('options', () => {
   it('interpolate needs exactly two attributes and defaults alpha to 0.5', () => {
     expect(() => resolveJob(job, 'interpolate')).toThrow(/exactly two --attr/);
     expect(resolveJob({ ...job, attr: ['a.png', 'b.png'] }, 'interpolate').alpha).toEqual([0.5, 0.5]);
+  });
+
+  it('flags give the job spec the library gives for the same job', () => {
+    const flags = resolveJob({ ...job, attr: ['hat.png:hat', 'g.png'], attrMask: ['m.png'], steps: '5', seed: '7', window: '8', overlap: '2',
+      analyser: 'parser', force: true, preview: 'p.png', fps: '12' }, 'compose');
+    const library = resolveJobSpec({ identity: 'me.png', attributes: [{ image: 'hat.png', class: 'hat', mask: 'm.png' }, { image: 'g.png' }],
+      guide: 'd.mp4', output: 'o.mp4', steps: 5, seed: 7, window: 8, overlap: 2, analyser: 'parser', overwrite: true, preview: 'p.png', fps: 12 }, 'compose');
+    expect(flags).toEqual(library);
+    const two = { ...job, attr: ['a.png', 'b.png'], alpha: '0:1' };
+    expect(resolveJob(two, 'interpolate')).toEqual(resolveJobSpec({ identity: 'me.png', attributes: [{ image: 'a.png' }, { image: 'b.png' }],
+      guide: 'd.mp4', output: 'o.mp4', alpha: [0, 1] }, 'interpolate'));
   });
 });

@@ -10,7 +10,7 @@ import type { RgbImage } from '../media/pixels';
 import { decodeVideo, probeFrames, streamVideoFrames, type VideoInfo } from '../media/video';
 import { checkDomain, forwardParser, type AnalyseOptions } from '../pipeline/analysis';
 import type { DurianPipeline } from '../pipeline/durian-pipeline';
-import type { Analyser } from './options';
+import type { Analyser } from './spec';
 import { findKeypointSidecar, readKeypointDoc } from './sidecars';
 
 export interface GuideKeypoints {

@@ -6,16 +6,17 @@ import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { InputError, UsageError } from '../errors';
+import { InputError, throwIfAborted, UsageError } from '../errors';
 import { retargetKeypoints } from '../face/retarget';
 import { renderKeypoints } from '../media/keypoint-render';
-import { readImage, readMask, writePng, type RgbImage } from '../media/image';
+import { readImage, readMask, type RgbImage } from '../media/image';
+import { writePreview } from '../media/preview';
 import { encodeVideo } from '../media/video';
 import { alignPortrait, applyMask, fitAttribute, pickLargestAttribute, unionMask, type AlignedPortrait, type AnalyseOptions, type SourceAnalysis } from '../pipeline/analysis';
-import type { DurianPipeline, PoseImages } from '../pipeline/durian-pipeline';
+import type { DurianPipeline } from '../pipeline/durian-pipeline';
 import { readGuide } from './guide-source';
 import { isIdentityItself } from './preflight';
-import type { JobSpec } from './options';
+import type { JobSpec } from './spec';
 import { findKeypointSidecar, findMaskSidecars, readKeypointDoc } from './sidecars';
 
 export interface JobResult {
@@ -32,11 +33,16 @@ export interface JobResult {
   warnings: string[];
 }
 
+/** Progress callbacks and cancellation of a job; all optional. */
 export interface JobHooks {
+  /** The stage starting: 'analysing inputs', 'extracting guidance', the pipeline's stages ('references', 'pose', 'unet', 'decode'), 'encoding'. */
   onStage?: (stage: string) => void;
   /** Called once per warning, as soon as it is known (before any frame is generated). */
   onWarning?: (warning: string) => void;
+  /** After each denoising step (`step` of `total`). */
   onStep?: (p: { step: number; total: number; timestep: number }) => void;
+  /** Aborting stops the job at its next stage, denoising window or ffmpeg write: it rejects with InterruptedError and writes no output. */
+  signal?: AbortSignal;
 }
 
 type FaceGetter = AnalyseOptions['face'];
@@ -121,38 +127,39 @@ export function checkOutput(output: string, force: boolean): void {
 
 /** `face`: the real-face front end, loaded on first use (FaceLoader.get); without it only sidecars and the parser analyse. */
 export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks = {}, face?: FaceGetter): Promise<JobResult> {
-  checkOutput(spec.output, spec.force);
+  checkOutput(spec.output, spec.overwrite);
   const t0 = performance.now();
   const timings: Record<string, number> = {};
   const W = p.width, H = p.height;
   const classes: readonly string[] = p.manifest.attribute_classes;
-  for (const a of spec.attrs) {
-    if (a.cls !== 'auto' && !classes.includes(a.cls)) {
-      throw new UsageError(`unknown attribute class "${a.cls}"; the model knows ${classes.join(', ')} (or auto)`);
+  for (const a of spec.attributes) {
+    if (a.class !== 'auto' && !classes.includes(a.class)) {
+      throw new UsageError(`unknown attribute class "${a.class}"; the model knows ${classes.join(', ')} (or auto)`);
     }
   }
   // 1. Analyse and align the identity and attribute images
+  throwIfAborted(hooks.signal, 'the job');
   hooks.onStage?.('analysing inputs');
   let t = performance.now();
   const identity = await analyse(p, spec.identity, spec, face, spec.identityKeypoints);
   const attrs: { aligned: AlignedPortrait; cls: string }[] = [];
-  for (const a of spec.attrs) {
-    const aligned = await analyse(p, a.path, spec, face, undefined, a.mask, a.cls === 'auto' ? undefined : a.cls);
-    attrs.push({ aligned, cls: a.cls === 'auto' ? pickLargestAttribute(aligned.masks, classes) : a.cls });
+  for (const a of spec.attributes) {
+    const aligned = await analyse(p, a.image, spec, face, undefined, a.mask, a.class === 'auto' ? undefined : a.class);
+    attrs.push({ aligned, cls: a.class === 'auto' ? pickLargestAttribute(aligned.masks, classes) : a.class });
   }
-  const warnings = getDomainWarnings(identity, attrs.map((a, i) => ({ path: spec.attrs[i]!.path, aligned: a.aligned })), spec.identity);
+  const warnings = getDomainWarnings(identity, attrs.map((a, i) => ({ path: spec.attributes[i]!.image, aligned: a.aligned })), spec.identity);
   if (spec.strict && warnings.length > 0) throw new InputError(`${warnings[0]!.replace(/ \(docs\/cli\.md.*\)$/, '')}; refused (--strict)`);
   warnings.forEach((w) => hooks.onWarning?.(w));
   // 2. Attributes fitted onto the identity's face, inference masks and complementary masking
   let portraitMask: Float32Array = new Float32Array(W * H);
   const fitted = attrs.map(({ aligned, cls }, i) => {
-    if (!aligned.masks[cls]) throw new InputError(`--attr ${spec.attrs[i]!.path}: no ${cls} mask`);
+    if (!aligned.masks[cls]) throw new InputError(`--attr ${spec.attributes[i]!.image}: no ${cls} mask`);
     return fitAttribute(aligned, identity, cls, W, H);
   });
   const attributes = fitted.map(({ image, mask }, i) => {
     const cls = attrs[i]!.cls;
-    if (!isIdentityItself(spec, spec.attrs[i]!.path) && !mask.some((v) => v > 0.02)) {
-      throw new InputError(`--attr ${spec.attrs[i]!.path}: its ${cls} mask is empty after alignment to the face, so there is nothing to transfer`);
+    if (!isIdentityItself(spec, spec.attributes[i]!.image) && !mask.some((v) => v > 0.02)) {
+      throw new InputError(`--attr ${spec.attributes[i]!.image}: its ${cls} mask is empty after alignment to the face, so there is nothing to transfer`);
     }
     portraitMask = unionMask(portraitMask, unionMask(identity.masks[cls], mask));
     return { image: applyMask(image, mask, true), mask };
@@ -161,6 +168,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   timings.analyse = performance.now() - t;
 
   // 3. Guidance: driving keypoints, retargeted onto the identity's face, rendered
+  throwIfAborted(hooks.signal, 'the job');
   hooks.onStage?.('extracting guidance');
   t = performance.now();
   const guide = await readGuide(p, spec.guide, spec.frames, { analyser: spec.analyser, face });
@@ -178,17 +186,18 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   const result = await p.run(
     { portrait, attributes, groups, weights, poseImages },
     { numInferenceSteps: spec.steps, guidanceScale: spec.guidanceScale, seed: spec.seed, scheduler: spec.scheduler,
-      window: spec.window, overlap: spec.overlap, onStep: hooks.onStep, onStage: hooks.onStage },
+      window: spec.window, overlap: spec.overlap, splitBranches: spec.splitBranches, onStep: hooks.onStep, onStage: hooks.onStage, signal: hooks.signal },
   );
   Object.assign(timings, result.timings);
 
   // 5. Encode (temporary name, renamed when complete) and the preview
+  throwIfAborted(hooks.signal, 'the job');
   hooks.onStage?.('encoding');
   t = performance.now();
   const fps = spec.fps ?? guide.fps;
   const frames: RgbImage[] = result.frames.map((data) => ({ data, width: W, height: H }));
-  await encodeVideo(frames, spec.output, { fps, force: spec.force });
-  if (spec.preview) await writePreview(spec.preview, identity, portrait, attributes, poseImages, result.frames, W, H);
+  await encodeVideo(frames, spec.output, { fps, force: spec.overwrite, signal: hooks.signal });
+  if (spec.preview) await writePreview(spec.preview, { identity: identity.image, portrait, attributes, poses: poseImages, frames: result.frames, width: W, height: H });
   timings.encode = performance.now() - t;
   timings.total = performance.now() - t0;
   return {
@@ -197,7 +206,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
     fps,
     seed: spec.seed,
     steps: spec.steps,
-    attributes: attrs.map((a, i) => ({ path: spec.attrs[i]!.path, class: a.cls })),
+    attributes: attrs.map((a, i) => ({ path: spec.attributes[i]!.image, class: a.cls })),
     analysis: {
       identity: describeAnalysis(identity),
       ...Object.fromEntries(attrs.map((a, i) => [`attr${i + 1}`, `${describeAnalysis(a.aligned)}, ${ALIGNER_WORDS[fitted[i]!.aligner]}`])),
@@ -207,33 +216,4 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
     warnings,
     timings: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])),
   };
-}
-
-/** One picture: aligned identity | masked portrait | attribute refs | masks | guidance | frames. */
-async function writePreview(file: string, identity: AlignedPortrait, portrait: { image: Float32Array; mask: Float32Array },
-  attrs: { image: Float32Array; mask: Float32Array }[], pose: PoseImages, frames: Float32Array[], W: number, H: number): Promise<void> {
-  const gray = (m: Float32Array) => {
-    const out = new Float32Array(3 * m.length);
-    out.set(m, 0); out.set(m, m.length); out.set(m, 2 * m.length);
-    return out;
-  };
-  const pick = (arr: Float32Array[], n: number) => Array.from({ length: Math.min(n, arr.length) }, (_, i) => arr[Math.floor((i * arr.length) / Math.min(n, arr.length))]!);
-  const top = [identity.image, portrait.image, gray(portrait.mask), ...attrs.flatMap((a) => [a.image, gray(a.mask)])];
-  const shown = pick(frames, Math.max(top.length, 4));
-  const poses = shown.map((_, i) => pose.at(Math.floor((i * pose.length) / shown.length))!);
-  const rows = [top, poses, shown];
-  const cols = Math.max(...rows.map((r) => r.length));
-  const img = new Float32Array(3 * rows.length * H * cols * W).fill(1);
-  const width = cols * W;
-  rows.forEach((row, r) =>
-    row.forEach((tile, c) => {
-      for (let ch = 0; ch < 3; ch++) {
-        for (let y = 0; y < H; y++) {
-          const dst = ch * rows.length * H * width + (r * H + y) * width + c * W;
-          img.set(tile.subarray(ch * H * W + y * W, ch * H * W + (y + 1) * W), dst);
-        }
-      }
-    }),
-  );
-  await writePng(file, { data: img, width, height: rows.length * H });
 }

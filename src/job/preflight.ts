@@ -13,7 +13,7 @@ import { outputFormatFor } from '../media/ffmpeg-args';
 import { readImage, readMask, type RgbImage } from '../media/image';
 import { claimOutput, prepareOutput } from '../media/output-file';
 import { probeFrames } from '../media/video';
-import type { JobSpec } from './options';
+import type { JobSpec } from './spec';
 import { findKeypointSidecar, readKeypointDoc } from './sidecars';
 
 /**
@@ -122,15 +122,15 @@ export async function preflightJob(spec: JobSpec, face: FaceGetter): Promise<() 
   }
   await checkGuide(spec);
   await checkPortrait(spec.identity, '--identity', face);
-  for (const a of spec.attrs) {
-    await checkPortrait(a.path, '--attr', face);
+  for (const a of spec.attributes) {
+    await checkPortrait(a.image, '--attr', face);
     // an empty mask on the identity itself asks for plain animation (nothing transferred), as the
     // benchmark's plain-animator baseline does; on any other image it would silently do nothing
-    if (a.mask && !isIdentityItself(spec, a.path)) await checkMask(a.mask, '--attr-mask');
+    if (a.mask && !isIdentityItself(spec, a.image)) await checkMask(a.mask, '--attr-mask');
   }
   // 3. The output (and preview): writable, not replacing anything by accident; then claimed
   const target = path.resolve(spec.output.replace(/\/+$/, ''));
-  await prepareOutput(target, format === 'png' ? 'directory' : 'file', spec.force);
+  await prepareOutput(target, format === 'png' ? 'directory' : 'file', spec.overwrite);
   if (spec.preview) await prepareOutput(path.resolve(spec.preview), 'file', true);
   return claimOutput(target);
 }

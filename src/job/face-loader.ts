@@ -1,6 +1,7 @@
 /**
- * The face front end for a command run, loaded on first use only (most synthetic inputs never
- * need it) and released with the pipeline. Its graphs are small and run on the CPU provider.
+ * The face front end for a job (or a command's jobs), loaded on first use only (most synthetic
+ * inputs never need it) and released with the pipeline. Its graphs are small and run on the CPU
+ * provider.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
