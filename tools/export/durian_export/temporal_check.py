@@ -64,6 +64,33 @@ def paired(on: list[float], off: list[float]) -> dict:
             "ci95": [float(ci.low), float(ci.high)]}
 
 
+@torch.no_grad()
+def objective_gap(model, batches: int, timesteps: list[int], frames: int, batch: int = 2) -> dict:
+    """The stage-2 training objective on held-out clips (ordered, `frames` long, the training recipe's
+    batches of held-out people), per timestep, with the temporal layers on and off: same clips, same
+    noise, references and pose kept. Sampling quality and this loss can disagree; this says whether
+    the layers learned to denoise better (training) or whether sampling loses it (inference)."""
+    from .components import DiffusionObjective, Draws, encode_batch, null_reference
+    from .data import SynthBatchMaker
+
+    cfg = model.cfg
+    maker = SynthBatchMaker(cfg, torch.device("cpu"), held_out=True)
+    objective = DiffusionObjective(model)
+    rows = {t: {"on": [], "off": []} for t in timesteps}
+    for i in range(batches):
+        lb = encode_batch(model, maker.batch(i, 0, batch, frames))
+        null = null_reference(model, lb.portrait_in)
+        draws = Draws.draw(cfg, lb.x0.shape, torch.Generator().manual_seed(1_000_003 + i))
+        kept = torch.ones(batch)
+        for t in timesteps:
+            tt = torch.full((batch,), t, dtype=torch.long)
+            for name, ctx in (("on", contextlib.nullcontext()), ("off", temporal_off(model))):
+                with ctx:
+                    loss = objective(lb.x0, lb.portrait_in, lb.attr_in, lb.pose, kept, kept, draws.noise, tt, null)
+                rows[t][name].append(float(loss))
+    return {str(t): {k: float(np.mean(v)) for k, v in r.items()} for t, r in rows.items()}
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m durian_export.temporal_check", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,8 +101,18 @@ def main(argv=None) -> None:
     ap.add_argument("--guidance-scale", type=float, default=4.0)
     ap.add_argument("--case-seed", type=int, default=VALIDATION_SEED)
     ap.add_argument("--json-out")
+    ap.add_argument("--objective", type=int, default=0, metavar="BATCHES",
+                    help="instead of sampling: the held-out training loss per timestep, layers on vs off, over "
+                         "BATCHES batches of 2 clips")
     args = ap.parse_args(argv)
     model = load_model(args.checkpoint).eval()
+    if args.objective:
+        gap = objective_gap(model, args.objective, [20, 100, 250, 500, 750, 950], args.frames)
+        print(json.dumps(gap, indent=1))
+        if args.json_out:
+            with open(args.json_out, "w") as f:
+                json.dump({"checkpoint": str(args.checkpoint), "batches": args.objective, "objective": gap}, f, indent=1)
+        return
     size = model.cfg.model.image_size
     rows = []
     for i in range(args.cases):

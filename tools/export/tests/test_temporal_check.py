@@ -27,3 +27,20 @@ def test_paired_difference_and_its_interval():
     assert abs(r["diff"] - 0.75) < 1e-9
     assert r["ci95"][0] <= r["diff"] <= r["ci95"][1]
     assert r["ci95"][0] > 0  # every case better: the interval excludes zero
+
+
+def test_objective_gap_is_zero_for_untrained_temporal_layers_and_sees_trained_ones():
+    from durian_export.temporal_check import objective_gap
+
+    torch.manual_seed(0)
+    model = Durian(load_config(TINY)).eval()
+    torch.nn.init.normal_(model.unet.conv_out.weight, std=0.1)  # a fresh UNet's output is zero-initialised
+    # fresh temporal layers are zero-initialised: on and off are the same model
+    gap = objective_gap(model, batches=1, timesteps=[100, 900], frames=2)
+    assert set(gap) == {"100", "900"}
+    assert all(r["on"] == r["off"] > 0 for r in gap.values())
+    for n, m in model.unet.named_modules():
+        if n.endswith("temporal.attn.to_out"):
+            torch.nn.init.normal_(m.weight, std=0.5)
+    gap = objective_gap(model, batches=1, timesteps=[100], frames=2)
+    assert gap["100"]["on"] != gap["100"]["off"]
