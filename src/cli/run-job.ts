@@ -9,8 +9,8 @@ import path from 'node:path';
 import { InputError, UsageError } from '../errors';
 import { retargetKeypoints } from '../face/retarget';
 import { renderKeypoints } from '../media/keypoint-render';
-import { readImage, readMask, writePng, type RgbImage } from '../media/image';
-import { encodeVideo } from '../media/video';
+import { readImage, readMask, writePng } from '../media/image';
+import { openVideoWriter } from '../media/video';
 import { alignPortrait, applyMask, fitAttribute, pickLargestAttribute, unionMask, type AlignedPortrait, type AnalyseOptions, type SourceAnalysis } from '../pipeline/analysis';
 import type { DurianPipeline, PoseImages } from '../pipeline/durian-pipeline';
 import { readGuide } from './guide-source';
@@ -166,29 +166,41 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   const guide = await readGuide(p, spec.guide, spec.frames, { analyser: spec.analyser, face });
   const moved = retargetKeypoints(identity.keypoints, guide.keypoints, { driving3d: guide.points3d });
   const kpSpec = p.manifest.keypoint_image;
-  // drawn when the pose guider asks for them, 16 at a time: a long guide is never held rendered
+  // drawn when the pose guider asks for them, a chunk at a time: a long guide is never held rendered
   // whole, and the event loop (signals included) runs between chunks
   const poseImages = { length: moved.length, at: (i: number) => (moved[i] ? renderKeypoints(moved[i], H, W, kpSpec) : undefined) };
   timings.guide = performance.now() - t;
 
-  // 4. Generate
+  // 4. Generate; each frame goes to the encoder (temporary name, renamed when complete) as soon as
+  // it is decoded, so a long video's frames are never held — only the preview's few
   const F = poseImages.length;
   const groups = spec.mode === 'interpolate' ? [[0], [1]] : [attributes.map((_, i) => i)];
   const weights = spec.mode === 'interpolate' ? alphaWeights(F, spec.alpha) : new Float32Array(F).fill(1);
-  const result = await p.run(
-    { portrait, attributes, groups, weights, poseImages },
-    { numInferenceSteps: spec.steps, guidanceScale: spec.guidanceScale, seed: spec.seed, scheduler: spec.scheduler,
-      window: spec.window, overlap: spec.overlap, onStep: hooks.onStep, onStage: hooks.onStage },
-  );
-  Object.assign(timings, result.timings);
+  const fps = spec.fps ?? guide.fps;
+  const writer = await openVideoWriter(spec.output, { fps, force: spec.force, width: W, height: H, frames: F });
+  const shown = new Set(spec.preview ? previewFrameIndices(F, attributes.length) : []);
+  const kept: Float32Array[] = new Array<Float32Array>(F);
+  try {
+    const result = await p.run(
+      { portrait, attributes, groups, weights, poseImages },
+      { numInferenceSteps: spec.steps, guidanceScale: spec.guidanceScale, seed: spec.seed, scheduler: spec.scheduler,
+        window: spec.window, overlap: spec.overlap, onStep: hooks.onStep, onStage: hooks.onStage,
+        onFrame: async (data, i) => {
+          if (shown.has(i)) kept[i] = data;
+          await writer.write({ data, width: W, height: H });
+        } },
+    );
+    Object.assign(timings, result.timings);
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
 
-  // 5. Encode (temporary name, renamed when complete) and the preview
+  // 5. Finish the video (read back, renamed into place) and the preview
   hooks.onStage?.('encoding');
   t = performance.now();
-  const fps = spec.fps ?? guide.fps;
-  const frames: RgbImage[] = result.frames.map((data) => ({ data, width: W, height: H }));
-  await encodeVideo(frames, spec.output, { fps, force: spec.force });
-  if (spec.preview) await writePreview(spec.preview, identity, portrait, attributes, poseImages, result.frames, W, H);
+  await writer.close();
+  if (spec.preview) await writePreview(spec.preview, identity, portrait, attributes, poseImages, kept, W, H);
   timings.encode = performance.now() - t;
   timings.total = performance.now() - t0;
   return {
@@ -209,7 +221,14 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   };
 }
 
-/** One picture: aligned identity | masked portrait | attribute refs | masks | guidance | frames. */
+/** The frames the preview shows: as many as its top row has tiles (at least 4), spread evenly. */
+function previewFrameIndices(frames: number, attributes: number): number[] {
+  const n = Math.min(Math.max(3 + 2 * attributes, 4), frames);
+  return Array.from({ length: n }, (_, i) => Math.floor((i * frames) / n));
+}
+
+/** One picture: aligned identity | masked portrait | attribute refs | masks | guidance | frames
+ * (`frames` may be sparse: only previewFrameIndices are read). */
 async function writePreview(file: string, identity: AlignedPortrait, portrait: { image: Float32Array; mask: Float32Array },
   attrs: { image: Float32Array; mask: Float32Array }[], pose: PoseImages, frames: Float32Array[], W: number, H: number): Promise<void> {
   const gray = (m: Float32Array) => {
@@ -217,9 +236,8 @@ async function writePreview(file: string, identity: AlignedPortrait, portrait: {
     out.set(m, 0); out.set(m, m.length); out.set(m, 2 * m.length);
     return out;
   };
-  const pick = (arr: Float32Array[], n: number) => Array.from({ length: Math.min(n, arr.length) }, (_, i) => arr[Math.floor((i * arr.length) / Math.min(n, arr.length))]!);
   const top = [identity.image, portrait.image, gray(portrait.mask), ...attrs.flatMap((a) => [a.image, gray(a.mask)])];
-  const shown = pick(frames, Math.max(top.length, 4));
+  const shown = previewFrameIndices(frames.length, attrs.length).map((i) => frames[i]!);
   const poses = shown.map((_, i) => pose.at(Math.floor((i * pose.length) / shown.length))!);
   const rows = [top, poses, shown];
   const cols = Math.max(...rows.map((r) => r.length));
