@@ -9,9 +9,9 @@ import path from 'node:path';
 import { InputError, throwIfAborted, UsageError } from '../errors';
 import { retargetKeypoints } from '../face/retarget';
 import { renderKeypoints } from '../media/keypoint-render';
-import { readImage, readMask, type RgbImage } from '../media/image';
-import { writePreview } from '../media/preview';
-import { encodeVideo } from '../media/video';
+import { readImage, readMask } from '../media/image';
+import { previewFrameIndices, writePreview } from '../media/preview';
+import { openVideoWriter } from '../media/video';
 import { alignPortrait, applyMask, fitAttribute, pickLargestAttribute, unionMask, type AlignedPortrait, type AnalyseOptions, type SourceAnalysis } from '../pipeline/analysis';
 import type { DurianPipeline } from '../pipeline/durian-pipeline';
 import { readGuide } from './guide-source';
@@ -174,30 +174,46 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   const guide = await readGuide(p, spec.guide, spec.frames, { analyser: spec.analyser, face });
   const moved = retargetKeypoints(identity.keypoints, guide.keypoints, { driving3d: guide.points3d });
   const kpSpec = p.manifest.keypoint_image;
-  // drawn when the pose guider asks for them, 16 at a time: a long guide is never held rendered
+  // drawn when the pose guider asks for them, a chunk at a time: a long guide is never held rendered
   // whole, and the event loop (signals included) runs between chunks
   const poseImages = { length: moved.length, at: (i: number) => (moved[i] ? renderKeypoints(moved[i], H, W, kpSpec) : undefined) };
   timings.guide = performance.now() - t;
 
-  // 4. Generate
+  // 4. Generate; each frame goes to the encoder (temporary name, renamed when complete) as soon as
+  // it is decoded, so a long video's frames are never held — only the preview's few
   const F = poseImages.length;
   const groups = spec.mode === 'interpolate' ? [[0], [1]] : [attributes.map((_, i) => i)];
   const weights = spec.mode === 'interpolate' ? alphaWeights(F, spec.alpha) : new Float32Array(F).fill(1);
-  const result = await p.run(
-    { portrait, attributes, groups, weights, poseImages },
-    { numInferenceSteps: spec.steps, guidanceScale: spec.guidanceScale, seed: spec.seed, scheduler: spec.scheduler,
-      window: spec.window, overlap: spec.overlap, splitBranches: spec.splitBranches, onStep: hooks.onStep, onStage: hooks.onStage, signal: hooks.signal },
-  );
-  Object.assign(timings, result.timings);
+  const fps = spec.fps ?? guide.fps;
+  const writer = await openVideoWriter(spec.output, { fps, force: spec.overwrite, signal: hooks.signal, width: W, height: H, frames: F });
+  const shown = new Set(spec.preview ? previewFrameIndices(F, attributes.length) : []);
+  const kept: Float32Array[] = new Array<Float32Array>(F);
+  try {
+    const result = await p.run(
+      { portrait, attributes, groups, weights, poseImages },
+      { numInferenceSteps: spec.steps, guidanceScale: spec.guidanceScale, seed: spec.seed, scheduler: spec.scheduler,
+        window: spec.window, overlap: spec.overlap, splitBranches: spec.splitBranches, onStep: hooks.onStep, onStage: hooks.onStage,
+        signal: hooks.signal,
+        onFrame: async (data, i) => {
+          if (shown.has(i)) kept[i] = data;
+          await writer.write({ data, width: W, height: H });
+        } },
+    );
+    Object.assign(timings, result.timings);
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
 
-  // 5. Encode (temporary name, renamed when complete) and the preview
-  throwIfAborted(hooks.signal, 'the job');
+  // 5. Finish the video (read back, renamed into place) and the preview
+  if (hooks.signal?.aborted) {
+    await writer.abort();
+    throwIfAborted(hooks.signal, 'the job');
+  }
   hooks.onStage?.('encoding');
   t = performance.now();
-  const fps = spec.fps ?? guide.fps;
-  const frames: RgbImage[] = result.frames.map((data) => ({ data, width: W, height: H }));
-  await encodeVideo(frames, spec.output, { fps, force: spec.overwrite, signal: hooks.signal });
-  if (spec.preview) await writePreview(spec.preview, { identity: identity.image, portrait, attributes, poses: poseImages, frames: result.frames, width: W, height: H });
+  await writer.close();
+  if (spec.preview) await writePreview(spec.preview, { identity: identity.image, portrait, attributes, poses: poseImages, frames: kept, width: W, height: H });
   timings.encode = performance.now() - t;
   timings.total = performance.now() - t0;
   return {

@@ -170,7 +170,7 @@ export async function stopChildren(timeoutMs = 5000): Promise<void> {
 
 export interface StreamBinaryOptions {
   /** Chunks written to the child's stdin (pulled one at a time, with backpressure), then closed. */
-  stdin?: Iterable<Uint8Array>;
+  stdin?: Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
   /** Receives stdout as it arrives; a throw stops the child and rejects with that error. */
   onStdout?: (chunk: Buffer) => void;
   /** Aborting kills the child and rejects with InterruptedError. */
@@ -250,10 +250,10 @@ export function streamBinary(binary: string, args: readonly string[], options: S
 }
 
 /** Writes chunks to a child's stdin, waiting for 'drain'; stops quietly when the child goes away. */
-async function pump(chunks: Iterable<Uint8Array>, sink: Writable): Promise<void> {
+async function pump(chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, sink: Writable): Promise<void> {
   // NOTE: a child that exits early makes writes fail with EPIPE; its exit code reports the failure.
   sink.on('error', () => undefined);
-  for (const chunk of chunks) {
+  for await (const chunk of chunks) {
     if (sink.destroyed || sink.writableEnded) return;
     if (!sink.write(chunk)) await waitForDrain(sink);
   }

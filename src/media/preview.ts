@@ -38,12 +38,19 @@ function grey(m: Float32Array): Float32Array {
   return out;
 }
 
-/** The sheet as one image, white where a row has fewer tiles than the widest. */
+/** The frames the sheet shows: as many as its top row has tiles (at least 4), spread evenly. A job
+ * that streams its frames keeps only these. */
+export function previewFrameIndices(frames: number, attributes: number): number[] {
+  const n = Math.min(Math.max(3 + 2 * attributes, 4), frames);
+  return Array.from({ length: n }, (_, i) => Math.floor((i * frames) / n));
+}
+
+/** The sheet as one image, white where a row has fewer tiles than the widest. `frames` may be
+ * sparse: only previewFrameIndices are read. */
 export function drawPreview(inputs: PreviewInputs): RgbImage {
   const { portrait, attributes, poses, frames, width: W, height: H } = inputs;
-  const pick = (arr: Float32Array[], n: number) => Array.from({ length: Math.min(n, arr.length) }, (_, i) => arr[Math.floor((i * arr.length) / Math.min(n, arr.length))]!);
   const top = [inputs.identity, portrait.image, grey(portrait.mask), ...attributes.flatMap((a) => [a.image, grey(a.mask)])];
-  const shown = pick(frames, Math.max(top.length, 4));
+  const shown = previewFrameIndices(frames.length, attributes.length).map((i) => frames[i]!);
   const posed = shown.map((_, i) => poses.at(Math.floor((i * poses.length) / shown.length))!);
   const rows = [top, posed, shown];
   const cols = Math.max(...rows.map((r) => r.length));

@@ -13,7 +13,6 @@ import {
   buildProbeArgs,
   EVEN_SIZE_FORMATS,
   outputFormatFor,
-  type VideoFormat,
 } from './ffmpeg-args';
 import { BinaryFailedError, resolveFfmpegPath, resolveFfprobePath, runBinary, streamBinary } from './ffmpeg';
 import { readImage, readImageSize, writePng } from './image';
@@ -174,30 +173,157 @@ export async function encodeVideo(frames: readonly RgbImage[], path: string, opt
       throw new DurianError(`frame ${i} is ${frame.width}×${frame.height}, frame 0 is ${first.width}×${first.height}`);
     }
   });
+  // 2. The frames through a writer, all known in advance
+  const writer = await openVideoWriter(path, { ...options, width: first.width, height: first.height, frames: frames.length });
+  try {
+    for (const frame of frames) await writer.write(frame);
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+  await writer.close();
+}
+
+export interface VideoWriterOptions extends EncodeVideoOptions {
+  width: number;
+  height: number;
+  /** The number of frames that will be written, when known: PNG names are padded for it (at least
+   * 4 digits) and close() checks it. */
+  frames?: number;
+}
+
+/** A video being written frame by frame (openVideoWriter). */
+export interface VideoWriter {
+  /** Hands one frame over; resolves when the encoder has taken it (at most a frame or two are queued). */
+  write(frame: RgbImage): Promise<void>;
+  /** Finishes the file, reads it back, and renames it into place; rejects (leaving nothing) if it is broken. */
+  close(): Promise<void>;
+  /** Stops the encoder and removes the partial output. */
+  abort(): Promise<void>;
+  /** Frames written so far. */
+  readonly written: number;
+}
+
+/**
+ * Opens a video output for frames that arrive one at a time (a generation streaming its decoded
+ * frames), so that they need not all be held until encoding: the same formats, temporary name,
+ * read-back check and rename as encodeVideo, and the same bytes for the same frames.
+ */
+export async function openVideoWriter(path: string, options: VideoWriterOptions): Promise<VideoWriter> {
+  // 1. Check the options, refuse to overwrite unless forced
+  const { width, height } = options;
+  assertRgbImage({ data: new Float32Array(3 * width * height), width, height }, 'a video frame');
   assertFps(options.fps);
   const format = outputFormatFor(path);
-  if (format !== 'png' && EVEN_SIZE_FORMATS.includes(format) && (first.width % 2 !== 0 || first.height % 2 !== 0)) {
-    throw new UsageError(`${format} output needs an even width and height (yuv420p), got ${first.width}×${first.height}`, {
+  if (format !== 'png' && EVEN_SIZE_FORMATS.includes(format) && (width % 2 !== 0 || height % 2 !== 0)) {
+    throw new UsageError(`${format} output needs an even width and height (yuv420p), got ${width}×${height}`, {
       suggestion: 'Choose an even --width and --height, or write a .gif or a PNG directory.',
     });
   }
-
-  // 2. Refuse to overwrite unless forced
   const target = resolve(path);
   const kind: OutputKind = format === 'png' ? 'directory' : 'file';
   await prepareOutput(target, kind, options.force ?? false);
 
-  // 3. Write under a temporary name, check what was written, then rename
+  // 2. Frames go under a temporary name: PNG files one by one, or ffmpeg's stdin through a queue
   const partial = getPartialPath(target, kind);
-  try {
-    if (format === 'png') await writePngDirectory(frames, partial, options.signal);
-    else await encodeWithFfmpeg(frames, partial, format, options);
-    const problem = await verifyVideo(partial, { frames: frames.length, width: first.width, height: first.height });
-    if (problem) throw new DurianError(`the encoded ${path} is broken (${problem}); nothing was written`);
-    await commitOutput(partial, target, kind, options.force ?? false);
-  } catch (error) {
+  const digits = Math.max(4, String(Math.max(0, (options.frames ?? 0) - 1)).length);
+  let written = 0;
+  let state: 'open' | 'closed' | 'aborted' = 'open';
+  const queue = new FrameQueue();
+  let encoder: Promise<void> | undefined;
+  if (format === 'png') await mkdir(partial);
+  else {
+    const args = buildEncodeArgs(partial, { width, height, fps: options.fps, format });
+    encoder = streamBinary(options.ffmpegPath ?? resolveFfmpegPath(), args, { stdin: queue.chunks(), ...(options.signal ? { signal: options.signal } : {}) });
+    // a failed encoder (or one that stops reading) surfaces at the next write or at close
+    encoder.then(() => queue.fail(new DurianError(`ffmpeg stopped before ${path} was complete`)), (error: unknown) => queue.fail(error));
+  }
+  const abort = async (): Promise<void> => {
+    if (state !== 'open') return;
+    state = 'aborted';
+    queue.end();
+    await encoder?.catch(() => undefined);
     await removePartial(partial);
-    throw error;
+  };
+  return {
+    get written() {
+      return written;
+    },
+    async write(frame: RgbImage): Promise<void> {
+      if (state !== 'open') throw new DurianError(`${path}: write after the video was ${state}`);
+      assertRgbImage(frame, `frame ${written}`);
+      if (frame.width !== width || frame.height !== height) throw new DurianError(`frame ${written} is ${frame.width}×${frame.height}, the video ${width}×${height}`);
+      if (options.signal?.aborted) throw new InterruptedError(`writing ${path} stopped: interrupted`, { cause: options.signal.reason });
+      const index = written++;
+      if (format === 'png') await writePng(join(partial, `${String(index).padStart(digits, '0')}.png`), frame);
+      else await queue.push(toRgb24(frame));
+    },
+    async close(): Promise<void> {
+      if (state !== 'open') throw new DurianError(`${path}: close after the video was ${state}`);
+      state = 'closed';
+      try {
+        if (written === 0) throw new DurianError(`no frames to write to ${path}`);
+        if (options.frames !== undefined && written !== options.frames) throw new DurianError(`${path}: ${written} frames written, ${options.frames} expected`);
+        queue.end();
+        await encoder;
+        const problem = await verifyVideo(partial, { frames: written, width, height });
+        if (problem) throw new DurianError(`the encoded ${path} is broken (${problem}); nothing was written`);
+        await commitOutput(partial, target, kind, options.force ?? false);
+      } catch (error) {
+        queue.end();
+        await encoder?.catch(() => undefined);
+        await removePartial(partial);
+        throw error;
+      }
+    },
+    abort,
+  };
+}
+
+/**
+ * Frames on their way to ffmpeg's stdin: push() resolves once the pump has taken the frame, so
+ * at most one frame waits here while another is in the pipe.
+ */
+class FrameQueue {
+  private pending: { chunk: Buffer; taken: () => void; refused: (error: Error) => void }[] = [];
+  private wake?: () => void;
+  private ended = false;
+  private failure?: Error;
+
+  push(chunk: Buffer): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.ended) return Promise.resolve();
+    return new Promise((taken, refused) => {
+      this.pending.push({ chunk, taken, refused });
+      this.wake?.();
+    });
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  /** Refuses the frames still waiting and every later one (once the queue has ended, nothing). */
+  fail(error: unknown): void {
+    if (this.ended && this.pending.length === 0) return;
+    this.failure = error instanceof Error ? error : new DurianError(String(error));
+    this.end();
+    for (const p of this.pending.splice(0)) p.refused(this.failure);
+  }
+
+  async *chunks(): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      const next = this.pending.shift();
+      if (next) {
+        next.taken();
+        yield next.chunk;
+        continue;
+      }
+      if (this.ended) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
   }
 }
 
@@ -304,32 +430,6 @@ async function decodePngDirectory(dir: string, size: { width: number; height: nu
   const end = maxFrames === undefined ? undefined : startFrame + maxFrames;
   for (const name of names.slice(startFrame, end)) frames.push(await readImage(join(dir, name), size));
   return frames;
-}
-
-async function encodeWithFfmpeg(
-  frames: readonly RgbImage[],
-  output: string,
-  format: VideoFormat,
-  options: EncodeVideoOptions,
-): Promise<void> {
-  const first = frames[0] as RgbImage;
-  const args = buildEncodeArgs(output, { width: first.width, height: first.height, fps: options.fps, format });
-  function* rgb24(): Generator<Buffer> {
-    for (const frame of frames) yield toRgb24(frame);
-  }
-  await streamBinary(options.ffmpegPath ?? resolveFfmpegPath(), args, {
-    stdin: rgb24(),
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-}
-
-async function writePngDirectory(frames: readonly RgbImage[], dir: string, signal?: AbortSignal): Promise<void> {
-  await mkdir(dir);
-  const digits = Math.max(4, String(frames.length - 1).length);
-  for (const [i, frame] of frames.entries()) {
-    if (signal?.aborted) throw new InterruptedError(`writing ${dir} stopped: interrupted`, { cause: signal.reason });
-    await writePng(join(dir, `${String(i).padStart(digits, '0')}.png`), frame);
-  }
 }
 
 /** Throws InputError unless `path` exists; returns whether it is a file or (when allowed) a directory. */

@@ -9,6 +9,7 @@
  * model (nodes, initializers, external-data references) is copied as it is.
  */
 import { ModelFileError } from '../errors';
+import { concat, decoder, editFields, parseFields, subFields, writeVarint, WIRE_LEN, WIRE_VARINT } from './protobuf';
 
 // Field numbers from onnx.proto3
 const MODEL_GRAPH = 7;
@@ -20,108 +21,6 @@ const TENSOR_SHAPE = 2;
 const SHAPE_DIM = 1;
 const DIM_VALUE = 1;
 const DIM_PARAM = 2;
-
-const WIRE_VARINT = 0;
-const WIRE_I64 = 1;
-const WIRE_LEN = 2;
-const WIRE_I32 = 5;
-
-interface Field {
-  num: number;
-  wire: number;
-  /** The whole field, tag included. */
-  start: number;
-  end: number;
-  /** The payload of a length-delimited field; the value of a varint. */
-  payloadStart: number;
-  value: number;
-}
-
-function readVarint(buf: Uint8Array, pos: number): [value: number, next: number] {
-  let value = 0;
-  let scale = 1;
-  for (let i = 0; i < 10; i++) {
-    if (pos >= buf.length) throw new Error('truncated varint');
-    const b = buf[pos++]!;
-    value += (b & 0x7f) * scale;
-    if (!(b & 0x80)) return [value, pos];
-    scale *= 128;
-  }
-  throw new Error('varint longer than 10 bytes');
-}
-
-function writeVarint(value: number): Uint8Array {
-  const out: number[] = [];
-  let v = value;
-  do {
-    let b = v % 128;
-    v = Math.floor(v / 128);
-    if (v > 0) b |= 0x80;
-    out.push(b);
-  } while (v > 0);
-  return Uint8Array.from(out);
-}
-
-function parseFields(buf: Uint8Array): Field[] {
-  const fields: Field[] = [];
-  let pos = 0;
-  while (pos < buf.length) {
-    const start = pos;
-    const [tag, afterTag] = readVarint(buf, pos);
-    const num = Math.floor(tag / 8), wire = tag % 8;
-    let end: number, payloadStart = afterTag, value = 0;
-    if (wire === WIRE_VARINT) [value, end] = readVarint(buf, afterTag);
-    else if (wire === WIRE_I64) end = afterTag + 8;
-    else if (wire === WIRE_I32) end = afterTag + 4;
-    else if (wire === WIRE_LEN) {
-      const [len, p] = readVarint(buf, afterTag);
-      payloadStart = p;
-      value = len;
-      end = p + len;
-    } else throw new Error(`unsupported wire type ${wire}`);
-    if (end > buf.length) throw new Error('field runs past the end of its message');
-    fields.push({ num, wire, start, end, payloadStart, value });
-    pos = end;
-  }
-  return fields;
-}
-
-function lenField(num: number, payload: Uint8Array): Uint8Array {
-  return concat([writeVarint(num * 8 + WIRE_LEN), writeVarint(payload.length), payload]);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-/** `buf` with each length-delimited field `num` replaced by `edit(payload)` (null: unchanged). */
-function editFields(buf: Uint8Array, num: number, edit: (payload: Uint8Array) => Uint8Array | null): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let copied = 0, changed = false;
-  for (const f of parseFields(buf)) {
-    if (f.num !== num || f.wire !== WIRE_LEN) continue;
-    const next = edit(buf.subarray(f.payloadStart, f.end));
-    if (!next) continue;
-    parts.push(buf.subarray(copied, f.start), lenField(num, next));
-    copied = f.end;
-    changed = true;
-  }
-  if (!changed) return buf;
-  parts.push(buf.subarray(copied));
-  return concat(parts);
-}
-
-const decoder = new TextDecoder();
-
-function subFields(buf: Uint8Array, num: number): Uint8Array[] {
-  return parseFields(buf).filter((f) => f.num === num && f.wire === WIRE_LEN).map((f) => buf.subarray(f.payloadStart, f.end));
-}
 
 /** Each graph input's dimensions as the model declares them: a number or a symbolic name. */
 export function readInputDims(model: Uint8Array): Record<string, (number | string)[]> {

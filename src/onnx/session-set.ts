@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { InferenceError, ModelFileError } from '../errors';
+import { chunkAttention, DEFAULT_CHUNK_ATTENTION, type ChunkAttentionOptions } from './chunk-attention';
 import { bindDims, fixInputDims, readInputDims } from './fix-dims';
 import { compareGraphInputs, readManifest, verifyModelFiles, type GraphEntry, type Manifest } from './manifest';
 import { createInferenceSession, ort } from './runtime';
@@ -24,13 +25,30 @@ export interface SessionSetOptions {
    * shape pays a session creation; at most MAX_FIXED_SHAPES shapes per graph are kept.
    */
   fixedShapes?: readonly string[];
+  /**
+   * Graphs whose attention blocks run in pieces of query rows (chunk-attention.ts): the same
+   * outputs without ever holding a whole score tensor. A graph whose rewritten bytes do not load
+   * runs as exported (reported by `chunkedAttention()`).
+   */
+  chunkAttention?: readonly string[];
+  /** How chunkAttention splits (default DEFAULT_CHUNK_ATTENTION). */
+  chunkAttentionOptions?: ChunkAttentionOptions;
+  /** Session options of single graphs over the shared ones: ONNX Runtime's CPU memory arena and
+   * memory pattern (docs/performance.md, "CPU memory"). */
+  graphOptions?: Readonly<Record<string, GraphSessionOptions>>;
 }
+
+/** The per-graph session options SessionSetOptions.graphOptions may set. */
+export type GraphSessionOptions = Pick<ort.InferenceSession.SessionOptions, 'enableCpuMemArena' | 'enableMemPattern'>;
 
 /** Sessions kept per fixed-shape graph (windows of one size, both guidance layouts, a spare). */
 const MAX_FIXED_SHAPES = 3;
 
 interface FixedShapeGraph {
+  /** The model bytes fixed-shape sessions are made from (rewritten when its attention is chunked). */
   bytes: Uint8Array;
+  /** Options of this graph's sessions. */
+  options: Omit<ort.InferenceSession.SessionOptions, 'executionProviders'>;
   declared: Record<string, (number | string)[]>;
   sessions: Map<string, Promise<ort.InferenceSession>>;
   /** Shapes whose fixed session could not be made (they run on the dynamic session), with why. */
@@ -44,7 +62,7 @@ export class SessionSet {
     private readonly sessions: Map<string, ort.InferenceSession>,
     readonly executionProviders: readonly string[],
     private readonly fixed: Map<string, FixedShapeGraph>,
-    private readonly sessionOptions: Omit<ort.InferenceSession.SessionOptions, 'executionProviders'>,
+    private readonly chunked: ReadonlyMap<string, number>,
   ) {}
 
   /** Reads the manifest, verifies every graph's sha256, creates the sessions in parallel. */
@@ -69,16 +87,36 @@ export class SessionSet {
       }
     }
     const extra = options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {};
+    const optionsOf = (n: string) => ({ ...extra, ...options.graphOptions?.[n] });
     const fixed = new Map<string, FixedShapeGraph>();
-    for (const n of names.filter((g) => options.fixedShapes?.includes(g))) {
-      const bytes = new Uint8Array(readFileSync(fileOf(n)));
-      fixed.set(n, { bytes, declared: readInputDims(bytes), sessions: new Map(), fallbacks: new Map() });
-    }
+    const chunked = new Map<string, number>();
+    // a graph with chunked attention loads from its rewritten bytes, or as exported if those fail
+    const sessionOf = async (n: string): Promise<ort.InferenceSession> => {
+      const isFixed = options.fixedShapes?.includes(n) ?? false;
+      const chunk = options.chunkAttention?.includes(n) ?? false;
+      if (!isFixed && !chunk) return createInferenceSession(fileOf(n), options.executionProviders, optionsOf(n));
+      const original = new Uint8Array(readFileSync(fileOf(n)));
+      let bytes: Uint8Array = original;
+      if (chunk) {
+        const rewritten = chunkAttention(original, options.chunkAttentionOptions ?? DEFAULT_CHUNK_ATTENTION);
+        if (rewritten.blocks > 0) {
+          try {
+            const session = await createInferenceSession(rewritten.model, options.executionProviders, optionsOf(n));
+            bytes = rewritten.model;
+            chunked.set(n, rewritten.blocks);
+            if (isFixed) fixed.set(n, { bytes, options: optionsOf(n), declared: readInputDims(bytes), sessions: new Map(), fallbacks: new Map() });
+            return session;
+          } catch {
+            // as exported, below
+          }
+        }
+      }
+      if (isFixed) fixed.set(n, { bytes, options: optionsOf(n), declared: readInputDims(bytes), sessions: new Map(), fallbacks: new Map() });
+      return createInferenceSession(bytes, options.executionProviders, optionsOf(n));
+    };
     // a fixed-shape graph also gets its dynamic session: the input names, and any shape ORT
     // cannot fold (or a model it cannot load from bytes) falls back to it
-    const entries = await Promise.all(
-      names.map(async (n) => [n, await createInferenceSession(fileOf(n), options.executionProviders, extra)] as const),
-    );
+    const entries = await Promise.all(names.map(async (n) => [n, await sessionOf(n)] as const));
     // a graph whose inputs are not the manifest's would fail only at its first run (the UNet's after
     // the references and the pose guider have run): compare names and ranks now
     for (const [n, session] of entries) {
@@ -91,11 +129,16 @@ export class SessionSet {
           { suggestion: 'Re-export the model so that the manifest describes its graphs.' });
       }
     }
-    return new SessionSet(dir, manifest, new Map(entries), options.executionProviders, fixed, extra);
+    return new SessionSet(dir, manifest, new Map(entries), options.executionProviders, fixed, chunked);
   }
 
   has(graph: string): boolean {
     return this.sessions.has(graph);
+  }
+
+  /** Graphs whose attention runs in pieces, with the number of attention blocks rewritten. */
+  chunkedAttention(): Record<string, number> {
+    return Object.fromEntries(this.chunked);
   }
 
   /** Graphs run as fixed-shape sessions. */
@@ -140,7 +183,7 @@ export class SessionSet {
         fixed.sessions.delete(oldest);
         void old.then((s) => (s === dynamic ? undefined : s.release()));
       }
-      made = createInferenceSession(fixInputDims(fixed.bytes, binding), this.executionProviders, this.sessionOptions)
+      made = createInferenceSession(fixInputDims(fixed.bytes, binding), this.executionProviders, fixed.options)
         .catch((error: unknown) => {
           fixed.fallbacks.set(key, error instanceof Error ? error.message : String(error));
           return dynamic;

@@ -11,6 +11,7 @@ import { applyGuidance } from './guidance';
 import { addFramesWeighted, areaDownsample, concatBatch, frameOf, sliceFrames, toSignedRange, toUnitRange } from './latents';
 import { randomNormal } from './random';
 import { createScheduler, type SchedulerName } from './schedulers';
+import { getSessionMemoryOptions, type MemoryMode, type SessionMemoryOptions } from './memory';
 import { getWindowStarts, getWindowWeights } from './windows';
 
 /** A reference image already masked (complementary masking), with its mask; images [3, H, W] in [0, 1], mask [H, W]. */
@@ -59,10 +60,16 @@ export interface RunOptions {
   onStage?: (stage: string) => void;
   /** Aborting stops the run before its next graph call: it rejects with InterruptedError. */
   signal?: AbortSignal;
+  /**
+   * Receives each decoded frame [3, H, W] in [0, 1], in order, as soon as it is decoded (awaited
+   * before the next): an encoder can write the video while it is made, and the frames are then not
+   * kept (RunResult.frames is empty), so memory does not grow with the video's length.
+   */
+  onFrame?: (frame: Float32Array, index: number) => Promise<void> | void;
 }
 
 export interface RunResult {
-  /** Decoded frames [3, H, W] in [0, 1]. */
+  /** Decoded frames [3, H, W] in [0, 1]; empty when RunOptions.onFrame took them. */
   frames: Float32Array[];
   timings: Record<string, number>;
 }
@@ -91,7 +98,10 @@ export class DurianPipeline {
   readonly defaultGuidanceScale: number;
   private readonly maskChannel: boolean;
 
-  private constructor(readonly sessions: SessionSet, private readonly schedulerConfig: Record<string, unknown>) {
+  private constructor(readonly sessions: SessionSet, private readonly schedulerConfig: Record<string, unknown>,
+    /** How the sessions hold memory (memory.ts): reported by `durian animate --json`. */
+    readonly memoryMode: SessionMemoryOptions['mode'] = 'balanced',
+    private readonly decodeChunk = 8, private readonly poseChunk = 16) {
     const m = sessions.manifest;
     [this.height, this.width] = m.resolution;
     this.latentChannels = m.latent_channels;
@@ -125,17 +135,22 @@ export class DurianPipeline {
     this.maskChannel = refIn === this.latentChannels + 1;
   }
 
-  /** Loads a model directory written by `python -m durian_export.export`. */
-  static async fromModelDir(dir: string, opts: { executionProviders: readonly string[]; skipVerify?: boolean; fixedShapes?: boolean }): Promise<DurianPipeline> {
+  /**
+   * Loads a model directory written by `python -m durian_export.export`. `memory` picks how the
+   * CPU provider's sessions hold memory (memory.ts; default 'balanced').
+   */
+  static async fromModelDir(dir: string, opts: { executionProviders: readonly string[]; skipVerify?: boolean; fixedShapes?: boolean;
+    memory?: MemoryMode | SessionMemoryOptions }): Promise<DurianPipeline> {
     // The graphs run many times per job as one session per input shape (fixed-shape sessions):
     // ORT folds their shape arithmetic, and on CUDA a session fed alternating shapes (the pose
     // guider's 16-frame chunks and its 1-frame blank) re-plans its convolutions at every switch,
     // 37–80 ms each (docs/performance.md).
     const fixedShapes = opts.fixedShapes ?? true;
+    const memory = getSessionMemoryOptions(opts.executionProviders, opts.memory ?? 'balanced');
     const sessions = await SessionSet.create(dir, { executionProviders: opts.executionProviders, skipVerify: opts.skipVerify,
-      fixedShapes: fixedShapes ? ['unet', 'pose_guider', 'vae_decoder'] : [] });
+      fixedShapes: fixedShapes ? ['unet', 'pose_guider', 'vae_decoder'] : [], ...memory.sessions });
     try {
-      return new DurianPipeline(sessions, readSchedulerConfig(dir));
+      return new DurianPipeline(sessions, readSchedulerConfig(dir), memory.mode, memory.decodeChunk, memory.poseChunk);
     } catch (error) {
       await sessions.release();
       throw error;
@@ -189,7 +204,7 @@ export class DurianPipeline {
    * its activations are full-resolution, so one call over a long video's frames would grow memory
    * with the video (300 frames in one batch peaked at 9.2 GB RSS, docs/performance.md).
    */
-  async forwardPoseGuider(images: PoseImages, chunk = 16): Promise<{ data: Float32Array; channels: number }> {
+  async forwardPoseGuider(images: PoseImages, chunk = this.poseChunk): Promise<{ data: Float32Array; channels: number }> {
     const n = images.length;
     const hw = this.hw;
     let data: Float32Array | undefined;
@@ -212,8 +227,13 @@ export class DurianPipeline {
     return { data: data!, channels };
   }
 
-  /** Decodes [1, C, F, h, w] latents to frames [3, H, W] in [0, 1], `chunk` frames per call. */
-  async decodeLatents(x: Float32Array, frames: number, chunk = 8): Promise<Float32Array[]> {
+  /**
+   * Decodes [1, C, F, h, w] latents to frames [3, H, W] in [0, 1], `chunk` frames per call (each
+   * frame is decoded alone inside the graph, so the chunk changes memory and speed, not pixels).
+   * With `onFrame` every frame goes there as soon as it is decoded and none is returned.
+   */
+  async decodeLatents(x: Float32Array, frames: number, chunk = this.decodeChunk,
+    onFrame?: (frame: Float32Array, index: number) => Promise<void> | void): Promise<Float32Array[]> {
     const C = this.latentChannels;
     const hw = this.hw;
     const out: Float32Array[] = [];
@@ -225,30 +245,21 @@ export class DurianPipeline {
       const dec = await this.sessions.run('vae_decoder', { latent: { data: z, dims: [n, C, h, w] } });
       const img = toUnitRange(dec.sample_out!.data);
       const per = 3 * this.height * this.width;
-      for (let k = 0; k < n; k++) out.push(img.slice(k * per, (k + 1) * per));
+      for (let k = 0; k < n; k++) {
+        const frame = img.slice(k * per, (k + 1) * per);
+        if (onFrame) await onFrame(frame, f0 + k);
+        else out.push(frame);
+      }
     }
     return out;
   }
 
-  /** Runs one generation. */
-  async run(inputs: RunInputs, options: RunOptions): Promise<RunResult> {
-    const timings: Record<string, number> = {};
-    const time = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
-      throwIfAborted(options.signal, 'generation');
-      options.onStage?.(stage);
-      const t0 = performance.now();
-      const r = await fn();
-      timings[stage] = (timings[stage] ?? 0) + performance.now() - t0;
-      return r;
-    };
-    // 1. Check inputs
+  /** Steps 2–5 of run(): the final latents [1, C, F, h, w]. */
+  private async denoise(inputs: RunInputs, options: RunOptions,
+    time: <T>(stage: string, fn: () => Promise<T>) => Promise<T>): Promise<Float32Array> {
     const F = inputs.poseImages.length;
     const A = inputs.attributes.length;
     const G = inputs.groups.length;
-    if (F === 0) throw new UsageError('no frames to generate');
-    if (A === 0) throw new UsageError('at least one attribute reference is needed');
-    if (inputs.weights.length !== F * G) throw new UsageError(`weights must be [frames=${F}, groups=${G}]`);
-    if (options.numInferenceSteps <= 0) throw new UsageError(`--steps must be > 0, got ${options.numInferenceSteps}`);
     const guidanceScale = options.guidanceScale ?? this.defaultGuidanceScale;
     const C = this.latentChannels;
     const hw = this.hw;
@@ -289,9 +300,9 @@ export class DurianPipeline {
     const scheduler = createScheduler(options.scheduler, this.schedulerConfig);
     scheduler.setTimesteps(options.numInferenceSteps);
     const n = C * F * hw;
-    const init = options.latents ?? randomNormal(n, options.seed);
-    if (init.length !== n) throw new UsageError(`injected latents have ${init.length} values, expected ${n}`);
-    let x = new Float32Array(n);
+    if (options.latents && options.latents.length !== n) throw new UsageError(`injected latents have ${options.latents.length} values, expected ${n}`);
+    let x = options.latents ? new Float32Array(n) : randomNormal(n, options.seed);
+    const init = options.latents ?? x;
     for (let i = 0; i < n; i++) x[i] = init[i]! * scheduler.initNoiseSigma;
 
     // 5. Denoising loop: every window, both guidance branches, blended each step
@@ -306,18 +317,21 @@ export class DurianPipeline {
     for (let c = 0; c < pose.channels; c++) {
       for (let k = 0; k < window; k++) poseUncond.set(blankPose.data.subarray(c * hw, (c + 1) * hw), (c * window + k) * hw);
     }
-    const windowBranches = starts.map((s) => {
+    // (the conditional pose features are sliced per call: a copy per window would hold the
+    // video's pose features twice)
+    const windowBranches = (wi: number) => {
+      const s = starts[wi]!;
       const weights = { data: inputs.weights.slice(s * G, (s + window) * G), dims: [1, window, G] };
       return [
         { pose_features: { data: sliceFrames(pose.data, pose.channels, F, hw, s, window), dims: [1, pose.channels, window, h, w] }, weights },
         { pose_features: { data: poseUncond, dims: [1, pose.channels, window, h, w] }, weights },
       ] as const;
-    });
-    // two calls of batch 1, or both branches stacked into one call of batch 2
+    };
+    // two calls of batch 1, or both branches stacked into one call of batch 2 (stacked once per window)
     const split = options.splitBranches ?? this.sessions.executionProviders[0] === 'cpu';
     const batched = split ? undefined : {
       ref: stackBranches(refBranches[0], refBranches[1]),
-      windows: windowBranches.map(([c, u]) => stackBranches(c, u)),
+      windows: starts.map((_, wi) => stackBranches(...windowBranches(wi))),
     };
     const runUnet = async (feeds: Record<string, FloatArray>, sample: Float32Array, t: number, batch: 1 | 2): Promise<Float32Array> => {
       const out = await this.sessions.run('unet', {
@@ -330,12 +344,13 @@ export class DurianPipeline {
     const runBranches = async (wi: number, sample: Float32Array, t: number): Promise<Float32Array> => {
       if (batched) return runUnet({ ...batched.ref, ...batched.windows[wi]! }, sample, t, 2);
       const outs: Float32Array[] = [];
-      for (const b of [0, 1] as const) outs.push(await runUnet({ ...refBranches[b], ...windowBranches[wi]![b] }, sample, t, 1));
+      const branches = windowBranches(wi);
+      for (const b of [0, 1] as const) outs.push(await runUnet({ ...refBranches[b], ...branches[b] }, sample, t, 1));
       return concatBatch(outs);
     };
     // the fixed-shape UNet session for this window and layout, made before the loop ('unet session')
     await time('unet session', () => this.sessions.prepare('unet', {
-      sample: { dims: [split ? 1 : 2, C, window, h, w] }, ...(batched ? { ...batched.ref, ...batched.windows[0]! } : { ...refBranches[0], ...windowBranches[0]![0] }),
+      sample: { dims: [split ? 1 : 2, C, window, h, w] }, ...(batched ? { ...batched.ref, ...batched.windows[0]! } : { ...refBranches[0], ...windowBranches(0)[0] }),
     }));
     const timesteps = scheduler.timesteps;
     for (let i = 0; i < timesteps.length; i++) {
@@ -356,9 +371,35 @@ export class DurianPipeline {
       x = scheduler.step(acc, t, x).prevSample;
       options.onStep?.({ step: i + 1, total: timesteps.length, timestep: t });
     }
+    return x;
+  }
 
-    // 6. Decode
-    const frames = await time('decode', () => this.decodeLatents(x, F));
+  /** Runs one generation. */
+  async run(inputs: RunInputs, options: RunOptions): Promise<RunResult> {
+    const timings: Record<string, number> = {};
+    const time = async <T>(stage: string, fn: () => Promise<T>): Promise<T> => {
+      throwIfAborted(options.signal, 'generation');
+      options.onStage?.(stage);
+      const t0 = performance.now();
+      const r = await fn();
+      timings[stage] = (timings[stage] ?? 0) + performance.now() - t0;
+      return r;
+    };
+    // 1. Check inputs
+    const F = inputs.poseImages.length;
+    const A = inputs.attributes.length;
+    const G = inputs.groups.length;
+    if (F === 0) throw new UsageError('no frames to generate');
+    if (A === 0) throw new UsageError('at least one attribute reference is needed');
+    if (inputs.weights.length !== F * G) throw new UsageError(`weights must be [frames=${F}, groups=${G}]`);
+    if (options.numInferenceSteps <= 0) throw new UsageError(`--steps must be > 0, got ${options.numInferenceSteps}`);
+
+    // 2.–5. References, pose features, latents and the denoising loop; what they hold (the
+    // video's pose features, the windows' feeds) is unreachable once the latents are final
+    const x = await this.denoise(inputs, options, time);
+
+    // 6. Decode (each frame handed to onFrame as soon as it is decoded, when given)
+    const frames = await time('decode', () => this.decodeLatents(x, F, this.decodeChunk, options.onFrame));
     return { frames, timings };
   }
 }

@@ -9,6 +9,7 @@ import { resolveExecutionProviders, type Device } from '../onnx/providers';
 import { probeProviderIsolated } from '../onnx/probe-isolated';
 import { hasProviderLibrary, listOrtBackends } from '../onnx/runtime';
 import { DurianPipeline } from './durian-pipeline';
+import type { MemoryMode } from './memory';
 
 export interface LoadedPipeline {
   pipeline: DurianPipeline;
@@ -18,7 +19,8 @@ export interface LoadedPipeline {
   fallbacks: string[];
 }
 
-export async function loadPipeline(dir: string, device: Device): Promise<LoadedPipeline> {
+/** `memory`: how the CPU provider's sessions hold memory (memory.ts; default 'balanced'). */
+export async function loadPipeline(dir: string, device: Device, opts: { memory?: MemoryMode } = {}): Promise<LoadedPipeline> {
   if (!existsSync(dir)) {
     throw new ModelFileError(`model directory not found: ${dir}`, { suggestion: 'Pass --model DIR or run `durian models list`.' });
   }
@@ -45,7 +47,7 @@ export async function loadPipeline(dir: string, device: Device): Promise<LoadedP
   const attempts = device === 'auto' ? candidates.map((e) => [e, 'cpu']).concat([['cpu']]) : [eps];
   for (const providers of attempts) {
     try {
-      return { pipeline: await DurianPipeline.fromModelDir(dir, { executionProviders: providers }), providers, fallbacks };
+      return { pipeline: await DurianPipeline.fromModelDir(dir, { executionProviders: providers, memory: opts.memory }), providers, fallbacks };
     } catch (error) {
       if (!(error instanceof ProviderError) || device !== 'auto') throw error;
       fallbacks.push(`${providers[0]}: ${error.message}`);

@@ -35,7 +35,7 @@ describe('durian animate / interpolate / guide / batch on the tiny model', () =>
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const json = JSON.parse(r.stdout);
-    expect(json).toMatchObject({ ok: true, output: out, frames: 6, fps: 25, seed: 0, provider: 'cpu' });
+    expect(json).toMatchObject({ ok: true, output: out, frames: 6, fps: 25, seed: 0, provider: 'cpu', memory: 'balanced' });
     expect(json.modelSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(Object.keys(json.timings)).toEqual(expect.arrayContaining(['references', 'unet', 'decode', 'encode']));
     expect(json.analysis.identity).toBe('sidecar keypoints, sidecar masks');
@@ -72,6 +72,21 @@ describe('durian animate / interpolate / guide / batch on the tiny model', () =>
     const fa = readdirSync(a).sort();
     expect(fa).toEqual(['0000.png', '0001.png']);
     for (const f of fa) expect(readFileSync(path.join(a, f)).equals(readFileSync(path.join(b, f)))).toBe(true);
+  });
+
+  it('--low-memory gives the same frames and preview, and --json says so', () => {
+    const outs = { balanced: path.join(dir, 'mem-balanced'), low: path.join(dir, 'mem-low') };
+    for (const [mode, out] of Object.entries(outs)) {
+      const r = runCli(['animate', ...base(out + '/', ['--attr', path.join(EX, 'attr-hair-1.png') + ':hair', '--frames', '7', '--window', '3',
+        '--overlap', '1', '--preview', `${out}.png`, '--json', ...(mode === 'low' ? ['--low-memory'] : [])])]);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ frames: 7, memory: mode });
+    }
+    const names = readdirSync(outs.balanced).sort();
+    expect(names).toHaveLength(7);
+    expect(readdirSync(outs.low).sort()).toEqual(names);
+    for (const f of names) expect(readFileSync(path.join(outs.low, f)).equals(readFileSync(path.join(outs.balanced, f)))).toBe(true);
+    expect(readFileSync(`${outs.low}.png`).equals(readFileSync(`${outs.balanced}.png`))).toBe(true);
   });
 
   it('composition: two attributes in one pass (gif), classes chosen automatically', () => {
@@ -128,7 +143,7 @@ describe('durian animate / interpolate / guide / batch on the tiny model', () =>
     let r = runCli(['batch', jobs, '--model', MODEL, '--provider', 'cpu', '--json']);
     expect(r.code).toBe(1);
     let s = JSON.parse(r.stdout);
-    expect(s).toMatchObject({ ok: false, jobs: 3, succeeded: 2, failed: 1 });
+    expect(s).toMatchObject({ ok: false, jobs: 3, succeeded: 2, failed: 1, memory: 'balanced' });
     expect(s.outcomes[1]).toMatchObject({ line: 2, status: 'failed', exitCode: 3 });
     expect(ffprobe(path.join(dir, 'j1.mp4')).frames).toBe(3);
     r = runCli(['batch', jobs, '--model', MODEL, '--provider', 'cpu', '--json', '--resume']);

@@ -45,14 +45,19 @@ export function addGenerationOptions(cmd: Command): Command {
     .option('--json', 'print one JSON object with the result instead of progress', false)
     .option('--profile', 'print per-stage times (load, analyse, references, UNet per step, decode, encode) to stderr', false)
     .option('--force', 'overwrite an existing output', false)
-    .option('--strict', 'refuse (exit 3) instead of warning when an input is outside the model\'s training domain (e.g. a real photo)', false);
+    .option('--strict', 'refuse (exit 3) instead of warning when an input is outside the model\'s training domain (e.g. a real photo)', false)
+    .option('--low-memory', LOW_MEMORY_HELP, false);
 }
+
+/** --low-memory, for animate, interpolate and batch. */
+export const LOW_MEMORY_HELP = 'CPU: return ONNX Runtime\'s buffers after every call (less peak memory, slower; the same frames)';
 
 interface GenerationFlags extends RawJob {
   provider: string;
   model: string;
   json: boolean;
   profile: boolean;
+  lowMemory: boolean;
 }
 
 /** Lines of the `--profile` table from a job's timings (ms). */
@@ -102,7 +107,7 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
     // 2. The model, then the job
     spinner.update('loading model');
     const started = Date.now();
-    loaded = await loadPipeline(flags.model, device);
+    loaded = await loadPipeline(flags.model, device, { memory: flags.lowMemory ? 'low' : 'balanced' });
     const loadMs = Date.now() - started;
     const result = await runJob(loaded.pipeline, spec, {
       onWarning: (w) => ctx.stderr(`durian: warning: ${w}`),
@@ -115,7 +120,10 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
     }, face.get);
     spinner.succeed(`wrote ${result.output} (${result.frames} frames, ${result.fps} fps)`);
     if (flags.profile) formatProfile(loadMs, result.timings, result.steps, loaded.providers).forEach((l) => ctx.stderr(l));
-    if (flags.json) ctx.stdout(JSON.stringify({ ok: true, ...result, provider: loaded.providers[0], providers: loaded.providers, fallbacks: loaded.fallbacks }));
+    if (flags.json) {
+      ctx.stdout(JSON.stringify({ ok: true, ...result, provider: loaded.providers[0], providers: loaded.providers, fallbacks: loaded.fallbacks,
+        memory: loaded.pipeline.memoryMode }));
+    }
     else if (!process.stderr.isTTY) ctx.stdout(result.output);
   } catch (error) {
     spinner.fail();

@@ -1,10 +1,10 @@
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { InputError, InterruptedError, UsageError } from '../../../src/errors';
 import type { RgbImage } from '../../../src/media/image';
-import { decodeVideo, encodeVideo, probeVideo, streamVideoFrames } from '../../../src/media/video';
+import { decodeVideo, encodeVideo, openVideoWriter, probeVideo, streamVideoFrames } from '../../../src/media/video';
 
 /** ffmpeg runs on the CPU of a small CI box; a few seconds per encode is plenty. */
 const FFMPEG_TIMEOUT_MS = 30_000;
@@ -172,6 +172,43 @@ describe('encodeVideo refusals and cleanup', () => {
         watcher.close();
       }
       expect(readdirSync(dir)).toEqual([]);
+    },
+    FFMPEG_TIMEOUT_MS,
+  );
+});
+
+describe('openVideoWriter: frames handed over one at a time', () => {
+  it.each(['clip.mp4', 'clip.webm', 'clip.gif', 'frames/'])(
+    '%s: the same bytes as encodeVideo of all the frames at once',
+    async (name) => {
+      const whole = join(dir, 'whole'), streamed = join(dir, 'streamed');
+      mkdirSync(whole);
+      mkdirSync(streamed);
+      await encodeVideo(FRAMES, join(whole, name), { fps: 10 });
+      const writer = await openVideoWriter(join(streamed, name), { fps: 10, width: 64, height: 64 });
+      for (const frame of FRAMES) await writer.write(frame);
+      expect(writer.written).toBe(FRAMES.length);
+      await writer.close();
+      const files = (root: string) => (name.endsWith('/') ? readdirSync(join(root, name)).map((f) => join(root, name, f)) : [join(root, name)]);
+      expect(files(streamed).map((f) => f.slice(streamed.length))).toEqual(files(whole).map((f) => f.slice(whole.length)));
+      files(whole).forEach((f, i) => expect(readFileSync(files(streamed)[i]!).equals(readFileSync(f))).toBe(true));
+    },
+    FFMPEG_TIMEOUT_MS,
+  );
+
+  it(
+    'leaves nothing behind when aborted, or closed with fewer frames than announced',
+    async () => {
+      const aborted = await openVideoWriter(join(dir, 'a.mp4'), { fps: 10, width: 64, height: 64 });
+      await aborted.write(FRAMES[0]!);
+      await aborted.abort();
+      await expect(aborted.write(FRAMES[1]!)).rejects.toThrow(/write after the video was aborted/);
+      const short = await openVideoWriter(join(dir, 'b'), { fps: 10, width: 64, height: 64, frames: 3 });
+      await short.write(FRAMES[0]!);
+      await expect(short.write(syntheticFrames(2, 32, 32)[0]!)).rejects.toThrow(/frame 1 is 32×32, the video 64×64/);
+      await expect(short.close()).rejects.toThrow(/1 frames written, 3 expected/);
+      expect(readdirSync(dir)).toEqual([]);
+      await expect(openVideoWriter(join(dir, 'c.mp4'), { fps: 10, width: 63, height: 64 })).rejects.toThrow(UsageError);
     },
     FFMPEG_TIMEOUT_MS,
   );

@@ -1,0 +1,43 @@
+/**
+ * How the pipeline's sessions hold memory, per provider and mode (docs/performance.md, "CPU
+ * memory", issue 19). Every choice here changes memory and speed, never the frames.
+ */
+import type { SessionSetOptions } from '../onnx/session-set';
+
+export const MEMORY_MODES = ['balanced', 'low'] as const;
+export type MemoryMode = (typeof MEMORY_MODES)[number];
+
+export interface SessionMemoryOptions {
+  /** 'custom': set by hand (tests, benches), not by a mode. */
+  mode: MemoryMode | 'custom';
+  sessions: Pick<SessionSetOptions, 'chunkAttention' | 'chunkAttentionOptions' | 'graphOptions'>;
+  /** Frames per VAE decoder call. */
+  decodeChunk: number;
+  /** Keypoint images per pose guider call. */
+  poseChunk: number;
+}
+
+const GRAPHS = ['prnet', 'arnet', 'unet', 'pose_guider', 'vae_encoder', 'vae_decoder', 'parser'] as const;
+
+/**
+ * On the CPU provider:
+ * - the UNet's attention runs in pieces of query rows (onnx/chunk-attention.ts): the reference
+ *   attention's 768 MB score tensors are never whole;
+ * - no memory pattern: with it ORT plans one block per input shape on top of the arena's chunks
+ *   from the first run, which doubled the UNet's memory (2.1 → 4.1 GB alone);
+ * - the VAE decoder one frame per call and the pose guider 4 (their activations are
+ *   full-resolution; the same pixels and features, about the same time per frame).
+ * 'low' also turns the CPU memory arena off for every graph: each buffer is allocated when needed
+ * and returned after, which costs time (measured in docs/performance.md).
+ * Other providers keep ORT's defaults: their memory is the device's, measured separately.
+ */
+export function getSessionMemoryOptions(executionProviders: readonly string[], mode: MemoryMode | SessionMemoryOptions): SessionMemoryOptions {
+  if (typeof mode === 'object') return mode;
+  if (executionProviders[0] !== 'cpu') return { mode, sessions: {}, decodeChunk: 8, poseChunk: 16 };
+  const graphOptions = Object.fromEntries(GRAPHS.map((g) => [g, { enableMemPattern: false, ...(mode === 'low' ? { enableCpuMemArena: false } : {}) }]));
+  return { mode, sessions: { chunkAttention: ['unet'], graphOptions }, decodeChunk: 1, poseChunk: 4 };
+}
+
+/** ONNX Runtime's defaults (arena and memory pattern on, attention as exported, decoding 8 frames a
+ * call): how every provider ran before issue 19, kept for comparisons. */
+export const ORT_DEFAULT_MEMORY: Readonly<SessionMemoryOptions> = Object.freeze({ mode: 'custom', sessions: {}, decodeChunk: 8, poseChunk: 16 });

@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { chunkAttention, DEFAULT_CHUNK_ATTENTION } from '../../../src/onnx/chunk-attention';
+import { readInputDims } from '../../../src/onnx/fix-dims';
+import { SessionSet } from '../../../src/onnx/session-set';
+import type { FloatArray } from '../../../src/onnx/tensor';
+
+const MODEL = path.resolve(__dirname, '..', '..', 'fixtures', 'onnx-tiny');
+const TIMEOUT_MS = 120_000;
+
+function unetFeeds(declared: Record<string, (number | string)[]>, sizes: Record<string, number>, seed: number): Record<string, FloatArray> {
+  let s = seed;
+  const rand = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  const feeds: Record<string, FloatArray> = {};
+  for (const [name, dims] of Object.entries(declared)) {
+    const shape = dims.map((d) => (typeof d === 'string' ? sizes[d]! : d));
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) data[i] = name === 'timestep' ? 321 : name === 'members' || name === 'weights' ? 1 : rand();
+    feeds[name] = { data, dims: shape };
+  }
+  return feeds;
+}
+
+const bitsOf = (a: FloatArray) => Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+
+describe('attention in pieces of query rows (tiny model)', () => {
+  const unet = new Uint8Array(readFileSync(path.join(MODEL, 'unet.onnx')));
+  const declared = readInputDims(unet);
+
+  it('finds every attention block of the exported UNet and none in a graph without attention', () => {
+    // the tiny UNet: a spatial (reference) and a temporal attention per level
+    const { model, blocks } = chunkAttention(unet, { pieces: 4, minRows: 2 });
+    expect(blocks).toBe(10);
+    expect(model.length).toBeGreaterThan(unet.length);
+    expect(readInputDims(model)).toEqual(declared);
+    const pose = new Uint8Array(readFileSync(path.join(MODEL, 'pose_guider.onnx')));
+    expect(chunkAttention(pose)).toEqual({ model: pose, blocks: 0 });
+    expect(chunkAttention(unet, { pieces: 1, minRows: 1 })).toEqual({ model: unet, blocks: 0 });
+    expect(() => chunkAttention(unet, { pieces: 0, minRows: 1 })).toThrow(RangeError);
+  });
+
+  it.each([
+    ['pieces of 16 rows', { pieces: 4, minRows: 16 }],
+    ['the default (one piece, empty pieces after it, at this size)', DEFAULT_CHUNK_ATTENTION],
+    ['uneven pieces', { pieces: 3, minRows: 5 }],
+  ])('gives bit-identical UNet outputs: %s', async (_, options) => {
+    const plain = await SessionSet.create(MODEL, { executionProviders: ['cpu'], graphs: ['unet'], fixedShapes: ['unet'] });
+    const chunked = await SessionSet.create(MODEL, { executionProviders: ['cpu'], graphs: ['unet'], fixedShapes: ['unet'],
+      chunkAttention: ['unet'], chunkAttentionOptions: options });
+    try {
+      expect(plain.chunkedAttention()).toEqual({});
+      expect(chunked.chunkedAttention()).toEqual({ unet: 10 });
+      for (const [k, sizes] of [{ batch: 1, frames: 4 }, { batch: 2, frames: 3 }].entries()) {
+        const feeds = unetFeeds(declared, { ...sizes, groups: 1, attributes: 2 }, 11 + k);
+        const a = (await plain.run('unet', feeds)).out_sample!;
+        const b = (await chunked.run('unet', feeds)).out_sample!;
+        expect(b.dims).toEqual(a.dims);
+        expect(bitsOf(b).equals(bitsOf(a))).toBe(true);
+      }
+      expect((await chunked.fixedShapes('unet')).fallbacks).toEqual({});
+    } finally {
+      await plain.release();
+      await chunked.release();
+    }
+  }, TIMEOUT_MS);
+
+  it('is bit-identical on a dynamic-shape session too', async () => {
+    const plain = await SessionSet.create(MODEL, { executionProviders: ['cpu'], graphs: ['unet'] });
+    const chunked = await SessionSet.create(MODEL, { executionProviders: ['cpu'], graphs: ['unet'], chunkAttention: ['unet'],
+      chunkAttentionOptions: { pieces: 4, minRows: 8 } });
+    try {
+      const feeds = unetFeeds(declared, { batch: 1, frames: 5, groups: 1, attributes: 1 }, 5);
+      expect(bitsOf((await chunked.run('unet', feeds)).out_sample!).equals(bitsOf((await plain.run('unet', feeds)).out_sample!))).toBe(true);
+    } finally {
+      await plain.release();
+      await chunked.release();
+    }
+  }, TIMEOUT_MS);
+});

@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { renderKeypoints, type KeypointSpec } from '../../../src/media/keypoint-render';
+import { DurianPipeline, type RunInputs, type RunOptions } from '../../../src/pipeline/durian-pipeline';
+import { ORT_DEFAULT_MEMORY, type SessionMemoryOptions } from '../../../src/pipeline/memory';
+
+const MODEL = path.resolve(__dirname, '..', '..', 'fixtures', 'onnx-tiny');
+const TIMEOUT_MS = 180_000;
+
+interface Golden {
+  size: number;
+  portrait: number[];
+  portrait_mask: number[];
+  attr: number[];
+  attr_mask: number[];
+  keypoints: number[][];
+}
+
+const golden = JSON.parse(readFileSync(path.join(MODEL, 'golden.json'), 'utf8')) as Golden;
+
+/** The golden case's references and `frames` keypoint images (its keypoints over and over). */
+function inputs(p: DurianPipeline, frames: number): RunInputs {
+  const spec = p.manifest.keypoint_image as KeypointSpec;
+  return {
+    portrait: { image: Float32Array.from(golden.portrait), mask: Float32Array.from(golden.portrait_mask) },
+    attributes: [{ image: Float32Array.from(golden.attr), mask: Float32Array.from(golden.attr_mask) }],
+    groups: [[0]],
+    weights: new Float32Array(frames).fill(1),
+    poseImages: Array.from({ length: frames }, (_, i) =>
+      renderKeypoints(Float32Array.from(golden.keypoints[i % golden.keypoints.length]!), golden.size, golden.size, spec)),
+  };
+}
+
+// several overlapping windows, so that frames are final at different times
+const OPTIONS: RunOptions = { numInferenceSteps: 2, guidanceScale: 2.5, seed: 5, scheduler: 'ddim', window: 3, overlap: 1 };
+const FRAMES = 7;
+
+const bits = (f: Float32Array) => Buffer.from(f.buffer, f.byteOffset, f.byteLength);
+
+async function framesOf(memory: Parameters<typeof DurianPipeline.fromModelDir>[1]['memory']): Promise<Float32Array[]> {
+  const p = await DurianPipeline.fromModelDir(MODEL, { executionProviders: ['cpu'], memory });
+  try {
+    return (await p.run(inputs(p, FRAMES), OPTIONS)).frames;
+  } finally {
+    await p.release();
+  }
+}
+
+describe('pipeline memory: the same frames however they are held (tiny model, CPU)', () => {
+  let reference: Float32Array[];
+
+  beforeAll(async () => {
+    // how every run went before: ORT's defaults, attention as exported, 8 frames per decoder call
+    reference = await framesOf(ORT_DEFAULT_MEMORY);
+  }, TIMEOUT_MS);
+
+  it('streams each frame as it is decoded: the frames a returning run gives, in order, none kept', async () => {
+    const p = await DurianPipeline.fromModelDir(MODEL, { executionProviders: ['cpu'] });
+    try {
+      expect(p.memoryMode).toBe('balanced');
+      expect(p.sessions.chunkedAttention()).toEqual({ unet: 10 });
+      const streamed: Float32Array[] = [];
+      const order: number[] = [];
+      const result = await p.run(inputs(p, FRAMES), {
+        ...OPTIONS,
+        onFrame: async (frame, i) => {
+          order.push(i);
+          await new Promise((resolve) => setImmediate(resolve));
+          streamed.push(frame);
+        },
+      });
+      expect(result.frames).toEqual([]);
+      expect(order).toEqual([...Array(FRAMES).keys()]);
+      expect(streamed).toHaveLength(FRAMES);
+      streamed.forEach((f, i) => expect(bits(f).equals(bits(reference[i]!))).toBe(true));
+    } finally {
+      await p.release();
+    }
+  }, TIMEOUT_MS);
+
+  it.each<[string, Parameters<typeof DurianPipeline.fromModelDir>[1]['memory']]>([
+    ['balanced (the CPU default)', 'balanced'],
+    ['low (--low-memory)', 'low'],
+    ['attention in pieces of 16 rows, 2 frames per decoder call', {
+      mode: 'custom', sessions: { chunkAttention: ['unet'], chunkAttentionOptions: { pieces: 4, minRows: 16 } }, decodeChunk: 2, poseChunk: 3,
+    } satisfies SessionMemoryOptions],
+  ])('%s: bit-identical frames to ORT\'s defaults', async (_, memory) => {
+    const frames = await framesOf(memory);
+    expect(frames).toHaveLength(FRAMES);
+    frames.forEach((f, i) => expect(bits(f).equals(bits(reference[i]!))).toBe(true));
+  }, TIMEOUT_MS);
+});
