@@ -37,6 +37,9 @@ export interface JobHooks {
   /** Called once per warning, as soon as it is known (before any frame is generated). */
   onWarning?: (warning: string) => void;
   onStep?: (p: { step: number; total: number; timestep: number }) => void;
+  /** Called once the inputs are analysed and the guide extracted, before generating: the caller may
+   * release what only analysis needed (a single job's face front end). */
+  beforeGenerate?: () => Promise<void>;
 }
 
 type FaceGetter = AnalyseOptions['face'];
@@ -177,6 +180,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   const groups = spec.mode === 'interpolate' ? [[0], [1]] : [attributes.map((_, i) => i)];
   const weights = spec.mode === 'interpolate' ? alphaWeights(F, spec.alpha) : new Float32Array(F).fill(1);
   const fps = spec.fps ?? guide.fps;
+  await hooks.beforeGenerate?.();
   const writer = await openVideoWriter(spec.output, { fps, force: spec.force, width: W, height: H, frames: F });
   const shown = new Set(spec.preview ? previewFrameIndices(F, attributes.length) : []);
   const kept: Float32Array[] = new Array<Float32Array>(F);
