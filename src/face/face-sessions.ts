@@ -31,7 +31,10 @@ export class FaceSessions {
     const manifest = readFaceManifest(dir);
     if (!options.skipVerify) await verifyFaceGraphs(dir, manifest);
     const providers = options.executionProviders ?? ['cpu'];
-    const extra = options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {};
+    // no memory pattern on the CPU: with it ORT plans a second block per input shape beside the
+    // arena's chunks of the first run (docs/performance.md, "CPU memory"); the same outputs
+    const extra = { ...(options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+      ...(providers[0] === 'cpu' ? { enableMemPattern: false } : {}) };
     const entries = await Promise.all(FACE_GRAPH_KEYS.map(async (key) =>
       [key, await createInferenceSession(path.join(dir, manifest.graphs[key].file), providers, extra)] as const));
     return new FaceSessions(dir, manifest, new Map(entries));

@@ -43,6 +43,9 @@ export interface JobHooks {
   onStep?: (p: { step: number; total: number; timestep: number }) => void;
   /** Aborting stops the job at its next stage, denoising window or ffmpeg write: it rejects with InterruptedError and writes no output. */
   signal?: AbortSignal;
+  /** Called once the inputs are analysed and the guide extracted, before generating: the caller may
+   * release what only analysis needed (a single job's face front end). */
+  beforeGenerate?: () => Promise<void>;
 }
 
 type FaceGetter = AnalyseOptions['face'];
@@ -185,6 +188,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   const groups = spec.mode === 'interpolate' ? [[0], [1]] : [attributes.map((_, i) => i)];
   const weights = spec.mode === 'interpolate' ? alphaWeights(F, spec.alpha) : new Float32Array(F).fill(1);
   const fps = spec.fps ?? guide.fps;
+  await hooks.beforeGenerate?.();
   const writer = await openVideoWriter(spec.output, { fps, force: spec.overwrite, signal: hooks.signal, width: W, height: H, frames: F });
   const shown = new Set(spec.preview ? previewFrameIndices(F, attributes.length) : []);
   const kept: Float32Array[] = new Array<Float32Array>(F);

@@ -27,6 +27,8 @@ const GRAPHS = ['prnet', 'arnet', 'unet', 'pose_guider', 'vae_encoder', 'vae_dec
  *   from the first run, which doubled the UNet's memory (2.1 → 4.1 GB alone);
  * - the VAE decoder one frame per call and the pose guider 4 (their activations are
  *   full-resolution; the same pixels and features, about the same time per frame).
+ * (onnxruntime-node 1.30 has no option for the arena's extend strategy or for shrinking it after a
+ * run; those levers are out of reach from here.)
  * 'low' also turns the CPU memory arena off for every graph: each buffer is allocated when needed
  * and returned after, which costs time (measured in docs/performance.md).
  * Other providers keep ORT's defaults: their memory is the device's, measured separately.

@@ -110,6 +110,8 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
     loaded = await loadPipeline(flags.model, device, { memory: flags.lowMemory ? 'low' : 'balanced' });
     const loadMs = Date.now() - started;
     const result = await runJob(loaded.pipeline, spec, {
+      // one job: the face front end (preflight, analysis, tracking) is not needed while generating
+      beforeGenerate: () => face.release(),
       onWarning: (w) => ctx.stderr(`durian: warning: ${w}`),
       onStage: (s) => spinner.update(s),
       onStep: ({ step, total }) => {
