@@ -11,6 +11,7 @@ import { applyGuidance } from './guidance';
 import { addFramesWeighted, areaDownsample, concatBatch, frameOf, sliceFrames, toSignedRange, toUnitRange } from './latents';
 import { randomNormal } from './random';
 import { createScheduler, type SchedulerName } from './schedulers';
+import { FrameFeatureWriter, type FrameFeatureStore } from './feature-store';
 import { getSessionMemoryOptions, type MemoryMode, type SessionMemoryOptions } from './memory';
 import { getWindowStarts, getWindowWeights } from './windows';
 
@@ -101,7 +102,7 @@ export class DurianPipeline {
   private constructor(readonly sessions: SessionSet, private readonly schedulerConfig: Record<string, unknown>,
     /** How the sessions hold memory (memory.ts): reported by `durian animate --json`. */
     readonly memoryMode: SessionMemoryOptions['mode'] = 'balanced',
-    private readonly decodeChunk = 8, private readonly poseChunk = 16) {
+    private readonly decodeChunk = 8, private readonly poseChunk = 16, private readonly spillBytes = Infinity) {
     const m = sessions.manifest;
     [this.height, this.width] = m.resolution;
     this.latentChannels = m.latent_channels;
@@ -150,7 +151,7 @@ export class DurianPipeline {
     const sessions = await SessionSet.create(dir, { executionProviders: opts.executionProviders, skipVerify: opts.skipVerify,
       fixedShapes: fixedShapes ? ['unet', 'pose_guider', 'vae_decoder'] : [], ...memory.sessions });
     try {
-      return new DurianPipeline(sessions, readSchedulerConfig(dir), memory.mode, memory.decodeChunk, memory.poseChunk);
+      return new DurianPipeline(sessions, readSchedulerConfig(dir), memory.mode, memory.decodeChunk, memory.poseChunk, memory.spillBytes);
     } catch (error) {
       await sessions.release();
       throw error;
@@ -205,26 +206,36 @@ export class DurianPipeline {
    * with the video (300 frames in one batch peaked at 9.2 GB RSS, docs/performance.md).
    */
   async forwardPoseGuider(images: PoseImages, chunk = this.poseChunk): Promise<{ data: Float32Array; channels: number }> {
+    const store = await this.poseFeatures(images, chunk, Infinity);
+    return { data: store.window(0, store.frames), channels: store.channels };
+  }
+
+  /**
+   * The pose guider's features of every frame, `chunk` images per call, into a store that keeps
+   * them in memory or, past `spillBytes`, in a temporary file (feature-store.ts): a generation reads
+   * them back one window at a time at every step.
+   */
+  async poseFeatures(images: PoseImages, chunk = this.poseChunk, spillBytes = this.spillBytes): Promise<FrameFeatureStore> {
     const n = images.length;
-    const hw = this.hw;
-    let data: Float32Array | undefined;
-    let channels = 0;
-    for (let f0 = 0; f0 < n; f0 += chunk) {
-      const part = Array.from({ length: Math.min(chunk, n - f0) }, (_, k) => {
-        const image = images.at(f0 + k);
-        if (!image) throw new UsageError(`no keypoint image for frame ${f0 + k}`);
-        return image;
-      });
-      const out = await this.sessions.run('pose_guider', { pose_image: { data: concatBatch(part), dims: [part.length, 3, this.height, this.width] } });
-      const pf = out.pose_features!;
-      channels = pf.dims[1]!;
-      data ??= new Float32Array(channels * n * hw);
-      // [f, C0, h, w] → [1, C0, F, h, w]
-      for (let k = 0; k < part.length; k++) {
-        for (let c = 0; c < channels; c++) data.set(pf.data.subarray((k * channels + c) * hw, (k * channels + c + 1) * hw), (c * n + f0 + k) * hw);
+    let writer: FrameFeatureWriter | undefined;
+    try {
+      for (let f0 = 0; f0 < n; f0 += chunk) {
+        const part = Array.from({ length: Math.min(chunk, n - f0) }, (_, k) => {
+          const image = images.at(f0 + k);
+          if (!image) throw new UsageError(`no keypoint image for frame ${f0 + k}`);
+          return image;
+        });
+        const out = await this.sessions.run('pose_guider', { pose_image: { data: concatBatch(part), dims: [part.length, 3, this.height, this.width] } });
+        const pf = out.pose_features!;
+        // [f, C0, h, w]: whole frames, in order
+        writer ??= new FrameFeatureWriter(pf.dims[1]!, n, this.hw, spillBytes);
+        writer.add(pf.data);
       }
+      return writer!.finish();
+    } catch (error) {
+      writer?.close();
+      throw error;
     }
-    return { data: data!, channels };
   }
 
   /**
@@ -257,13 +268,8 @@ export class DurianPipeline {
   /** Steps 2–5 of run(): the final latents [1, C, F, h, w]. */
   private async denoise(inputs: RunInputs, options: RunOptions,
     time: <T>(stage: string, fn: () => Promise<T>) => Promise<T>): Promise<Float32Array> {
-    const F = inputs.poseImages.length;
     const A = inputs.attributes.length;
     const G = inputs.groups.length;
-    const guidanceScale = options.guidanceScale ?? this.defaultGuidanceScale;
-    const C = this.latentChannels;
-    const hw = this.hw;
-    const { h, w } = this.latentSize;
 
     // 2. Reference features, once: conditional, and the unconditional branch from black references
     const { portrait, attrs, uncond } = await time('references', async () => {
@@ -292,8 +298,26 @@ export class DurianPipeline {
     };
     const refBranches = [referenceFeeds(portrait, attrs), referenceFeeds(uncond.portrait, attrs.map(() => uncond.attr))] as const;
 
-    // 3. Pose features, once: the frames' keypoint images and a blank one for the unconditional branch
-    const pose = await time('pose', () => this.forwardPoseGuider(inputs.poseImages));
+    // 3. Pose features, once: the frames' keypoint images (held in memory, or for a long video in a
+    // temporary file) and a blank one for the unconditional branch
+    const pose = await time('pose', () => this.poseFeatures(inputs.poseImages));
+    try {
+      return await this.denoiseWith(refBranches, pose, inputs, options, time);
+    } finally {
+      pose.close();
+    }
+  }
+
+  /** Steps 3 (the blank pose) to 5 of run(), given the reference feeds and the pose features. */
+  private async denoiseWith(refBranches: readonly [Record<string, FloatArray>, Record<string, FloatArray>], pose: FrameFeatureStore,
+    inputs: RunInputs, options: RunOptions,
+    time: <T>(stage: string, fn: () => Promise<T>) => Promise<T>): Promise<Float32Array> {
+    const F = inputs.poseImages.length;
+    const G = inputs.groups.length;
+    const guidanceScale = options.guidanceScale ?? this.defaultGuidanceScale;
+    const C = this.latentChannels;
+    const hw = this.hw;
+    const { h, w } = this.latentSize;
     const blankPose = await time('pose', () => this.forwardPoseGuider([new Float32Array(3 * this.height * this.width)]));
 
     // 4. Initial latents
@@ -323,7 +347,7 @@ export class DurianPipeline {
       const s = starts[wi]!;
       const weights = { data: inputs.weights.slice(s * G, (s + window) * G), dims: [1, window, G] };
       return [
-        { pose_features: { data: sliceFrames(pose.data, pose.channels, F, hw, s, window), dims: [1, pose.channels, window, h, w] }, weights },
+        { pose_features: { data: pose.window(s, window), dims: [1, pose.channels, window, h, w] }, weights },
         { pose_features: { data: poseUncond, dims: [1, pose.channels, window, h, w] }, weights },
       ] as const;
     };

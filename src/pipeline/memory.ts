@@ -15,7 +15,13 @@ export interface SessionMemoryOptions {
   decodeChunk: number;
   /** Keypoint images per pose guider call. */
   poseChunk: number;
+  /** Pose features larger than this (bytes) wait in a temporary file between steps instead of in
+   * memory (feature-store.ts); Infinity: always in memory. */
+  spillBytes: number;
 }
+
+/** Pose features kept in memory up to this size: 128 frames of the shipped model (256 kB a frame). */
+const SPILL_BYTES = 32 * 2 ** 20;
 
 const GRAPHS = ['prnet', 'arnet', 'unet', 'pose_guider', 'vae_encoder', 'vae_decoder', 'parser'] as const;
 
@@ -26,20 +32,24 @@ const GRAPHS = ['prnet', 'arnet', 'unet', 'pose_guider', 'vae_encoder', 'vae_dec
  * - no memory pattern: with it ORT plans one block per input shape on top of the arena's chunks
  *   from the first run, which doubled the UNet's memory (2.1 → 4.1 GB alone);
  * - the VAE decoder one frame per call and the pose guider 4 (their activations are
- *   full-resolution; the same pixels and features, about the same time per frame).
+ *   full-resolution; the same pixels and features, about the same time per frame);
+ * - the pose features of a video longer than SPILL_BYTES worth (128 frames here) wait in an
+ *   unlinked temporary file between steps, read back one window per UNet call (4 MB, against a
+ *   second of UNet): memory then no longer grows with the video but by its latents (~64 kB a frame).
  * (onnxruntime-node 1.30 has no option for the arena's extend strategy or for shrinking it after a
  * run; those levers are out of reach from here.)
- * 'low' also turns the CPU memory arena off for every graph: each buffer is allocated when needed
- * and returned after, which costs time (measured in docs/performance.md).
+ * 'low' also turns the CPU memory arena off for every graph (each buffer is allocated when needed
+ * and returned after, which costs time, measured in docs/performance.md) and always puts the pose
+ * features in the file.
  * Other providers keep ORT's defaults: their memory is the device's, measured separately.
  */
 export function getSessionMemoryOptions(executionProviders: readonly string[], mode: MemoryMode | SessionMemoryOptions): SessionMemoryOptions {
   if (typeof mode === 'object') return mode;
-  if (executionProviders[0] !== 'cpu') return { mode, sessions: {}, decodeChunk: 8, poseChunk: 16 };
+  if (executionProviders[0] !== 'cpu') return { mode, sessions: {}, decodeChunk: 8, poseChunk: 16, spillBytes: Infinity };
   const graphOptions = Object.fromEntries(GRAPHS.map((g) => [g, { enableMemPattern: false, ...(mode === 'low' ? { enableCpuMemArena: false } : {}) }]));
-  return { mode, sessions: { chunkAttention: ['unet'], graphOptions }, decodeChunk: 1, poseChunk: 4 };
+  return { mode, sessions: { chunkAttention: ['unet'], graphOptions }, decodeChunk: 1, poseChunk: 4, spillBytes: mode === 'low' ? 0 : SPILL_BYTES };
 }
 
 /** ONNX Runtime's defaults (arena and memory pattern on, attention as exported, decoding 8 frames a
  * call): how every provider ran before issue 19, kept for comparisons. */
-export const ORT_DEFAULT_MEMORY: Readonly<SessionMemoryOptions> = Object.freeze({ mode: 'custom', sessions: {}, decodeChunk: 8, poseChunk: 16 });
+export const ORT_DEFAULT_MEMORY: Readonly<SessionMemoryOptions> = Object.freeze({ mode: 'custom', sessions: {}, decodeChunk: 8, poseChunk: 16, spillBytes: Infinity });

@@ -82,8 +82,9 @@ describe('pipeline memory: the same frames however they are held (tiny model, CP
   it.each<[string, Parameters<typeof DurianPipeline.fromModelDir>[1]['memory']]>([
     ['balanced (the CPU default)', 'balanced'],
     ['low (--low-memory)', 'low'],
-    ['attention in pieces of 16 rows, 2 frames per decoder call', {
+    ['attention in pieces of 16 rows, 2 frames per decoder call, pose features in a file', {
       mode: 'custom', sessions: { chunkAttention: ['unet'], chunkAttentionOptions: { pieces: 4, minRows: 16 } }, decodeChunk: 2, poseChunk: 3,
+      spillBytes: 1024,
     } satisfies SessionMemoryOptions],
   ])('%s: bit-identical frames to ORT\'s defaults', async (_, memory) => {
     const frames = await framesOf(memory);
