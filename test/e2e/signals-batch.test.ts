@@ -51,6 +51,18 @@ describe('signals: the run stops, one line, no partial file', () => {
     expect(readdirSync(dir)).toEqual([]);
     rmSync(dir, { recursive: true, force: true });
   });
+
+  it('SIGINT while the model loads: the encoder (opened before denoising) never leaves its partial file', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'durian-sig-'));
+    const { child, done } = start(animate(path.join(dir, 'long.mp4'), ['--steps', '500', '--frames', '16']));
+    for (let i = 0; i < 300 && !existsSync(path.join(dir, '.long.mp4.lock')); i++) await sleep(20);
+    child.kill('SIGINT');  // right after the claim: the model is loading, the job goes on meanwhile
+    const r = await done;
+    expect(r.code).toBe(130);
+    await sleep(1000);  // an orphaned encoder would write its file after the exit
+    expect(readdirSync(dir)).toEqual([]);
+    rmSync(dir, { recursive: true, force: true });
+  });
 });
 
 describe('outputs are claimed atomically', () => {

@@ -5,6 +5,7 @@ import path from 'node:path';
 
 import { Command, Option } from 'commander';
 
+import { stopChildren } from '../../media/ffmpeg';
 import { getPartialPath, removePartial } from '../../media/output-file';
 import { DEVICES } from '../../onnx/providers';
 import { DEFAULT_MODEL_DIR } from '../../pipeline/model-store';
@@ -83,6 +84,9 @@ export function formatProfile(loadMs: number, timings: Record<string, number>, s
 export function cleanUpAfter(output: string, releaseClaim: () => void): () => Promise<void> {
   const target = path.resolve(output.replace(/\/+$/, ''));
   return async () => {
+    // the job may have started its encoder after the handler stopped ffmpeg (a signal during model
+    // loading): stop it again, so nothing writes the partial output after it is removed
+    await stopChildren();
     await removePartial(getPartialPath(target, 'file'));
     await removePartial(getPartialPath(target, 'directory'));
     releaseClaim();
@@ -98,6 +102,9 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
   const face = new FaceLoader();
   let releaseClaim: () => void = () => {};
   let clean: () => void = () => {};
+  // a signal stops the job before its next stage or encoder start (the encoder opens before denoising)
+  const stop = new AbortController();
+  const unregisterStop = onInterrupt(() => stop.abort());
   let loaded: Awaited<ReturnType<typeof loadPipeline>> | undefined;
   try {
     await spinner.start('checking inputs');
@@ -112,6 +119,7 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
     const result = await runJob(loaded.pipeline, spec, {
       // one job: the face front end (preflight, analysis, tracking) is not needed while generating
       beforeGenerate: () => face.release(),
+      signal: stop.signal,
       onWarning: (w) => ctx.stderr(`durian: warning: ${w}`),
       onStage: (s) => spinner.update(s),
       onStep: ({ step, total }) => {
@@ -131,6 +139,7 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
     spinner.fail();
     throw error;
   } finally {
+    unregisterStop();
     clean();
     releaseClaim();
     stopSpinner();
