@@ -12,6 +12,13 @@ type Cleanup = () => void | Promise<void>;
 
 const cleanups = new Set<Cleanup>();
 let stopping: NodeJS.Signals | undefined;
+const stop = new AbortController();
+
+/** Aborted the moment SIGINT or SIGTERM arrives, before anything else is stopped: a job given it
+ * starts no further stage or encoder while the handler stops ffmpeg and removes partial outputs. */
+export function getInterruptSignal(): AbortSignal {
+  return stop.signal;
+}
 
 /** Registers a clean-up to run on SIGINT/SIGTERM; returns a function that unregisters it. */
 export function onInterrupt(cleanup: Cleanup): () => void {
@@ -35,6 +42,7 @@ export function installInterruptHandler(writeLine: (line: string) => void): void
         process.exit(CODES[stopping as keyof typeof CODES]);
       }
       stopping = signal;
+      stop.abort();
       process.exitCode = CODES[signal];
       // keeps the process alive until the clean-ups are done, even if the work it interrupted ends first
       const keepAlive = setTimeout(() => process.exit(CODES[signal]), 30_000);

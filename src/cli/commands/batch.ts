@@ -16,7 +16,7 @@ import { loadPipeline } from '../../pipeline/load';
 import { DEFAULT_MODEL_DIR } from '../../pipeline/model-store';
 import type { CliContext } from '../context';
 import { EXIT_CODES, getExitCode } from '../exit-codes';
-import { onInterrupt } from '../interrupt';
+import { getInterruptSignal, onInterrupt } from '../interrupt';
 import type { JobSpec } from '../../job/spec';
 import { DEFAULTS, parseShard, resolveJob, resolveProviderFlag, type RawJob } from '../options';
 import { FaceLoader } from '../../job/face-loader';
@@ -197,6 +197,7 @@ export function registerBatchCommand(program: Command, ctx: CliContext): void {
                 if (!f.json) ctx.stderr(`durian: warning: job on line ${line}: ${w}`);
               },
               onStep: ({ step, total }) => spinner.update(`job ${k + 1}/${mine.length} (line ${line}): step ${step}/${total}`),
+              signal: getInterruptSignal(),
             }, face.get);
             outcomes.push({ line, output: r.output, status: 'ok', seconds: (Date.now() - t0) / 1000,
               ...(warnings.length ? { warnings } : {}), ...(replaced ? { replaced } : {}) });

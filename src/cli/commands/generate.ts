@@ -5,14 +5,13 @@ import path from 'node:path';
 
 import { Command, Option } from 'commander';
 
-import { stopChildren } from '../../media/ffmpeg';
 import { getPartialPath, removePartial } from '../../media/output-file';
 import { DEVICES } from '../../onnx/providers';
 import { DEFAULT_MODEL_DIR } from '../../pipeline/model-store';
 import { loadPipeline } from '../../pipeline/load';
 import { SCHEDULER_NAMES } from '../../pipeline/schedulers';
 import type { CliContext } from '../context';
-import { onInterrupt } from '../interrupt';
+import { getInterruptSignal, onInterrupt } from '../interrupt';
 import { ANALYSERS, type JobSpec } from '../../job/spec';
 import { DEFAULTS, resolveJob, resolveProviderFlag, type RawJob } from '../options';
 import { FaceLoader } from '../../job/face-loader';
@@ -84,9 +83,6 @@ export function formatProfile(loadMs: number, timings: Record<string, number>, s
 export function cleanUpAfter(output: string, releaseClaim: () => void): () => Promise<void> {
   const target = path.resolve(output.replace(/\/+$/, ''));
   return async () => {
-    // the job may have started its encoder after the handler stopped ffmpeg (a signal during model
-    // loading): stop it again, so nothing writes the partial output after it is removed
-    await stopChildren();
     await removePartial(getPartialPath(target, 'file'));
     await removePartial(getPartialPath(target, 'directory'));
     releaseClaim();
@@ -102,9 +98,6 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
   const face = new FaceLoader();
   let releaseClaim: () => void = () => {};
   let clean: () => void = () => {};
-  // a signal stops the job before its next stage or encoder start (the encoder opens before denoising)
-  const stop = new AbortController();
-  const unregisterStop = onInterrupt(() => stop.abort());
   let loaded: Awaited<ReturnType<typeof loadPipeline>> | undefined;
   try {
     await spinner.start('checking inputs');
@@ -119,7 +112,8 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
     const result = await runJob(loaded.pipeline, spec, {
       // one job: the face front end (preflight, analysis, tracking) is not needed while generating
       beforeGenerate: () => face.release(),
-      signal: stop.signal,
+      // a signal stops the job before its next stage or encoder start (the encoder opens before denoising)
+      signal: getInterruptSignal(),
       onWarning: (w) => ctx.stderr(`durian: warning: ${w}`),
       onStage: (s) => spinner.update(s),
       onStep: ({ step, total }) => {
@@ -139,7 +133,6 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
     spinner.fail();
     throw error;
   } finally {
-    unregisterStop();
     clean();
     releaseClaim();
     stopSpinner();
