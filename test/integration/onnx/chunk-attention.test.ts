@@ -5,22 +5,10 @@ import { chunkAttention, DEFAULT_CHUNK_ATTENTION } from '../../../src/onnx/chunk
 import { readInputDims } from '../../../src/onnx/fix-dims';
 import { SessionSet } from '../../../src/onnx/session-set';
 import type { FloatArray } from '../../../src/onnx/tensor';
+import { unetFeeds } from './unet-feeds';
 
 const MODEL = path.resolve(__dirname, '..', '..', 'fixtures', 'onnx-tiny');
 const TIMEOUT_MS = 120_000;
-
-function unetFeeds(declared: Record<string, (number | string)[]>, sizes: Record<string, number>, seed: number): Record<string, FloatArray> {
-  let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
-  const feeds: Record<string, FloatArray> = {};
-  for (const [name, dims] of Object.entries(declared)) {
-    const shape = dims.map((d) => (typeof d === 'string' ? sizes[d]! : d));
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < data.length; i++) data[i] = name === 'timestep' ? 321 : name === 'members' || name === 'weights' ? 1 : rand();
-    feeds[name] = { data, dims: shape };
-  }
-  return feeds;
-}
 
 const bitsOf = (a: FloatArray) => Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength);
 

@@ -3,23 +3,10 @@ import path from 'node:path';
 
 import { bindDims, fixInputDims, readInputDims } from '../../../src/onnx/fix-dims';
 import { SessionSet } from '../../../src/onnx/session-set';
-import type { FloatArray } from '../../../src/onnx/tensor';
+import { unetFeeds } from './unet-feeds';
 
 const MODEL = path.resolve(__dirname, '..', '..', 'fixtures', 'onnx-tiny');
 const TIMEOUT_MS = 120_000;
-
-function unetFeeds(declared: Record<string, (number | string)[]>, sizes: Record<string, number>, seed: number): Record<string, FloatArray> {
-  let s = seed;
-  const rand = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
-  const feeds: Record<string, FloatArray> = {};
-  for (const [name, dims] of Object.entries(declared)) {
-    const shape = dims.map((d) => (typeof d === 'string' ? sizes[d]! : d));
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < data.length; i++) data[i] = name === 'timestep' ? 321 : name === 'members' || name === 'weights' ? 1 : rand();
-    feeds[name] = { data, dims: shape };
-  }
-  return feeds;
-}
 
 describe('fixed input dimensions', () => {
   const bytes = new Uint8Array(readFileSync(path.join(MODEL, 'unet.onnx')));
