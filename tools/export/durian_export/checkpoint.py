@@ -69,12 +69,18 @@ def split_checkpoint(path: Path, part_bytes: int = PART_BYTES) -> list[Path]:
 
 def load_model(run: Path):
     """The Durian model a run directory's checkpoint (ckpt.pt or its parts) holds, on the CPU."""
+    return model_from_state(load_checkpoint(Path(run) / "ckpt.pt"))
+
+
+def model_from_state(state: dict):
+    """The Durian model of a loaded checkpoint, on the CPU; nets a slim file left out get the
+    config's seeded init, as the run itself had them."""
     from .components import Durian
     from .config import TrainConfig
 
-    state = load_checkpoint(Path(run) / "ckpt.pt")
-    torch.manual_seed(TrainConfig.from_json(state["config"]).seed)  # the seeded init of nets a slim file left out
-    model = Durian(TrainConfig.from_json(state["config"]))
+    cfg = TrainConfig.from_json(state["config"])
+    torch.manual_seed(cfg.seed)
+    model = Durian(cfg)
     restore_weights(model, state)
     return model
 
@@ -106,15 +112,11 @@ def slim_checkpoint(run: Path, out: Path, part_bytes: int = PART_BYTES, ema: boo
     last stage's trainable weights are replaced by their EMA (for a chunk that stopped early).
     trained_only: keep only the nets some stage has trained (listed under `nets`); the others are
     the seeded init, which `restore_weights` rebuilds (a VAE-only run: 6 MB instead of 43)."""
-    from .components import Durian
-    from .config import TrainConfig
-
     state = load_checkpoint(Path(run) / "ckpt.pt")
-    if (ema and state.get("ema") and not state.get("finished")) or trained_only:
-        torch.manual_seed(TrainConfig.from_json(state["config"]).seed)
-        model = Durian(TrainConfig.from_json(state["config"]))
-        restore_weights(model, state)
-        if ema and state.get("ema") and not state.get("finished"):
+    use_ema = ema and bool(state.get("ema")) and not state.get("finished")
+    if use_ema or trained_only:
+        model = model_from_state(state)
+        if use_ema:
             with torch.no_grad():
                 for p, e in zip(model.trainable(state["stage"]), state["ema"]):
                     p.copy_(e)
