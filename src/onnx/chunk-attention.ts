@@ -19,8 +19,10 @@
  * in one piece, where MLAS would otherwise take its few-row paths.
  *
  * The other operand of each elementwise step (scale, attention bias) is used whole, so it must
- * broadcast along the query axis (size 1 there, or a lower rank), as the exporter writes it; a graph
- * where it does not fails at session creation or its first run, not silently.
+ * broadcast along the query axis: a block is rewritten only when that is certain from the graph —
+ * a constant or initializer of rank < 2 or size 1 there, or a Reshape to a shape whose
+ * second-to-last entry is a constant 1 (how torch.onnx writes the exporter's per-key bias
+ * `[B·F, 1, 1, keys]`). Any other block stays as exported.
  */
 import { ModelFileError } from '../errors';
 import {
@@ -51,9 +53,11 @@ const ATTR_TYPE_INT = 2;
 const ATTR_TYPE_TENSOR = 4;
 const TENSOR_DIMS = 1;
 const TENSOR_DATA_TYPE = 2;
+const TENSOR_INT64_DATA = 7;
 const TENSOR_NAME = 8;
 const TENSOR_RAW_DATA = 9;
 const TENSOR_INT64 = 7;
+const ATTR_INTS = 8;
 
 export interface ChunkAttentionOptions {
   /** Pieces per attention block (a count fixed in the graph). */
@@ -155,8 +159,70 @@ function int64Constant(output: string, values: readonly number[]): Uint8Array {
   return encodeNode('Constant', [], [output], output, [attr]);
 }
 
+/** What the rewrite may know of a constant tensor: its dims, and its values if it is int64. */
+interface ConstantInfo {
+  dims: number[];
+  int64?: number[];
+}
+
+function readTensor(t: Uint8Array): ConstantInfo {
+  const fields = parseFields(t);
+  const dims: number[] = [];
+  let dataType = 0;
+  let raw: Uint8Array | undefined;
+  const int64: number[] = [];
+  for (const f of fields) {
+    if (f.num === TENSOR_DIMS && f.wire === WIRE_VARINT) dims.push(readInt64(t, f.payloadStart));
+    else if (f.num === TENSOR_DIMS && f.wire === WIRE_LEN) for (let p = f.payloadStart; p < f.end;) [, p] = readVarintAt(t, p, dims);
+    else if (f.num === TENSOR_DATA_TYPE && f.wire === WIRE_VARINT) dataType = f.value;
+    else if (f.num === TENSOR_RAW_DATA && f.wire === WIRE_LEN) raw = t.subarray(f.payloadStart, f.end);
+    else if (f.num === TENSOR_INT64_DATA && f.wire === WIRE_VARINT) int64.push(readInt64(t, f.payloadStart));
+    else if (f.num === TENSOR_INT64_DATA && f.wire === WIRE_LEN) for (let p = f.payloadStart; p < f.end;) [, p] = readVarintAt(t, p, int64);
+  }
+  if (dataType !== TENSOR_INT64) return { dims };
+  if (raw) {
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    return { dims, int64: Array.from({ length: raw.byteLength / 8 }, (_, i) => Number(view.getBigInt64(8 * i, true))) };
+  }
+  return { dims, int64 };
+}
+
+/** Reads one int64 varint at `pos` into `into`; returns it and the next position. */
+function readVarintAt(buf: Uint8Array, pos: number, into: number[]): [number, number] {
+  let end = pos;
+  while (buf[end]! & 0x80) end++;
+  const v = readInt64(buf, pos);
+  into.push(v);
+  return [v, end + 1];
+}
+
+/** A Constant node's value as a tensor (value, value_int(s), value_float(s)). */
+function constantNodeValue(node: NodeInfo): ConstantInfo | undefined {
+  for (const a of node.attributes) {
+    const fields = parseFields(a);
+    const n = fields.find((f) => f.num === ATTR_NAME && f.wire === WIRE_LEN);
+    const name = n ? decoder.decode(a.subarray(n.payloadStart, n.end)) : '';
+    if (name === 'value') {
+      const t = fields.find((f) => f.num === ATTR_T && f.wire === WIRE_LEN);
+      return t ? readTensor(a.subarray(t.payloadStart, t.end)) : undefined;
+    }
+    if (name === 'value_int') return { dims: [], int64: [intAttribute(node, 'value_int') ?? 0] };
+    if (name === 'value_float') return { dims: [] };
+    if (name === 'value_ints') {
+      const ints: number[] = [];
+      for (const f of fields) {
+        if (f.num === ATTR_INTS && f.wire === WIRE_VARINT) ints.push(readInt64(a, f.payloadStart));
+        else if (f.num === ATTR_INTS && f.wire === WIRE_LEN) for (let p = f.payloadStart; p < f.end;) [, p] = readVarintAt(a, p, ints);
+      }
+      return { dims: [ints.length], int64: ints };
+    }
+    if (name === 'value_floats') return { dims: [-1] };
+  }
+  return undefined;
+}
+
 /** The attention blocks of a graph's nodes (see the module comment). */
-function findBlocks(nodes: NodeInfo[], graphOutputs: ReadonlySet<string>): Block[] {
+function findBlocks(nodes: NodeInfo[], graphOutputs: ReadonlySet<string>, initializers: ReadonlyMap<string, ConstantInfo>): Block[] {
   const producer = new Map<string, NodeInfo>();
   const consumers = new Map<string, NodeInfo[]>();
   for (const n of nodes) {
@@ -167,6 +233,35 @@ function findBlocks(nodes: NodeInfo[], graphOutputs: ReadonlySet<string>): Block
   const onlyFeeds = (value: string, next: NodeInfo) => !graphOutputs.has(value)
     && consumers.get(value)?.length === 1 && next.inputs.filter((i) => i === value).length === 1;
   const isDefault = (n: NodeInfo) => n.domain === '' || n.domain === 'ai.onnx';
+  const constant = (value: string): ConstantInfo | undefined => {
+    const p = producer.get(value);
+    return initializers.get(value) ?? (p?.opType === 'Constant' && isDefault(p) ? constantNodeValue(p) : undefined);
+  };
+  // the last entries of a 1-D shape tensor, where they are known: a constant, or a Concat of
+  // constants and Unsqueezed scalars (one entry each, unknown) — null where not known
+  const shapeTail = (value: string, count: number): (number | null)[] | undefined => {
+    const c = constant(value);
+    if (c?.int64) return c.int64.slice(-count);
+    const p = producer.get(value);
+    if (p?.opType !== 'Concat' || !isDefault(p)) return undefined;
+    const tail: (number | null)[] = [];
+    for (const input of [...p.inputs].reverse()) {
+      const k = constant(input);
+      if (k?.int64) tail.unshift(...k.int64);
+      else if (producer.get(input)?.opType === 'Unsqueeze') tail.unshift(null);
+      else return undefined;
+      if (tail.length >= count) return tail.slice(-count);
+    }
+    return undefined;
+  };
+  // certain to broadcast along the query axis (the second-to-last)
+  const broadcastsOverQueries = (value: string): boolean => {
+    const c = constant(value);
+    if (c) return c.dims.length < 2 || c.dims[c.dims.length - 2] === 1;
+    const p = producer.get(value);
+    if (p?.opType === 'Reshape' && isDefault(p) && p.inputs.length >= 2) return shapeTail(p.inputs[1]!, 2)?.[0] === 1;
+    return false;
+  };
   const blocks: Block[] = [];
   for (const sm of nodes) {
     if (sm.opType !== 'Softmax' || !isDefault(sm) || (intAttribute(sm, 'axis') ?? -1) !== -1 || sm.outputs.length !== 1) continue;
@@ -188,7 +283,7 @@ function findBlocks(nodes: NodeInfo[], graphOutputs: ReadonlySet<string>): Block
       const fromChain = (i: string) => ['MatMul', ...ELEMENTWISE].includes(producer.get(i)?.opType ?? '');
       const [a, b] = [fromChain(p.inputs[0]!), fromChain(p.inputs[1]!)];
       const slot = a && !b ? 0 : b && !a && (p.opType === 'Mul' || p.opType === 'Add') ? 1 : -1;
-      if (slot < 0) break;
+      if (slot < 0 || !broadcastsOverQueries(p.inputs[1 - slot]!)) break;
       chain.unshift({ node: p, slot });
       value = p.inputs[slot]!;
     }
@@ -214,7 +309,8 @@ export function chunkAttention(model: Uint8Array, options: ChunkAttentionOptions
     const graph = graphs[0]!;
     const nodes = subFields(graph, GRAPH_NODE).map(readNode);
     const graphOutputs = new Set(subFields(graph, GRAPH_OUTPUT).flatMap((v) => stringFields(v, VALUE_INFO_NAME)));
-    const blocks = findBlocks(nodes, graphOutputs);
+    const initializers = new Map(subFields(graph, GRAPH_INITIALIZER).map((t) => [stringFields(t, TENSOR_NAME)[0] ?? '', readTensor(t)] as const));
+    const blocks = findBlocks(nodes, graphOutputs, initializers);
     if (blocks.length === 0) return { model, blocks: 0 };
 
     // names of our own that the graph does not use

@@ -41,11 +41,13 @@ const GRAPHS = ['prnet', 'arnet', 'unet', 'pose_guider', 'vae_encoder', 'vae_dec
  * 'low' also turns the CPU memory arena off for every graph (each buffer is allocated when needed
  * and returned after, which costs time, measured in docs/performance.md) and always puts the pose
  * features in the file.
- * Other providers keep ORT's defaults: their memory is the device's, measured separately.
+ * Other providers keep ORT's defaults (their big buffers are the device's, flat in video length,
+ * measured separately); there 'low' only puts the pose features in the file.
  */
 export function getSessionMemoryOptions(executionProviders: readonly string[], mode: MemoryMode | SessionMemoryOptions): SessionMemoryOptions {
   if (typeof mode === 'object') return mode;
-  if (executionProviders[0] !== 'cpu') return { mode, sessions: {}, decodeChunk: 8, poseChunk: 16, spillBytes: Infinity };
+  // on a GPU the host still holds the pose features: 'low' moves them to the file there too
+  if (executionProviders[0] !== 'cpu') return { mode, sessions: {}, decodeChunk: 8, poseChunk: 16, spillBytes: mode === 'low' ? 0 : Infinity };
   const graphOptions = Object.fromEntries(GRAPHS.map((g) => [g, { enableMemPattern: false, ...(mode === 'low' ? { enableCpuMemArena: false } : {}) }]));
   return { mode, sessions: { chunkAttention: ['unet'], graphOptions }, decodeChunk: 1, poseChunk: 4, spillBytes: mode === 'low' ? 0 : SPILL_BYTES };
 }
