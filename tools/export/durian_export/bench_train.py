@@ -12,6 +12,10 @@ Two settings, chosen with --mode:
   compiled model (`--compile`), fused AdamW, as `train --pool … --compile` runs it.
 
 Under torchrun every rank trains (DistributedDataParallel) and rank 0 prints the global rate.
+`graphs_compiled_while_timed` says whether torch.compile made a graph inside the timed steps (then
+the rate includes compilation and does not stand). `--sync-debug N` and `--profile N` run N more
+steps to say where the host waits for the device and which operators take the host's and the
+device's time (torch.profiler).
 """
 from __future__ import annotations
 
@@ -87,12 +91,15 @@ def bench_stage(model: Durian, stage: str, args, device, world: int, rank: int) 
         torch.cuda.reset_peak_memory_stats(device)
     barrier(world)
     sync(device)
+    graphs = compiled_graphs()
     t = time.perf_counter()
     first = args.warmup + 1
     for i in range(args.steps):
         step(first + i)
     sync(device)
     dt = time.perf_counter() - t
+    # a graph compiled inside the timed steps puts its compile time (up to minutes) into the rate
+    graphs = compiled_graphs() - graphs
     # the data path alone, the same amount of work: pool refreshes, or the direct renders
     t = time.perf_counter()
     with trainer.amp, torch.no_grad():
@@ -111,7 +118,7 @@ def bench_stage(model: Durian, stage: str, args, device, world: int, rank: int) 
     r = {"stage": stage, "mode": args.mode, "world": world, "batch_per_rank": batch, "compile": args.compile,
          "samples_per_s": float(rate), "step_s": dt / args.steps, "data_share": data_s / dt,
          "flops_per_sample": flops / batch, "achieved_tflops": float(rate) * flops / batch / 1e12,
-         "setup_s": build_s, "warmup_s": warmup_s}
+         "setup_s": build_s, "warmup_s": warmup_s, "graphs_compiled_while_timed": graphs}
     if pool:
         r.update(pool=args.pool, pool_refresh=args.pool_refresh, pool_reuse=batch / args.pool_refresh,
                  data_workers=args.data_workers)
@@ -119,7 +126,41 @@ def bench_stage(model: Durian, stage: str, args, device, world: int, rank: int) 
         r["peak_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2 ** 30
     if args.sync_debug and device.type == "cuda":
         r["host_syncs"] = host_syncs(step, first + args.steps, args.sync_debug)
+    if args.profile:
+        r["profile"] = profile_steps(step, first + args.steps + args.sync_debug, args.profile, device)
     return r
+
+
+def profile_steps(step, first: int, steps: int, device) -> dict:
+    """Where the time of `steps` more (untimed) steps goes, by torch.profiler: the operators that take
+    the most host time and the most device time, and how busy the device was over the wall time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    sync(device)
+    t = time.perf_counter()
+    with profile(activities=acts) as prof:
+        for i in range(steps):
+            step(first + i)
+        sync(device)
+    wall = time.perf_counter() - t
+    ev = prof.key_averages()
+    dev_key = "self_device_time_total"
+    top = lambda key: [{"op": e.key[:80], "ms_per_step": getattr(e, key) / 1e3 / steps, "calls_per_step": e.count / steps}
+                       for e in sorted(ev, key=lambda e: getattr(e, key), reverse=True)[:15]]  # noqa: E731
+    out = {"wall_s_per_step": wall / steps, "host": top("self_cpu_time_total")}
+    if device.type == "cuda":
+        busy = sum(getattr(e, dev_key) for e in ev) / 1e6
+        out.update(device=top(dev_key), device_busy_s_per_step=busy / steps,
+                   kernel_launches_per_step=sum(e.count for e in ev if e.key.startswith("cuda") and "Launch" in e.key) / steps)
+    return out
+
+
+def compiled_graphs() -> int:
+    """How many graphs torch.compile has made in this process so far."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
 
 
 def host_syncs(step, first: int, steps: int) -> dict:
@@ -162,6 +203,9 @@ def main(argv=None) -> None:
     ap.add_argument("--sync-debug", type=int, default=0, metavar="STEPS",
                     help="after timing, run STEPS more steps in CUDA's sync debug mode and report where the host "
                          "waits for the device")
+    ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                    help="then run STEPS more steps under torch.profiler and report the operators that take the most "
+                         "host and device time")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args(argv)

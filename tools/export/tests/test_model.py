@@ -389,6 +389,20 @@ def test_held_out_batches_draw_only_held_out_people():
     torch.testing.assert_close(held.ident.head[:4 * 3:3], sample_identities(cfg.train_seed, idx).head)
 
 
+def test_training_renders_do_not_depend_on_the_callers_autocast_or_grad_mode(one_thread):
+    # The pool renders from its first fill (plain), after a step (plain) and inside a step's draw
+    # (bf16 autocast); evaluation renders under no_grad. The compiled renderer recompiled for each
+    # new state, and under autocast its matrix products ran in bf16: the same plan gave other pixels.
+    maker = SynthBatchMaker(tiny_cfg(), "cpu")
+    plan = maker.plan_images(0, 0, 2)
+    plain = maker.realize_images(plan)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_amp = maker.realize_images(plan)
+    for a, b in zip(plain, under_amp):
+        assert a.dtype == b.dtype == torch.float32 and not b.requires_grad
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_pool_holds_encoded_chunks_and_refreshes_the_oldest(one_thread):
     from durian_export.components import encode_batch
     from durian_export.data.pool import Pool

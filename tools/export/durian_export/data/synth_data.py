@@ -122,8 +122,15 @@ class SynthBatchMaker:
         self._render = torch.compile(render, dynamic=False) if compile else render
 
     def render(self, ident, attrs, motion, **kw):
-        """Every training render goes through here: held-out attribute combinations never appear."""
-        return self._render(ident, without_held_out(attrs), motion, **kw)
+        """Every training render goes through here: held-out attribute combinations never appear.
+
+        Always without autograd and in full precision, whoever calls: the pool's first fill, its
+        refresh after a step, a step's own draw under bf16 autocast, an evaluation under no_grad.
+        The compiled renderer guards on both states, so a call from a new state compiled the whole
+        renderer again (about a minute on the GPU host, inside whatever step made that call), and
+        a render under autocast differed from one outside it."""
+        with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
+            return self._render(ident, without_held_out(attrs), motion, **kw)
 
     def _rng(self, step: int, rank: int) -> tuple[random.Random, int]:
         seed = hash((self.cfg.train_seed, step, rank, 2) if self.held_out else (self.cfg.train_seed, step, rank))
