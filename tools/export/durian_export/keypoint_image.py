@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from .transfer import to_device
+
 # iBUG-68 groups and their colours (RGB in [0, 1])
 GROUPS = (
     ("jaw", 0, 17, (1.0, 1.0, 1.0)),
@@ -34,7 +36,7 @@ def render_keypoints(kp: torch.Tensor, height: int, width: int) -> torch.Tensor:
     sigma = SIGMA_PER_PIXEL_OF_256 * min(height, width) / 256
     ys = torch.arange(height, device=kp.device, dtype=torch.float32) + 0.5
     xs = torch.arange(width, device=kp.device, dtype=torch.float32) + 0.5
-    colours = point_colours().to(kp.device)
+    colours = to_device(point_colours(), kp.device)
     out = torch.zeros(kp.shape[0], 3, height, width, device=kp.device)
     for _, a, b, _rgb in GROUPS:
         gx = torch.exp(-((xs[None, None] - kp[:, a:b, 0, None]) ** 2) / (2 * sigma * sigma))  # [N, P, W]

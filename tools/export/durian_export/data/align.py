@@ -24,6 +24,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..transfer import index
+
 JAW = tuple(range(0, 17))
 BROWS = tuple(range(17, 27))
 NOSE_BRIDGE = tuple(range(27, 31))
@@ -70,7 +72,7 @@ def control_points(kp: torch.Tensor, cls: str) -> torch.Tensor:
     ang = torch.tensor([p[1] for p in polar], dtype=kp.dtype).to(kp.device, non_blocking=True)
     cx, cy = (r * torch.cos(ang))[None, :, None], (r * torch.sin(ang))[None, :, None]
     extra = origin[:, None] + cx * ex[:, None] + cy * ey[:, None]
-    return torch.cat([kp[:, list(CLASS_ANCHORS[cls])], extra], 1)
+    return torch.cat([kp[:, index(CLASS_ANCHORS[cls], kp.device)], extra], 1)
 
 
 def _kernel(d2: torch.Tensor) -> torch.Tensor:
@@ -143,7 +145,7 @@ def align_attribute(image: torch.Tensor, mask: torch.Tensor, src_kp: torch.Tenso
     out_h, out_w = out_size or (H, W)
     grid = torch.empty(B, out_h, out_w, 2, device=image.device)
     for cls in sorted(set(classes)):
-        rows = [i for i, c in enumerate(classes) if c == cls]
+        rows = index([i for i, c in enumerate(classes) if c == cls], image.device)
         grid[rows] = attribute_grid(src_kp[rows], dst_kp[rows], cls, (out_h, out_w), (H, W)).to(image.device)
     warped = F.grid_sample(torch.cat([image, mask], 1), grid, mode="bilinear", padding_mode="zeros",
                            align_corners=False)

@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..components import Durian, LatentBatch, encode_batch
 from ..config import TrainConfig
+from ..transfer import to_device
 from .synth_data import SynthBatchMaker
 
 
@@ -156,10 +157,7 @@ class Pool:
         if self.written is not None:
             torch.cuda.current_stream(self.device).wait_event(self.written)
         g = torch.Generator().manual_seed(hash((self.cfg.train_seed, step, self.rank, 3)) & 0x7FFFFFFF)
-        idx = torch.randperm(self.size, generator=g)[:batch]
-        if self.side is not None:  # pinned, so the copy does not wait for the device
-            idx = idx.pin_memory()
-        idx = idx.to(self.device, non_blocking=True)
+        idx = to_device(torch.randperm(self.size, generator=g)[:batch], self.device)
         s = {k: v.index_select(0, idx) for k, v in self.store.items()}
         if self.side is not None:
             self.gathered = torch.cuda.Event()
