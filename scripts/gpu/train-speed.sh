@@ -4,7 +4,8 @@
 #                                                         # the pool, if present) and the new
 #   bash scripts/gpu/train-speed.sh ddp N    # N GPUs, DistributedDataParallel, the new loop
 # Writes JSON reports and logs under $OUT (or /tmp/out). The "before" figures need a copy of the
-# package as it was (git archive of the commit before the change into .bench-old/, carried).
+# package as it was: `mkdir .bench-old && git archive 93129b1 tools/export | tar -x -C .bench-old`,
+# carried (.bench-old is ignored).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${OUT:-/tmp/out}"
@@ -19,18 +20,21 @@ pool_args() {
   case "$1" in
     vae|parser) echo "--batch-size 256 --pool 4096 --pool-refresh 32" ;;
     stage1) echo "--batch-size 256 --pool 8192 --pool-refresh 32" ;;
-    stage2) echo "--batch-size 128 --pool 2048 --pool-refresh 8" ;;
+    # 8-frame clips, as the "before" figure was measured (the config now trains 16-frame clips)
+    stage2) echo "--batch-size 128 --pool 2048 --pool-refresh 8 frames=8" ;;
   esac
 }
 
 if [[ "$what" == single ]]; then
   gpu="${2:-0}"
+  stages="${3:-vae parser stage1 stage2}"
   if [[ -d "$root/.bench-old/tools/export" && -z "${SKIP_BEFORE:-}" ]]; then
-    # before: the unchanged loop, today's recipe (batch 64, renders every step, eager)
+    # before: the unchanged loop, its recipe (batch 64, renders every step, eager); .bench-old holds
+    # `git archive 93129b1 tools/export`, whose config trained stage 2 on 8-frame clips
     (cd "$root/.bench-old/tools/export" && CUDA_VISIBLE_DEVICES=$gpu python3 -m durian_export.bench_train \
-      --config $cfg --batch-size 64 --steps 10 2>&1 | tee "$out/before.log" | grep '^{"stage')
+      --config $cfg --batch-size 64 --steps 10 --stages "${stages// /,}" 2>&1 | tee "$out/before.log" | grep '^{"stage')
   fi
-  for stage in ${3:-vae parser stage1 stage2}; do
+  for stage in $stages; do
     CUDA_VISIBLE_DEVICES=$gpu python3 -m durian_export.bench_train --config $cfg --stages $stage --mode pool \
       --compile --compile-render --data-workers 12 --steps 30 --warmup 4 $(pool_args $stage) --sync-debug 3 \
       --json-out "$out/after-$stage.json" 2>&1 | tee "$out/after-$stage.log" | grep '^{"stage'
