@@ -56,8 +56,10 @@ def window_weights(window: int, overlap: int) -> torch.Tensor:
 @torch.no_grad()
 def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: float = 2.5, seed: int = 0,
                  latents: torch.Tensor | None = None, window: int = 16, overlap: int = 4, on_step=None,
-                 timings: dict | None = None) -> torch.Tensor:
-    """Generates frames [F, 3, H, W] in [0, 1] for one case; per-stage seconds go into `timings`."""
+                 timings: dict | None = None, eta: float = 0.0) -> torch.Tensor:
+    """Generates frames [F, 3, H, W] in [0, 1] for one case; per-stage seconds go into `timings`.
+    `eta` > 0: DDIM with fresh noise at every step (1 = the DDPM posterior's variance), drawn from
+    the seed's generator after the initial latents."""
     import time
 
     device = model_device(model)
@@ -86,8 +88,8 @@ def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: flo
     # 2. initial noise
     f = model.cfg.model
     h, w = H // 8, W // 8
+    g = torch.Generator().manual_seed(seed)
     if latents is None:
-        g = torch.Generator().manual_seed(seed)
         latents = torch.randn(1, f.latent_channels, Fr, h, w, generator=g)
     x = latents.to(device).float()
     pose = torch.cat([case.pose[None], torch.zeros_like(case.pose)[None]]).to(device)  # [2, F, 3, H, W]
@@ -109,7 +111,8 @@ def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: flo
             acc[:, :, sl] += guided * ww[None, None, :, None, None]
             norm[sl] += ww
         eps = acc / norm[None, None, :, None, None]
-        x, _ = ddim.step(eps, t, x)
+        noise = torch.randn(x.shape, generator=g).to(device) if eta > 0 else None
+        x, _ = ddim.step(eps, t, x, eta=eta, noise=noise)
         if on_step:
             on_step(i + 1, len(ddim.timesteps), t)
     lap("denoise")

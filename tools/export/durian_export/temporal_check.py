@@ -99,6 +99,8 @@ def main(argv=None) -> None:
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--guidance-scale", type=float, default=4.0)
+    ap.add_argument("--eta", type=float, default=0.0,
+                    help="DDIM eta: 0 deterministic (the CLI's sampler), 1 fresh noise every step as DDPM")
     ap.add_argument("--case-seed", type=int, default=VALIDATION_SEED)
     ap.add_argument("--json-out")
     ap.add_argument("--objective", type=int, default=0, metavar="BATCHES",
@@ -121,11 +123,12 @@ def main(argv=None) -> None:
         row = {"case": i, "gt_jitter": jitter(gt_kp)}
         for name, ctx in (("on", contextlib.nullcontext()), ("off", temporal_off(model))):
             with ctx:
-                out = sample_video(model, case, steps=args.steps, guidance_scale=args.guidance_scale, seed=i)
+                out = sample_video(model, case, steps=args.steps, guidance_scale=args.guidance_scale, seed=i,
+                                   eta=args.eta)
             row[name] = {"psnr": psnr(out, case.target), "jitter": jitter(keypoints(model, out))}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    report = {"checkpoint": args.checkpoint, "cases": args.cases, "frames": args.frames, "steps": args.steps,
+    report = {"checkpoint": args.checkpoint, "cases": args.cases, "frames": args.frames, "steps": args.steps, "eta": args.eta,
               "case_seed": args.case_seed, "gt_jitter": float(np.mean([r["gt_jitter"] for r in rows])),
               "psnr": paired([r["on"]["psnr"] for r in rows], [r["off"]["psnr"] for r in rows]),
               "jitter": paired([r["on"]["jitter"] for r in rows], [r["off"]["jitter"] for r in rows])}
