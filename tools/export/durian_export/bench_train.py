@@ -146,8 +146,12 @@ def profile_steps(step, first: int, steps: int, device) -> dict:
     wall = time.perf_counter() - t
     ev = prof.key_averages()
     dev_key = "self_device_time_total"
-    top = lambda key: [{"op": e.key[:80], "ms_per_step": getattr(e, key) / 1e3 / steps, "calls_per_step": e.count / steps}
-                       for e in sorted(ev, key=lambda e: getattr(e, key), reverse=True)[:15]]  # noqa: E731
+
+    def top(key: str) -> list[dict]:
+        ranked = sorted(ev, key=lambda e: getattr(e, key), reverse=True)[:15]
+        return [{"op": e.key[:80], "ms_per_step": getattr(e, key) / 1e3 / steps, "calls_per_step": e.count / steps}
+                for e in ranked]
+
     out = {"wall_s_per_step": wall / steps, "host": top("self_cpu_time_total")}
     if device.type == "cuda":
         busy = sum(getattr(e, dev_key) for e in ev) / 1e6
