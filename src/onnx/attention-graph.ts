@@ -400,11 +400,10 @@ export class GraphIndex {
 
   /** Certain to broadcast along the query axis (the second-to-last). */
   broadcastsOverQueries(value: string): boolean {
-    const c = this.constant(value);
-    if (c) return c.dims.length < 2 || c.dims[c.dims.length - 2] === 1;
     const p = this.producer.get(value);
-    if (p?.opType === 'Reshape' && GraphIndex.isDefault(p) && p.inputs.length >= 2) return this.shapeTail(p.inputs[1]!, 2)?.[0] === 1;
-    return false;
+    if (p?.opType === 'Reshape' && GraphIndex.isDefault(p) && p.inputs.length >= 2 && this.shapeTail(p.inputs[1]!, 2)?.[0] === 1) return true;
+    const dims = this.dims(value);
+    return dims !== undefined && (dims.length < 2 || dims[dims.length - 2] === 1);
   }
 }
 

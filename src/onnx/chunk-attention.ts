@@ -20,9 +20,10 @@
  *
  * The other operand of each elementwise step (scale, attention bias) is used whole, so it must
  * broadcast along the query axis: a block is rewritten only when that is certain from the graph —
- * a constant or initializer of rank < 2 or size 1 there, or a Reshape to a shape whose
- * second-to-last entry is a constant 1 (how torch.onnx writes the exporter's per-key bias
- * `[B·F, 1, 1, keys]`). Any other block stays as exported.
+ * a constant, initializer or graph input of rank < 2 or size 1 there (a graph input's declared
+ * shape: ORT refuses feeds of other sizes), or a Reshape to a shape whose second-to-last entry is a
+ * constant 1 (how torch.onnx writes the exporter's per-key bias `[B·F, 1, 1, keys]`). Any other
+ * block stays as exported.
  */
 import { ModelFileError } from '../errors';
 import {

@@ -1,7 +1,8 @@
 import { concat, lenField, stringField, varintField } from '../../../src/onnx/protobuf';
 
 export interface AttentionModelShapes {
-  q: number[];
+  /** null: q declared without a shape. */
+  q: number[] | null;
   kt: number[];
   v: number[];
 }
@@ -15,9 +16,9 @@ export const ATTENTION_SHAPES: AttentionModelShapes = { q: [2, 8, 4], kt: [2, 4,
  * `input` dims, or `bias_flat` [2, 6] reshaped to a constant shape.
  */
 export function attentionModel(bias: { input: number[] } | { reshapeTo: number[] }, shapes: AttentionModelShapes = ATTENTION_SHAPES): Uint8Array {
-  const valueInfo = (dims?: number[]) => lenField(2, lenField(1, concat([varintField(1, 1),
+  const valueInfo = (dims?: number[] | null) => lenField(2, lenField(1, concat([varintField(1, 1),
     ...(dims ? [lenField(2, concat(dims.map((d) => lenField(1, varintField(1, d)))))] : [])])));
-  const info = (name: string, dims?: number[]) => concat([stringField(1, name), valueInfo(dims)]);
+  const info = (name: string, dims?: number[] | null) => concat([stringField(1, name), valueInfo(dims)]);
   const node = (op: string, inputs: string[], outputs: string[], attrs: Uint8Array[] = []) =>
     lenField(1, concat([...inputs.map((i) => stringField(1, i)), ...outputs.map((o) => stringField(2, o)), stringField(3, outputs[0]!),
       stringField(4, op), ...attrs.map((a) => lenField(5, a))]));
