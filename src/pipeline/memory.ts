@@ -30,8 +30,8 @@ const GRAPHS = ['prnet', 'arnet', 'unet', 'pose_guider', 'vae_encoder', 'vae_dec
  * On the CPU provider:
  * - the UNet's attention runs as com.microsoft.MultiHeadAttention (onnx/fuse-attention.ts), ONNX
  *   Runtime's flash attention on the CPU: the reference attention's 768 MB score tensors are never
- *   written, and the UNet is about a third faster than with the attention in pieces (the frames
- *   differ within float32 rounding); a block the fusion does not take, or a runtime without the
+ *   written, and the README job's UNet took 27 s instead of 42 s in pieces (docs/performance.md;
+ *   the frames differ within float32 rounding); a block the fusion does not take, or a runtime without the
  *   operator, runs in pieces of query rows (onnx/chunk-attention.ts, bit-identical to the export);
  * - no memory pattern: with it ORT plans one block per input shape on top of the arena's chunks
  *   from the first run, which doubled the UNet's memory (2.1 → 4.1 GB alone);
