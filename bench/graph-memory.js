@@ -20,6 +20,7 @@ const { ROOT, arg } = require('./common');
 const ort = require(path.join(ROOT, 'node_modules/onnxruntime-node'));
 const { fixInputDims } = require(path.join(ROOT, 'dist/onnx/fix-dims'));
 const { chunkAttention } = require(path.join(ROOT, 'dist/onnx/chunk-attention'));
+const { fuseAttention } = require(path.join(ROOT, 'dist/onnx/fuse-attention'));
 
 const mb = (bytes) => Math.round(bytes / 2 ** 20);
 
@@ -31,6 +32,8 @@ async function main() {
   const dims = { batch: +arg('batch', '1'), frames: +arg('frames', '16'), groups: 1, attributes: 1 };
   let bytes = fixInputDims(new Uint8Array(readFileSync(path.join(dir, entry.file))), dims);
   let blocks = 0;
+  let fused = 0;
+  if (process.argv.includes('--fuse')) ({ model: bytes, blocks: fused } = fuseAttention(bytes));
   if (arg('chunk')) {
     const [pieces, minRows] = arg('chunk').split(',').map(Number);
     ({ model: bytes, blocks } = chunkAttention(bytes, { pieces, minRows }));
@@ -51,7 +54,8 @@ async function main() {
     runs.push(`${((performance.now() - t) / 1000).toFixed(2)} s / ${mb(process.memoryUsage().rss)} MB`);
   }
   await session.release();
-  console.log(`${graph} batch ${dims.batch} frames ${dims.frames} ${JSON.stringify(options)}${blocks ? `, ${blocks} attention blocks in pieces ${arg('chunk')}` : ''}`);
+  console.log(`${graph} batch ${dims.batch} frames ${dims.frames} ${JSON.stringify(options)}${fused ? `, ${fused} attention blocks fused` : ''}`
+    + `${blocks ? `, ${blocks} attention blocks in pieces ${arg('chunk')}` : ''}`);
   console.log(`  RSS ${before} MB -> ${created} MB after session creation; runs (time / RSS after): ${runs.join(', ')}`);
   console.log(`  peak RSS ${mb(process.resourceUsage().maxRSS * 1024)} MB`);
 }

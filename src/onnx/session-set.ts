@@ -8,6 +8,7 @@ import path from 'node:path';
 import { InferenceError, ModelFileError } from '../errors';
 import { chunkAttention, DEFAULT_CHUNK_ATTENTION, type ChunkAttentionOptions } from './chunk-attention';
 import { bindDims, fixInputDims, readInputDims } from './fix-dims';
+import { fuseAttention } from './fuse-attention';
 import { compareGraphInputs, readManifest, verifyModelFiles, type GraphEntry, type Manifest } from './manifest';
 import { createInferenceSession, ort } from './runtime';
 import { fromOrtTensor, toOrtTensor, type FloatArray } from './tensor';
@@ -33,6 +34,13 @@ export interface SessionSetOptions {
   chunkAttention?: readonly string[];
   /** How chunkAttention splits (default DEFAULT_CHUNK_ATTENTION). */
   chunkAttentionOptions?: ChunkAttentionOptions;
+  /**
+   * Graphs whose attention blocks become com.microsoft.MultiHeadAttention (fuse-attention.ts): the
+   * same function in one kernel, not bit-identical. Applied before chunkAttention, which then takes
+   * only the blocks left. A graph whose rewritten bytes do not load runs with chunkAttention alone,
+   * else as exported (reported by `fusedAttention()`).
+   */
+  fuseAttention?: readonly string[];
   /** Session options of single graphs over the shared ones: ONNX Runtime's CPU memory arena and
    * memory pattern (docs/performance.md, "CPU memory"). */
   graphOptions?: Readonly<Record<string, GraphSessionOptions>>;
@@ -63,6 +71,7 @@ export class SessionSet {
     readonly executionProviders: readonly string[],
     private readonly fixed: Map<string, FixedShapeGraph>,
     private readonly chunked: ReadonlyMap<string, number>,
+    private readonly fused: ReadonlyMap<string, number>,
   ) {}
 
   /** Reads the manifest, verifies every graph's sha256, creates the sessions in parallel. */
@@ -90,29 +99,48 @@ export class SessionSet {
     const optionsOf = (n: string) => ({ ...extra, ...options.graphOptions?.[n] });
     const fixed = new Map<string, FixedShapeGraph>();
     const chunked = new Map<string, number>();
-    // a graph with chunked attention loads from its rewritten bytes, or as exported if those fail
+    const fused = new Map<string, number>();
+    // a graph with rewritten attention loads from the first of its rewrites that loads (fused, then
+    // chunked alone), or as exported if none does
     const sessionOf = async (n: string): Promise<ort.InferenceSession> => {
       const isFixed = options.fixedShapes?.includes(n) ?? false;
+      const fuse = options.fuseAttention?.includes(n) ?? false;
       const chunk = options.chunkAttention?.includes(n) ?? false;
-      if (!isFixed && !chunk) return createInferenceSession(fileOf(n), options.executionProviders, optionsOf(n));
+      if (!isFixed && !fuse && !chunk) return createInferenceSession(fileOf(n), options.executionProviders, optionsOf(n));
       const original = new Uint8Array(readFileSync(fileOf(n)));
-      let bytes: Uint8Array = original;
-      if (chunk) {
-        const rewritten = chunkAttention(original, options.chunkAttentionOptions ?? DEFAULT_CHUNK_ATTENTION);
-        if (rewritten.blocks > 0) {
-          try {
-            const session = await createInferenceSession(rewritten.model, options.executionProviders, optionsOf(n));
-            bytes = rewritten.model;
-            chunked.set(n, rewritten.blocks);
-            if (isFixed) fixed.set(n, { bytes, options: optionsOf(n), declared: readInputDims(bytes), sessions: new Map(), fallbacks: new Map() });
-            return session;
-          } catch {
-            // as exported, below
-          }
+      const chunkOf = (bytes: Uint8Array) => (chunk ? chunkAttention(bytes, options.chunkAttentionOptions ?? DEFAULT_CHUNK_ATTENTION) : { model: bytes, blocks: 0 });
+      // made one at a time, only when the one before does not load
+      type Rewrite = { bytes: Uint8Array; fused: number; chunked: number } | undefined;
+      const rewrites: (() => Rewrite)[] = [];
+      if (fuse) {
+        rewrites.push(() => {
+          const f = fuseAttention(original);
+          const c = chunkOf(f.model);
+          return f.blocks > 0 ? { bytes: c.model, fused: f.blocks, chunked: c.blocks } : undefined;
+        });
+      }
+      rewrites.push(() => {
+        const c = chunkOf(original);
+        return c.blocks > 0 ? { bytes: c.model, fused: 0, chunked: c.blocks } : undefined;
+      });
+      const finish = (bytes: Uint8Array) => {
+        if (isFixed) fixed.set(n, { bytes, options: optionsOf(n), declared: readInputDims(bytes), sessions: new Map(), fallbacks: new Map() });
+      };
+      for (const rewrite of rewrites) {
+        const r = rewrite();
+        if (!r) continue;
+        try {
+          const session = await createInferenceSession(r.bytes, options.executionProviders, optionsOf(n));
+          if (r.fused) fused.set(n, r.fused);
+          if (r.chunked) chunked.set(n, r.chunked);
+          finish(r.bytes);
+          return session;
+        } catch {
+          // the next rewrite, or as exported below
         }
       }
-      if (isFixed) fixed.set(n, { bytes, options: optionsOf(n), declared: readInputDims(bytes), sessions: new Map(), fallbacks: new Map() });
-      return createInferenceSession(bytes, options.executionProviders, optionsOf(n));
+      finish(original);
+      return createInferenceSession(original, options.executionProviders, optionsOf(n));
     };
     // a fixed-shape graph also gets its dynamic session: the input names, and any shape ORT
     // cannot fold (or a model it cannot load from bytes) falls back to it
@@ -129,7 +157,7 @@ export class SessionSet {
           { suggestion: 'Re-export the model so that the manifest describes its graphs.' });
       }
     }
-    return new SessionSet(dir, manifest, new Map(entries), options.executionProviders, fixed, chunked);
+    return new SessionSet(dir, manifest, new Map(entries), options.executionProviders, fixed, chunked, fused);
   }
 
   has(graph: string): boolean {
@@ -139,6 +167,11 @@ export class SessionSet {
   /** Graphs whose attention runs in pieces, with the number of attention blocks rewritten. */
   chunkedAttention(): Record<string, number> {
     return Object.fromEntries(this.chunked);
+  }
+
+  /** Graphs whose attention runs as MultiHeadAttention, with the number of attention blocks fused. */
+  fusedAttention(): Record<string, number> {
+    return Object.fromEntries(this.fused);
   }
 
   /** Graphs run as fixed-shape sessions. */

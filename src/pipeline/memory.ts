@@ -1,6 +1,7 @@
 /**
  * How the pipeline's sessions hold memory, per provider and mode (docs/performance.md, "CPU
- * memory", issue 19). Every choice here changes memory and speed, never the frames.
+ * memory", issue 19). Every choice here changes memory and speed; the frames only where the
+ * attention is fused (within float32 rounding, never bit for bit), nowhere else.
  */
 import type { SessionSetOptions } from '../onnx/session-set';
 
@@ -10,7 +11,7 @@ export type MemoryMode = (typeof MEMORY_MODES)[number];
 export interface SessionMemoryOptions {
   /** 'custom': set by hand (tests, benches), not by a mode. */
   mode: MemoryMode | 'custom';
-  sessions: Pick<SessionSetOptions, 'chunkAttention' | 'chunkAttentionOptions' | 'graphOptions'>;
+  sessions: Pick<SessionSetOptions, 'fuseAttention' | 'chunkAttention' | 'chunkAttentionOptions' | 'graphOptions'>;
   /** Frames per VAE decoder call. */
   decodeChunk: number;
   /** Keypoint images per pose guider call. */
@@ -27,8 +28,11 @@ const GRAPHS = ['prnet', 'arnet', 'unet', 'pose_guider', 'vae_encoder', 'vae_dec
 
 /**
  * On the CPU provider:
- * - the UNet's attention runs in pieces of query rows (onnx/chunk-attention.ts): the reference
- *   attention's 768 MB score tensors are never whole;
+ * - the UNet's attention runs as com.microsoft.MultiHeadAttention (onnx/fuse-attention.ts), ONNX
+ *   Runtime's flash attention on the CPU: the reference attention's 768 MB score tensors are never
+ *   written, and the README job's UNet took 27 s instead of 42 s in pieces (docs/performance.md;
+ *   the frames differ within float32 rounding); a block the fusion does not take, or a runtime without the
+ *   operator, runs in pieces of query rows (onnx/chunk-attention.ts, bit-identical to the export);
  * - no memory pattern: with it ORT plans one block per input shape on top of the arena's chunks
  *   from the first run, which doubled the UNet's memory (2.1 → 4.1 GB alone);
  * - the VAE decoder one frame per call and the pose guider 4 (their activations are
@@ -49,7 +53,7 @@ export function getSessionMemoryOptions(executionProviders: readonly string[], m
   // on a GPU the host still holds the pose features: 'low' moves them to the file there too
   if (executionProviders[0] !== 'cpu') return { mode, sessions: {}, decodeChunk: 8, poseChunk: 16, spillBytes: mode === 'low' ? 0 : Infinity };
   const graphOptions = Object.fromEntries(GRAPHS.map((g) => [g, { enableMemPattern: false, ...(mode === 'low' ? { enableCpuMemArena: false } : {}) }]));
-  return { mode, sessions: { chunkAttention: ['unet'], graphOptions }, decodeChunk: 1, poseChunk: 4, spillBytes: mode === 'low' ? 0 : SPILL_BYTES };
+  return { mode, sessions: { fuseAttention: ['unet'], chunkAttention: ['unet'], graphOptions }, decodeChunk: 1, poseChunk: 4, spillBytes: mode === 'low' ? 0 : SPILL_BYTES };
 }
 
 /** ONNX Runtime's defaults (arena and memory pattern on, attention as exported, decoding 8 frames a

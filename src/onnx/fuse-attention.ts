@@ -1,0 +1,153 @@
+/**
+ * Fused attention: a rewrite of the model bytes, before a session is made from them, that turns
+ * each attention block
+ *
+ *   MatMul(Q, Kᵀ) → [Mul | Div by a constant s]? → [Add bias]? → Softmax(axis −1) → MatMul(·, V)
+ *
+ * into ONNX Runtime's contrib operator com.microsoft.MultiHeadAttention. On the CPU provider that
+ * operator runs MLAS's flash attention (score tiles that stay in the cache, an online softmax)
+ * when it gets no attention bias, no mask and no past: the [queries × keys] score tensor is never
+ * written out, and the Softmax, the bias Add and the two MatMuls that took most of the UNet's time
+ * become one kernel (docs/performance.md, issue 19).
+ *
+ * Layout. Every leading (batch, head) dimension becomes a batch entry of one head: Q [..., S, d] →
+ * [n, S, d], K [..., M, d] → [n, M, d], V [..., M, dv] → [n, M, dv], num_heads 1, the output
+ * reshaped back to [..., S, dv]. No head count has to be known, and the operator needs no transpose
+ * of its own. This needs Q, Kᵀ and V to have the same leading dimensions (MatMul would broadcast
+ * them, MultiHeadAttention does not): a block is rewritten only when the graph makes that certain —
+ * the same constants, or the same scalar values, in the Reshapes and Transposes that made them, or
+ * the same declared dimensions of graph inputs.
+ *
+ * The bias. The exporter's reference attention adds a per-key bias [B·F, 1, 1, keys] that
+ * broadcasts over the heads and queries; the operator's attention_bias input would have to be
+ * expanded over the queries (the 768 MB tensor again) and would turn the flash path off. Instead it
+ * goes into the dot product, exactly: with Q' = [Q, 1] and K' = [K, bias / s] (one column more),
+ * s·Q'K'ᵀ = s·QKᵀ + bias. The bias must be of Q's rank with a 1 on the query axis; its column is
+ * broadcast to K's leading dimensions (it may not widen them: a bias of a larger batch than Q's
+ * makes the operator refuse the shapes, it never computes other numbers).
+ *
+ * Not bit-identical to the exported graph: the fused kernel sums the softmax in tiles and in
+ * another order (max |Δ| about 1e-6 of a UNet output of range 2 on the shipped model; tested on the
+ * tiny one). Blocks of any other form stay as they are (chunk-attention.ts may still take them).
+ */
+import { ModelFileError } from '../errors';
+import {
+  encodeNode, findAttentionBlocks, floatAttr, floatConstant, floatTensorAttr, GraphIndex, int64Constant, intAttr, intsAttr, opsetVersion,
+  parseGraph, unusedPrefix, writeGraph, type AttentionBlock, type Dim, type NodeInfo,
+} from './attention-graph';
+
+export interface FuseAttentionResult {
+  model: Uint8Array;
+  /** Attention blocks rewritten (0: `model` is the input). */
+  blocks: number;
+}
+
+const MS_DOMAIN = 'com.microsoft';
+
+/** A block as the rewrite needs it: operands, rank, scale and bias. */
+interface Fusable {
+  block: AttentionBlock;
+  q: string;
+  kt: string;
+  v: string;
+  rank: number;
+  scale: number;
+  bias?: string;
+}
+
+const known = (d: Dim) => d !== null;
+
+/** The block's operands if the rewrite is certain to compute the same function (module comment). */
+function fusable(index: GraphIndex, block: AttentionBlock): Fusable | undefined {
+  let scale = 1;
+  let scaled = false;
+  let bias: string | undefined;
+  for (const { node, slot } of block.chain.slice(0, -1)) {
+    const other = node.inputs[1 - slot]!;
+    if ((node.opType === 'Mul' || (node.opType === 'Div' && slot === 0)) && !scaled && bias === undefined) {
+      const c = index.scalarFloat(other);
+      if (c === undefined || c === 0 || !Number.isFinite(c)) return undefined;
+      scale = node.opType === 'Mul' ? c : 1 / c;
+      scaled = true;
+    } else if (node.opType === 'Add' && bias === undefined) {
+      bias = other;
+    } else {
+      return undefined;
+    }
+  }
+  // MultiHeadAttention reads scale 0 as "1/√head_size"
+  if (Math.fround(scale) === 0 || !Number.isFinite(Math.fround(scale))) return undefined;
+  const [q, kt] = block.qk.inputs as [string, string];
+  const v = block.av.inputs[1]!;
+  const [dq, dk, dv] = [index.dims(q), index.dims(kt), index.dims(v)];
+  if (!dq || !dk || !dv) return undefined;
+  const rank = dq.length;
+  if (rank < 3 || dk.length !== rank || dv.length !== rank) return undefined;
+  for (let i = 0; i < rank - 2; i++) {
+    if (!known(dq[i]!) || dq[i] !== dk[i] || dq[i] !== dv[i]) return undefined;
+  }
+  if (bias !== undefined) {
+    const db = index.dims(bias);
+    if (db?.length !== rank || db[rank - 2] !== 1) return undefined;
+  }
+  return { block, q, kt, v, rank, scale: Math.fround(scale), bias };
+}
+
+/**
+ * The model with each attention block it can fuse computed by com.microsoft.MultiHeadAttention (see
+ * the module comment); `blocks` 0 when there is none (or an opset before 15).
+ */
+export function fuseAttention(model: Uint8Array): FuseAttentionResult {
+  try {
+    // Shape's start/end attributes are opset 15
+    if (opsetVersion(model) < 15) return { model, blocks: 0 };
+    const graph = parseGraph(model);
+    if (!graph) return { model, blocks: 0 };
+    const index = new GraphIndex(graph);
+    const blocks = findAttentionBlocks(index).map((b) => fusable(index, b)).filter((f): f is Fusable => f !== undefined);
+    if (blocks.length === 0) return { model, blocks: 0 };
+
+    const prefix = unusedPrefix(graph, 'durian_fused');
+    const c = (name: string) => `${prefix}/${name}`;
+    const constants = [int64Constant(c('one'), [1]), int64Constant(c('minus_one'), [-1])];
+    const replaced = new Map<NodeInfo, Uint8Array[]>();
+    const removed = new Set<NodeInfo>();
+    blocks.forEach(({ block, q, kt, v, rank, scale, bias }, bi) => {
+      const p = (name: string) => `${prefix}/${bi}/${name}`;
+      const out: Uint8Array[] = [];
+      const node = (op: string, inputs: string[], name: string, attributes: Uint8Array[] = [], domain = '') => {
+        out.push(encodeNode(op, inputs, [p(name)], p(name), attributes, domain));
+        return p(name);
+      };
+      const shape = (value: string, name: string, range: { start?: number; end?: number }) => node('Shape', [value], name,
+        [...(range.start !== undefined ? [intAttr('start', range.start)] : []), ...(range.end !== undefined ? [intAttr('end', range.end)] : [])]);
+      // the last two axes swapped: Kᵀ → K, a [..., 1, M] bias → [..., M, 1]
+      const swap = [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2];
+      const k = node('Transpose', [kt], 'k', [intsAttr('perm', swap)]);
+      let qx = q, kx = k;
+      if (bias !== undefined) {
+        // Q' = [Q, 1], K' = [K, bias / s]: s·Q'K'ᵀ = s·QKᵀ + bias
+        const onesShape = node('Concat', [shape(q, 'q_rows', { end: -1 }), c('one')], 'ones_shape', [intAttr('axis', 0)]);
+        const ones = node('ConstantOfShape', [onesShape], 'ones', [floatTensorAttr('value', 1)]);
+        qx = node('Concat', [q, ones], 'q_ext', [intAttr('axis', -1)]);
+        out.push(floatConstant(p('scale'), scale));
+        const column = node('Div', [node('Transpose', [bias], 'bias_t', [intsAttr('perm', swap)]), p('scale')], 'bias_scaled');
+        const columnShape = node('Concat', [shape(k, 'k_rows', { end: -1 }), c('one')], 'column_shape', [intAttr('axis', 0)]);
+        kx = node('Concat', [k, node('Expand', [column, columnShape], 'column')], 'k_ext', [intAttr('axis', -1)]);
+      }
+      // [..., rows, d] → [n, rows, d]
+      const flat = (value: string, name: string) => node('Reshape',
+        [value, node('Concat', [c('minus_one'), shape(value, `${name}_tail`, { start: -2 })], `${name}_shape`, [intAttr('axis', 0)])], name);
+      const fused = node('MultiHeadAttention', [flat(qx, 'q3'), flat(kx, 'k3'), flat(v, 'v3')], 'attention',
+        [intAttr('num_heads', 1), floatAttr('scale', scale)], MS_DOMAIN);
+      const outShape = node('Concat', [shape(q, 'out_rows', { end: -1 }), shape(v, 'out_cols', { start: -1 })], 'out_shape', [intAttr('axis', 0)]);
+      out.push(encodeNode('Reshape', [fused, outShape], block.av.outputs, p('out')));
+      replaced.set(block.av, out);
+      removed.add(block.qk);
+      block.chain.forEach(({ node: n }) => removed.add(n));
+    });
+    return { model: writeGraph(model, graph, constants, replaced, removed, { [MS_DOMAIN]: 1 }), blocks: blocks.length };
+  } catch (cause) {
+    throw new ModelFileError(`not a readable ONNX model: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}

@@ -1,0 +1,43 @@
+import { concat, lenField, stringField, varintField } from '../../../src/onnx/protobuf';
+
+export interface AttentionModelShapes {
+  /** null: q declared without a shape. */
+  q: number[] | null;
+  kt: number[];
+  v: number[];
+}
+
+/** The shapes of the hand-written attention graph unless a test says otherwise. */
+export const ATTENTION_SHAPES: AttentionModelShapes = { q: [2, 8, 4], kt: [2, 4, 6], v: [2, 6, 3] };
+
+/**
+ * A hand-written attention graph: out = softmax(q·kᵀ · 0.5 + bias) · v, with graph inputs q, kt, v
+ * of `shapes` (default q [2, 8, 4], kᵀ [2, 4, 6], v [2, 6, 3]); the bias is a graph input of
+ * `input` dims, or `bias_flat` [2, 6] reshaped to a constant shape.
+ */
+export function attentionModel(bias: { input: number[] } | { reshapeTo: number[] }, shapes: AttentionModelShapes = ATTENTION_SHAPES): Uint8Array {
+  const valueInfo = (dims?: number[] | null) => lenField(2, lenField(1, concat([varintField(1, 1),
+    ...(dims ? [lenField(2, concat(dims.map((d) => lenField(1, varintField(1, d)))))] : [])])));
+  const info = (name: string, dims?: number[] | null) => concat([stringField(1, name), valueInfo(dims)]);
+  const node = (op: string, inputs: string[], outputs: string[], attrs: Uint8Array[] = []) =>
+    lenField(1, concat([...inputs.map((i) => stringField(1, i)), ...outputs.map((o) => stringField(2, o)), stringField(3, outputs[0]!),
+      stringField(4, op), ...attrs.map((a) => lenField(5, a))]));
+  const tensorAttr = (dims: number[], type: number, raw: Uint8Array) => concat([stringField(1, 'value'), varintField(20, 4),
+    lenField(5, concat([...dims.map((d) => varintField(1, d)), varintField(2, type), lenField(9, raw)]))]);
+  const int64s = (v: number[]) => new Uint8Array(new BigInt64Array(v.map(BigInt)).buffer);
+  const biasNodes = 'input' in bias ? [] : [
+    node('Constant', [], ['shape'], [tensorAttr([bias.reshapeTo.length], 7, int64s(bias.reshapeTo))]),
+    node('Reshape', ['bias_flat', 'shape'], ['bias'])];
+  const graph = concat([
+    node('Constant', [], ['scale'], [tensorAttr([], 1, new Uint8Array(new Float32Array([0.5]).buffer))]),
+    ...biasNodes,
+    node('MatMul', ['q', 'kt'], ['s']), node('Mul', ['s', 'scale'], ['ss']), node('Add', ['ss', 'bias'], ['sb']),
+    node('Softmax', ['sb'], ['p'], [concat([stringField(1, 'axis'), varintField(20, 2), varintField(3, -1)])]),
+    node('MatMul', ['p', 'v'], ['out']),
+    stringField(2, 'attention'),
+    ...[info('q', shapes.q), info('kt', shapes.kt), info('v', shapes.v),
+      'input' in bias ? info('bias', bias.input) : info('bias_flat', [2, 6])].map((i) => lenField(11, i)),
+    lenField(12, info('out')),
+  ]);
+  return concat([varintField(1, 8), lenField(7, graph), lenField(8, concat([stringField(1, ''), varintField(2, 18)]))]);
+}
