@@ -25,6 +25,7 @@ export interface RawJob {
   guidanceScale?: unknown;
   seed?: unknown;
   scheduler?: unknown;
+  eta?: unknown;
   window?: unknown;
   overlap?: unknown;
   analyser?: unknown;
@@ -92,6 +93,8 @@ export function resolveJob(raw: RawJob, mode: JobSpec['mode']): JobSpec {
   if (!(ANALYSERS as readonly string[]).includes(analyser)) {
     throw new UsageError(`--analyser must be one of ${ANALYSERS.join(', ')}, got "${analyser}"`);
   }
+  const eta = num(raw.eta, '--eta', DEFAULTS.eta, FIELD_CHECKS.eta)!;
+  if (eta > 0 && scheduler !== 'ddim') throw new UsageError(`--eta applies to --scheduler ddim only, got --scheduler ${scheduler}`);
   const window = num(raw.window, '--window', DEFAULTS.window, FIELD_CHECKS.window)!;
   const overlap = num(raw.overlap, '--overlap', DEFAULTS.overlap, FIELD_CHECKS.overlap)!;
   if (overlap >= window) throw new UsageError(`--overlap (${overlap}) must be smaller than --window (${window})`);
@@ -109,6 +112,7 @@ export function resolveJob(raw: RawJob, mode: JobSpec['mode']): JobSpec {
     guidanceScale: num(raw.guidanceScale, '--guidance-scale', undefined, FIELD_CHECKS.guidanceScale),
     seed: num(raw.seed, '--seed', DEFAULTS.seed, FIELD_CHECKS.seed)!,
     scheduler: scheduler as SchedulerName,
+    eta,
     window,
     overlap,
     analyser: analyser as Analyser,

@@ -23,6 +23,8 @@ export const JOB_DEFAULTS = Object.freeze({
   steps: 20,
   seed: 0,
   scheduler: 'ddim',
+  /** DDIM's η: 0 deterministic. */
+  eta: 0,
   window: 16,
   overlap: 4,
   analyser: 'auto',
@@ -62,6 +64,11 @@ export interface JobOptions {
   seed?: number;
   /** Sampler; default ddim. */
   scheduler?: SchedulerName;
+  /**
+   * DDIM's η in [0, 1]: 0 (default) is deterministic DDIM; above 0 every step adds fresh seeded noise
+   * (1: the DDPM posterior's variance). ddim only.
+   */
+  eta?: number;
   /** Frames per temporal window; default 16. */
   window?: number;
   /** Frames shared by neighbouring windows, fewer than `window`; default 4. */
@@ -109,6 +116,7 @@ export interface JobSpec extends Omit<JobOptions, keyof typeof JOB_DEFAULTS | 'o
   steps: number;
   seed: number;
   scheduler: SchedulerName;
+  eta: number;
   window: number;
   overlap: number;
   analyser: Analyser;
@@ -128,6 +136,7 @@ export const FIELD_CHECKS = Object.freeze({
   window: { ok: (n: number) => Number.isInteger(n) && n >= 1, what: 'a positive integer' },
   overlap: { ok: (n: number) => Number.isInteger(n) && n >= 0, what: 'an integer ≥ 0' },
   alpha: { ok: (n: number) => n >= 0 && n <= 1, what: 'in [0, 1]' },
+  eta: { ok: (n: number) => n >= 0 && n <= 1, what: 'in [0, 1]' },
 });
 
 /** An attribute class name as AttributeSpec.class spells it (and `--attr IMG:class`). */
@@ -209,6 +218,7 @@ export function resolveJobSpec(spec: AnimateSpec | InterpolateSpec, mode: JobSpe
     guidanceScale: number(spec.guidanceScale, 'guidanceScale'),
     seed: number(spec.seed, 'seed') ?? JOB_DEFAULTS.seed,
     scheduler: oneOf(spec.scheduler, 'scheduler', SCHEDULER_NAMES, JOB_DEFAULTS.scheduler),
+    eta: number(spec.eta, 'eta') ?? JOB_DEFAULTS.eta,
     window,
     overlap,
     analyser: oneOf(spec.analyser, 'analyser', ANALYSERS, JOB_DEFAULTS.analyser),
@@ -216,6 +226,7 @@ export function resolveJobSpec(spec: AnimateSpec | InterpolateSpec, mode: JobSpe
     overwrite: flag(spec.overwrite, 'overwrite'),
     strict: flag(spec.strict, 'strict'),
   };
+  if (job.eta > 0 && job.scheduler !== 'ddim') throw new UsageError(`eta applies to the ddim scheduler only, got scheduler ${job.scheduler}`);
   if (spec.splitBranches !== undefined) job.splitBranches = flag(spec.splitBranches, 'splitBranches');
   return job;
 }

@@ -47,6 +47,11 @@ export interface RunOptions {
   guidanceScale?: number;
   seed: number;
   scheduler: SchedulerName;
+  /**
+   * DDIM's η (default 0, deterministic). Above 0 each step adds noise drawn from the seed (a stream
+   * apart from the initial latents'), so the same seed still gives the same frames.
+   */
+  eta?: number;
   window: number;
   overlap: number;
   /**
@@ -392,7 +397,10 @@ export class DurianPipeline {
           for (let p = 0; p < hw; p++) acc[o + p] = acc[o + p]! / norm[f]!;
         }
       }
-      x = scheduler.step(acc, t, x).prevSample;
+      const eta = options.eta ?? 0;
+      // the step noise: its own seeded stream per step, apart from the initial latents' (seed)
+      const noise = eta > 0 ? randomNormal(n, (options.seed + 0x9e3779b9 * (i + 1)) >>> 0) : undefined;
+      x = scheduler.step(acc, t, x, eta > 0 ? { eta, noise } : {}).prevSample;
       options.onStep?.({ step: i + 1, total: timesteps.length, timestep: t });
     }
     return x;

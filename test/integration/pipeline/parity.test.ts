@@ -82,6 +82,19 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
     expect(Buffer.from(a.frames[0]!.buffer).equals(Buffer.from(c.frames[0]!.buffer))).toBe(false);
   }, TIMEOUT_MS);
 
+  it('with DDIM eta > 0: fresh noise every step, the same frames for the same seed, eta 0 unchanged', async () => {
+    const inputs = goldenInputs(2);
+    const opts = { numInferenceSteps: 3, guidanceScale: 2, seed: 7, scheduler: 'ddim' as const, window: 16, overlap: 4 };
+    const plain = await pipeline.run(inputs, opts);
+    const zero = await pipeline.run(inputs, { ...opts, eta: 0 });
+    const a = await pipeline.run(inputs, { ...opts, eta: 1 });
+    const b = await pipeline.run(inputs, { ...opts, eta: 1 });
+    const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
+    expect(same(plain.frames[0]!, zero.frames[0]!)).toBe(true);
+    expect(same(a.frames[0]!, b.frames[0]!)).toBe(true);
+    expect(same(a.frames[0]!, plain.frames[0]!)).toBe(false);
+  }, TIMEOUT_MS);
+
   it('gives the same pose features whatever the pose guider\'s chunk size', async () => {
     const images = goldenInputs(3).poseImages;
     const whole = await pipeline.forwardPoseGuider(images, 100);

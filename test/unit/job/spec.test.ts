@@ -8,7 +8,7 @@ describe('resolveJobSpec', () => {
     expect(resolveJobSpec(job, 'compose')).toEqual({
       identity: 'me.png', identityKeypoints: undefined, attributes: [{ image: 'hat.png', class: 'hat' }], guide: 'd.mp4', output: 'o.mp4',
       mode: 'compose', alpha: [0, 0], frames: undefined, fps: undefined, steps: 20, guidanceScale: undefined, seed: 0, scheduler: 'ddim',
-      window: 16, overlap: 4, analyser: 'auto', preview: undefined, overwrite: false, strict: false,
+      eta: 0, window: 16, overlap: 4, analyser: 'auto', preview: undefined, overwrite: false, strict: false,
     });
   });
 
@@ -36,6 +36,8 @@ describe('resolveJobSpec', () => {
     [{ window: 4, overlap: 4 }, /overlap \(4\) must be smaller than window \(4\)/],
     [{ scheduler: 'plms' }, /scheduler must be one of ddim, euler, got "plms"/],
     [{ analyser: 'eyes' }, /analyser must be one of auto, sidecar, parser, face/],
+    [{ eta: 1.5 }, /eta must be in \[0, 1\]/],
+    [{ eta: 0.5, scheduler: 'euler' }, /eta applies to the ddim scheduler only/],
     [{ attributes: [] }, /at least one/],
     [{ attributes: [{ image: 'a.png', class: 'hat brim' }] }, /attributes\[0\]\.class must be a class name/],
     [{ attributes: [{ class: 'hat' }] }, /attributes\[0\]\.image is missing/],
