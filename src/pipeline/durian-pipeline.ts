@@ -382,6 +382,7 @@ export class DurianPipeline {
       sample: { dims: [split ? 1 : 2, C, window, h, w] }, ...(batched ? { ...batched.ref, ...batched.windows[0]! } : { ...refBranches[0], ...windowBranches(0)[0] }),
     }));
     const timesteps = scheduler.timesteps;
+    const eta = options.eta ?? 0;
     for (let i = 0; i < timesteps.length; i++) {
       const t = timesteps[i]!;
       const xin = scheduler.scaleModelInput(x, t);
@@ -397,7 +398,6 @@ export class DurianPipeline {
           for (let p = 0; p < hw; p++) acc[o + p] = acc[o + p]! / norm[f]!;
         }
       }
-      const eta = options.eta ?? 0;
       // the step noise: its own seeded stream per step, apart from the initial latents' (seed)
       const noise = eta > 0 ? randomNormal(n, (options.seed + 0x9e3779b9 * (i + 1)) >>> 0) : undefined;
       x = scheduler.step(acc, t, x, eta > 0 ? { eta, noise } : {}).prevSample;
