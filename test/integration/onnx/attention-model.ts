@@ -1,4 +1,5 @@
 import { concat, lenField, stringField, varintField } from '../../../src/onnx/protobuf';
+import { createFloat32Tensor } from '../../../src/onnx/runtime';
 
 export interface AttentionModelShapes {
   /** null: q declared without a shape. */
@@ -40,4 +41,18 @@ export function attentionModel(bias: { input: number[] } | { reshapeTo: number[]
     lenField(12, info('out')),
   ]);
   return concat([varintField(1, 8), lenField(7, graph), lenField(8, concat([stringField(1, ''), varintField(2, 18)]))]);
+}
+
+/**
+ * Seeded feeds for `attentionModel`: smooth values in [−2, 2] for q, kᵀ and v of `shapes`, and for
+ * the bias input `biasName` of `biasDims`, multiplied by `biasScale`.
+ */
+export function attentionFeeds(biasName: string, biasDims: number[], shapes: AttentionModelShapes = ATTENTION_SHAPES, biasScale = 1) {
+  const values = (dims: number[], k: number) => new Float32Array(dims.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i * k) * 2);
+  const q = shapes.q!; // a q declared without a shape has no feed to make
+  return {
+    q: createFloat32Tensor(values(q, 1.3), q), kt: createFloat32Tensor(values(shapes.kt, 0.7), shapes.kt),
+    v: createFloat32Tensor(values(shapes.v, 2.1), shapes.v),
+    [biasName]: createFloat32Tensor(values(biasDims, 0.9).map((x) => x * biasScale), biasDims),
+  };
 }

@@ -3,10 +3,10 @@ import path from 'node:path';
 
 import { chunkAttention, DEFAULT_CHUNK_ATTENTION } from '../../../src/onnx/chunk-attention';
 import { readInputDims } from '../../../src/onnx/fix-dims';
-import { createFloat32Tensor, createInferenceSession } from '../../../src/onnx/runtime';
+import { createInferenceSession } from '../../../src/onnx/runtime';
 import { SessionSet } from '../../../src/onnx/session-set';
 import type { FloatArray } from '../../../src/onnx/tensor';
-import { attentionModel } from './attention-model';
+import { attentionFeeds, attentionModel } from './attention-model';
 import { unetFeeds } from './unet-feeds';
 
 const MODEL = path.resolve(__dirname, '..', '..', 'fixtures', 'onnx-tiny');
@@ -70,12 +70,10 @@ describe('attention in pieces of query rows (tiny model)', () => {
 });
 
 describe('attention in pieces: only where the bias certainly broadcasts over the queries', () => {
-  const values = (n: number, k: number) => new Float32Array(n).map((_, i) => Math.sin(i * k) * 2);
   const run = async (model: Uint8Array, biasName: string, biasDims: number[]) => {
     const session = await createInferenceSession(model, ['cpu']);
     try {
-      const out = await session.run({ q: createFloat32Tensor(values(64, 1.3), [2, 8, 4]), kt: createFloat32Tensor(values(48, 0.7), [2, 4, 6]),
-        v: createFloat32Tensor(values(36, 2.1), [2, 6, 3]), [biasName]: createFloat32Tensor(values(biasDims.reduce((a, b) => a * b), 0.9), biasDims) });
+      const out = await session.run(attentionFeeds(biasName, biasDims));
       return Buffer.from((out.out!.data as Float32Array).buffer);
     } finally {
       await session.release();

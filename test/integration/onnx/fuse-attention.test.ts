@@ -3,10 +3,10 @@ import path from 'node:path';
 
 import { readInputDims } from '../../../src/onnx/fix-dims';
 import { fuseAttention } from '../../../src/onnx/fuse-attention';
-import { createFloat32Tensor, createInferenceSession } from '../../../src/onnx/runtime';
+import { createInferenceSession } from '../../../src/onnx/runtime';
 import { SessionSet } from '../../../src/onnx/session-set';
 import type { FloatArray } from '../../../src/onnx/tensor';
-import { attentionModel, ATTENTION_SHAPES, type AttentionModelShapes } from './attention-model';
+import { attentionFeeds, attentionModel, ATTENTION_SHAPES, type AttentionModelShapes } from './attention-model';
 import { unetFeeds } from './unet-feeds';
 
 const MODEL = path.resolve(__dirname, '..', '..', 'fixtures', 'onnx-tiny');
@@ -78,15 +78,11 @@ describe('fused attention (tiny model)', () => {
 });
 
 describe('fused attention: only where it is certain to compute the same function', () => {
-  const values = (n: number, k: number) => new Float32Array(n).map((_, i) => Math.sin(i * k) * 2);
-  const size = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
   const run = async (model: Uint8Array, biasName: string, biasDims: number[], shapes: AttentionModelShapes = ATTENTION_SHAPES) => {
     const session = await createInferenceSession(model, ['cpu']);
     try {
-      const out = await session.run({ q: createFloat32Tensor(values(size(shapes.q!), 1.3), shapes.q!),
-        kt: createFloat32Tensor(values(size(shapes.kt), 0.7), shapes.kt), v: createFloat32Tensor(values(size(shapes.v), 2.1), shapes.v),
-        // a bias of ±8: far from a mask, so that it shows in every output
-        [biasName]: createFloat32Tensor(values(size(biasDims), 0.9).map((x) => x * 4), biasDims) });
+      // a bias of ±8: far from a mask, so that it shows in every output
+      const out = await session.run(attentionFeeds(biasName, biasDims, shapes, 4));
       return { data: out.out!.data as Float32Array, dims: [...out.out!.dims] };
     } finally {
       await session.release();
