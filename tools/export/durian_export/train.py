@@ -43,6 +43,7 @@ from .config import RESUMABLE_OVERRIDES, TrainConfig, apply_overrides, load_conf
 from .data import SynthBatchMaker
 from .data.clips import ClipBatchMaker
 from .data.pool import Pool, plan_stream, pool_reuse
+from .transfer import to_device
 
 
 def lr_at(step: int, cfg: TrainConfig, total: int) -> float:
@@ -181,7 +182,7 @@ class Trainer:
                 rgb, masks, kp = self.data.images(step, self.rank, self.batch)
             if self.stage == "vae":  # the CPU draw travels without waiting for the device
                 noise = torch.randn(latent_shape(self.cfg, rgb.shape[0]), generator=g)
-                return net(rgb, noise.to(self.device, non_blocking=True))
+                return net(rgb, to_device(noise, self.device))
             return net(rgb, masks, kp)
 
     def after_step(self) -> None:

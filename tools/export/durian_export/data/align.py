@@ -24,7 +24,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..transfer import index
+from ..transfer import index, to_device
 
 JAW = tuple(range(0, 17))
 BROWS = tuple(range(17, 27))
@@ -68,8 +68,8 @@ def control_points(kp: torch.Tensor, cls: str) -> torch.Tensor:
     origin, ex, ey = head_frame(kp)
     polar = [(r, a) for r in CLASS_ARCS[cls] for a in _UPPER_ARC]
     polar += [(r, 2 * math.pi * j / n) for r, n in RINGS for j in range(n)]
-    r = torch.tensor([p[0] for p in polar], dtype=kp.dtype).to(kp.device, non_blocking=True)
-    ang = torch.tensor([p[1] for p in polar], dtype=kp.dtype).to(kp.device, non_blocking=True)
+    r = to_device(torch.tensor([p[0] for p in polar], dtype=kp.dtype), kp.device)
+    ang = to_device(torch.tensor([p[1] for p in polar], dtype=kp.dtype), kp.device)
     cx, cy = (r * torch.cos(ang))[None, :, None], (r * torch.sin(ang))[None, :, None]
     extra = origin[:, None] + cx * ex[:, None] + cy * ey[:, None]
     return torch.cat([kp[:, index(CLASS_ANCHORS[cls], kp.device)], extra], 1)

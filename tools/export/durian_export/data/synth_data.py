@@ -20,6 +20,7 @@ from ..config import TrainConfig
 from ..keypoint_image import render_keypoints
 from ..synth import catalog, render, sample_attributes, sample_identities, sample_motion
 from ..synth.params import Attributes, Identity, Motion, without_held_out
+from ..transfer import index, to_device
 from .align import align_attribute
 from .augment import colour_jitter, random_affine
 
@@ -211,7 +212,7 @@ class SynthBatchMaker:
         main = lambda t: t[:n_main].reshape(B, 2 + Fr, *t.shape[1:])  # noqa: E731
         m_rgb, m_masks, m_kp = main(rgb), main(masks), main(kp)
         gen_masks = masks[n_main:n_main + B]
-        cls_idx = torch.tensor([CLS[c] for c in plan.classes]).to(d, non_blocking=True)
+        cls_idx = index([CLS[c] for c in plan.classes], d)
         ar = torch.arange(B, device=d)
         portrait, attr_img = m_rgb[:, 0], m_rgb[:, 1]
         target, target_masks, target_kp = m_rgb[:, 2:], m_masks[:, 2:], m_kp[:, 2:]
@@ -225,7 +226,7 @@ class SynthBatchMaker:
             donor_rgb, donor_masks = rgb[o:o + B], masks[o:o + B]
             gt = lambda t: t[o + B:].reshape(B, 1 + Fr, *t.shape[1:])  # noqa: E731
             g_rgb, g_masks, g_kp = gt(rgb), gt(masks), gt(kp)
-            use = plan.cross.to(d, non_blocking=True)
+            use = to_device(plan.cross, d)
             u4, u5 = use[:, None, None, None], use[:, None, None, None, None]
             target = torch.where(u5, g_rgb[:, 1:], target)
             target_masks = torch.where(u5, g_masks[:, 1:], target_masks)
