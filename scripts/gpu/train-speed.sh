@@ -20,8 +20,9 @@ pool_args() {
   case "$1" in
     vae|parser) echo "--batch-size 256 --pool 4096 --pool-refresh 32" ;;
     stage1) echo "--batch-size 256 --pool 8192 --pool-refresh 32" ;;
-    # 8-frame clips, as the "before" figure was measured (the config now trains 16-frame clips)
-    stage2) echo "--batch-size 128 --pool 2048 --pool-refresh 8 frames=8" ;;
+    # 8-frame clips, as the "before" figure was measured; batch 256 of them is the 2,048 frames a step
+    # that training's 16-frame clips at batch 128 make (scripts/gpu/train-chunk.sh)
+    stage2) echo "--batch-size 256 --pool 4096 --pool-refresh 16 frames=8" ;;
   esac
 }
 
