@@ -8,6 +8,9 @@
 # each, and each run's VAE-only checkpoint.
 #   bash scripts/gpu/vae-arms.sh MINUTES [ARMS]   ARMS: "c4 c16" (default; 2 GPUs) or one of them
 #                                                 (one GPU; c4 needs checkpoints/vae-pixel carried)
+#   GPUS="0 0": the GPU of each arm in turn (default 0 1 ...). Two arms on one GPU need smaller batches:
+#   at batch 512 one VAE run holds ~100 GiB of an H200 and the second fails with CUDA out of memory.
+#   An arm resumes from .vae-start/<arm> (carried; ignored) where present, c4 from checkpoints/vae-pixel.
 # Writes $OUT/<arm>/ckpt.pt.part000 for each arm and $OUT/results.tgz (logs, health JSON).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -19,19 +22,23 @@ arms="${2:-c4 c16}"
 common=(--stage vae --steps 3000 --max-minutes "$minutes" --batch-size 512 --pool 8192 --pool-refresh 64
         --data-workers 14 --compile --compile-render --log-every 50 --eval-every 200 --eval-batches 2
         --save-every 100000 --ema-decay 0.99)
-gpu=0
+read -r -a gpus <<< "${GPUS:-0 1 2 3}"
+i=0
 for c in $arms; do
+  gpu=${gpus[$i]}; i=$((i + 1))
   rm -rf /tmp/vae-$c && mkdir -p /tmp/vae-$c
-  if [[ $c == c4 ]]; then
-    # the resumed arm starts without optimiser state, so train re-warms its rate (here over 50 steps)
-    cp "$root"/checkpoints/vae-pixel/ckpt.pt.part* /tmp/vae-c4/
-    CUDA_VISIBLE_DEVICES=$gpu python3 -m durian_export.train --out /tmp/vae-c4 --resume "${common[@]}" warmup=50 \
-      > "$out/r/c4.log" 2>&1 &
+  start=""
+  [[ $c == c4 ]] && start="$root/checkpoints/vae-pixel"
+  [[ -d "$root/.vae-start/$c" ]] && start="$root/.vae-start/$c"
+  if [[ -n $start ]]; then
+    # a resumed arm starts without optimiser state, so train re-warms its rate (here over 50 steps)
+    cp "$start"/ckpt.pt.part* /tmp/vae-$c/
+    CUDA_VISIBLE_DEVICES=$gpu python3 -m durian_export.train --out /tmp/vae-$c --resume "${common[@]}" warmup=50 \
+      > "$out/r/$c.log" 2>&1 &
   else
     CUDA_VISIBLE_DEVICES=$gpu python3 -m durian_export.train --config configs/base.json --out /tmp/vae-$c \
       "${common[@]}" lr=3e-4 model.vae_norm=pixel model.latent_channels=${c#c} > "$out/r/$c.log" 2>&1 &
   fi
-  gpu=$((gpu + 1))
 done
 wait
 for c in $arms; do
