@@ -84,7 +84,8 @@ def run_pipelined(chunks: list[list[dict]], out: Path, model: Path, args, size: 
     scores: list[dict] = []
     merged = {"jobs": 0, "succeeded": 0, "skipped": 0, "failed": 0, "outcomes": []}
     for k in range(len(chunks)):
-        jobs = write_jobs(built[k], out, args.steps, args.seed, args.guidance_scale, name=f"jobs-{k:03d}.jsonl")
+        jobs = write_jobs(built[k], out, args.steps, args.seed, args.guidance_scale, name=f"jobs-{k:03d}.jsonl",
+                          eta=args.eta)
         proc = start_durian(_batch_args(jobs, model, args.provider))
         try:
             if k + 1 < len(chunks):
@@ -204,6 +205,7 @@ def main(argv=None) -> None:
                     help=f"seed the cases are drawn from ({HOLD_OUT_SEED}: the benchmark; another seed "
                          "≥ the training hold-out, e.g. 2000000, is a validation split for tuning)")
     ap.add_argument("--guidance-scale", type=float, help="the CLI's --guidance-scale (default: the CLI's)")
+    ap.add_argument("--eta", type=float, help="the CLI's --eta: DDIM's fresh noise per step, 0..1 (default: the CLI's)")
     ap.add_argument("--chunk", type=int, default=8, help="cases per `durian batch` call (the pipeline's unit)")
     args = ap.parse_args(argv)
     if args.case_seed < HOLD_OUT_SEED:

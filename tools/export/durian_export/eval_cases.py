@@ -191,13 +191,15 @@ def _interpolation_case(out: Path, n: int, size: int, frames: int, seed: int, ba
 
 
 def write_jobs(cases: list[dict], out: Path, steps: int, seed: int, guidance_scale: float | None = None,
-               name: str = "jobs.jsonl") -> Path:
+               name: str = "jobs.jsonl", eta: float | None = None) -> Path:
     lines = []
     for c in cases:
         d = Path(c["dir"])
         common = {"guide": str(d / "guide.json"), "steps": steps, "seed": seed, "frames": c["frames"] + 1}
         if guidance_scale is not None:
             common["guidanceScale"] = guidance_scale
+        if eta is not None:
+            common["eta"] = eta
         if c["kind"] in ("composition", "interpolation"):
             job = {**common, "identity": str(d / "identity.png"), "attr": [f"{d / f}:{k}" for f, k in c["attrs"]],
                    "output": str(d / "ours") + "/"}

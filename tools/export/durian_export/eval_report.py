@@ -65,7 +65,8 @@ def _ci(d: dict | None, fmt: str, better_high: bool) -> str:
 
 def write_report(out: Path, table: dict, args) -> Path:
     extra = "".join(f" --{k.replace('_', '-')} {v}" for k, v in (("only", args.only), ("case_seed", args.case_seed),
-                                                                  ("guidance_scale", args.guidance_scale))
+                                                                  ("guidance_scale", args.guidance_scale),
+                                                                  ("eta", args.eta))
                     if v is not None and not (k == "case_seed" and v == HOLD_OUT_SEED))
     lines = ["# durian benchmark", "",
              f"Model `{args.model}`, {args.per_class} case(s) per class, {args.combos} held-out-combination case(s), "

@@ -92,17 +92,18 @@ def test_benchmark_runs_through_the_cli(tmp_path, capsys):
                     reason="needs the built CLI (npm run build) and node")
 def test_benchmark_subset_on_a_validation_seed(tmp_path):
     """--only runs just the named groups (as the same cases they are in the full set); --case-seed
-    draws another held-out split for tuning; --guidance-scale reaches the CLI jobs."""
+    draws another held-out split for tuning; --guidance-scale and --eta reach the CLI jobs."""
     model = ROOT / "test" / "fixtures" / "onnx-tiny"
     with pytest.raises(SystemExit, match="training data"):
         eval_main(["--model", str(model), "--out", str(tmp_path / "x"), "--case-seed", "5"])
     with pytest.raises(SystemExit, match="no such case group"):
         eval_main(["--model", str(model), "--out", str(tmp_path / "y"), "--only", "transfer/tiara"])
     eval_main(["--model", str(model), "--out", str(tmp_path / "v"), "--per-class", "1", "--frames", "2", "--steps", "1",
-               "--only", "transfer/glasses", "--case-seed", "2000000", "--guidance-scale", "1.5"])
+               "--only", "transfer/glasses", "--case-seed", "2000000", "--guidance-scale", "1.5",
+               "--eta", "1"])
     result = json.loads((tmp_path / "v" / "benchmark.json").read_text())
     assert set(result["table"]) == {"transfer/glasses"}
     assert [p.name for p in (tmp_path / "v" / "cases").iterdir()] == ["003-transfer-glasses"]
     jobs = [json.loads(line) for f in sorted((tmp_path / "v").glob("jobs-*.jsonl")) for line in f.read_text().splitlines()]
-    assert len(jobs) == 3 and all(j["guidanceScale"] == 1.5 for j in jobs)
-    assert "--case-seed 2000000 --guidance-scale 1.5" in (tmp_path / "v" / "benchmark.md").read_text()
+    assert len(jobs) == 3 and all(j["guidanceScale"] == 1.5 and j["eta"] == 1 for j in jobs)
+    assert "--case-seed 2000000 --guidance-scale 1.5 --eta 1.0" in (tmp_path / "v" / "benchmark.md").read_text()
