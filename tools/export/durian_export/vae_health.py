@@ -10,6 +10,10 @@ Health of a trained VAE on held-out SynthPortrait renders (identities from the c
 - eye symmetry: L1 in the left-eye and right-eye boxes (iBUG 42–47 and 36–41) per render; the mean
   left − right difference with its bootstrap 95 % interval, and relative to the mean eye error.
 - round-trip PSNR / SSIM (metrics.py convention) and the mouth-region L1.
+- latent use: per latent channel the posterior's mean σ and the spread of its mean μ over the
+  renders; a channel whose σ stays near the prior's 1 carries almost nothing (posterior collapse:
+  the KL term made it cheaper to leave the channel at the prior than to encode detail in it). The
+  KL per render, in nats, bounds what the latent carries.
 
 `vae_health(...)["ok"]` is the check the tests and the retrain use: peak ratio ≤ PEAK_BOUND and
 eye asymmetry ≤ EYE_ASYMMETRY_BOUND. PSNR is reported beside it with its own target (PSNR_TARGET at
@@ -32,6 +36,9 @@ from .synth import render, sample_attributes, sample_identities, sample_motion
 # Bounds (measured; docs/training.md "VAE droplet"): the shipped GroupNorm decoder peaks at 180–510×
 # its layer median on held-out renders; a decoder that keeps no spot spike stays far below.
 PEAK_BOUND = 100.0
+# a channel is "in use" when its mean posterior σ is below this (the prior's σ is 1; the trained
+# VAEs' used channels sit at 0.1–0.2 and their collapsed ones at 0.8–0.93: docs/training.md)
+ACTIVE_SIGMA = 0.5
 EYE_ASYMMETRY_BOUND = 0.15  # |mean(left − right eye L1)| / mean eye L1
 PSNR_TARGET = 32.0          # dB, round trip at 256×256 on held-out renders
 
@@ -55,9 +62,10 @@ def _decoder_layers(decoder: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 @torch.no_grad()
-def reconstruct(vae: nn.Module, images: torch.Tensor, batch: int = 4) -> tuple[torch.Tensor, dict]:
-    """Encode (latent mean) → decode; returns the reconstruction [N, 3, H, W] in [0, 1] and, per decoder
-    layer, (max/median ratio [N], argmax (channel, y, x) in image pixels [N, 3])."""
+def reconstruct(vae: nn.Module, images: torch.Tensor, batch: int = 4) -> tuple[torch.Tensor, dict, dict]:
+    """Encode (latent mean) → decode; returns the reconstruction [N, 3, H, W] in [0, 1], per decoder
+    layer (max/median ratio [N], argmax (channel, y, x) in image pixels [N, 3]), and the latent's use
+    (module comment)."""
     layers = _decoder_layers(vae.decoder)
     stats: dict[str, list] = {n: [] for n, _ in layers}
     H, W = images.shape[-2:]
@@ -76,22 +84,29 @@ def reconstruct(vae: nn.Module, images: torch.Tensor, batch: int = 4) -> tuple[t
     device = next(vae.parameters()).device  # the VAE may sit on a GPU (the retrain host); results come back to the CPU
     handles = [m.register_forward_hook(hook(n)) for n, m in layers]
     try:
-        recs = []
+        recs, means, logvars = [], [], []
         for i in range(0, len(images), batch):
-            mean, _ = vae.encoder(images[i:i + batch].to(device) * 2 - 1)
+            mean, logvar = vae.encoder(images[i:i + batch].to(device) * 2 - 1)
+            means.append(mean.float().cpu())
+            logvars.append(logvar.float().cpu())
             recs.append(((vae.decoder(mean).float().cpu() + 1) / 2).clamp(0, 1))
     finally:
         for h in handles:
             h.remove()
     per_layer = {n: (torch.cat([r for r, _ in v]), torch.cat([p for _, p in v])) for n, v in stats.items()}
-    return torch.cat(recs), per_layer
+    mean, logvar = torch.cat(means), torch.cat(logvars)
+    sigma = (0.5 * logvar).exp().mean(dim=(0, 2, 3))
+    latent = {"channels": int(mean.shape[1]), "sigma": sigma.tolist(), "mu_std": mean.std(dim=(0, 2, 3)).tolist(),
+              "active": int((sigma < ACTIVE_SIGMA).sum()),
+              "kl_nats": float(0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(dim=(1, 2, 3)).mean())}
+    return torch.cat(recs), per_layer, latent
 
 
 def vae_health(vae: nn.Module, renders: Renders) -> dict:
     """The droplet check on one VAE (a `VAE` module, eval mode) and held-out renders."""
     vae.eval()
     x, kp = renders.images, renders.keypoints
-    rec, per_layer = reconstruct(vae, x)
+    rec, per_layer, latent = reconstruct(vae, x)
     size = tuple(x.shape[-2:])
     left_box = metrics.keypoint_box(kp, *metrics.REGIONS["left_eye"], size)
     right_box = metrics.keypoint_box(kp, *metrics.REGIONS["right_eye"], size)
@@ -127,6 +142,7 @@ def vae_health(vae: nn.Module, renders: Renders) -> dict:
         "peak_ok": peak <= PEAK_BOUND, "eyes_ok": asym <= EYE_ASYMMETRY_BOUND,
         "ok": peak <= PEAK_BOUND and asym <= EYE_ASYMMETRY_BOUND,
         "psnr_ok": metrics.psnr(rec, x) >= PSNR_TARGET,
+        "latent": latent,
     }
 
 
@@ -154,6 +170,8 @@ def main(argv=None) -> None:
           f"eye L1 left {np.mean(h['left_eye_l1']):.4f} right {np.mean(h['right_eye_l1']):.4f}: left − right "
           f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] (bootstrap 95 %), asymmetry {h['eye_asymmetry']:.2f} "
           f"(bound {EYE_ASYMMETRY_BOUND:g}); mouth L1 {h['mouth_l1']:.4f}\n"
+          f"latent: {h['latent']['active']} of {h['latent']['channels']} channels in use (mean σ < {ACTIVE_SIGMA:g}; "
+          f"σ per channel {' '.join(f'{s:.2f}' for s in h['latent']['sigma'])}), KL {h['latent']['kl_nats']:.0f} nats a render\n"
           f"{'OK' if h['ok'] else 'FAIL'}")
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from test_model import TINY
+from test_model import TINY, tiny_cfg
 
 from durian_export.checkpoint import checkpoint_exists, load_model
 from durian_export.config import ModelArgs, load_config
@@ -127,3 +127,25 @@ def test_the_retrained_pixel_norm_vae_has_no_spike_and_symmetric_eyes():
     assert h["peak_ok"], f"activation peak {h['peak_ratio']:.0f}× the median in {h['peak_layer']} at {h['peak_at']}"
     assert h["eyes_ok"], f"eye L1 asymmetry {h['eye_asymmetry']:.2f}, left − right {h['eye_diff']}"
     assert h["peak_in_left_eye_fraction"] == 0.0
+
+
+def test_latent_use_counts_the_channels_the_posterior_keeps_away_from_the_prior():
+    """A real tiny VAE whose encoder output layer is set by hand: channel 0 at the prior (μ 0, σ 1, the
+    posterior collapse the KL term causes), the others with σ e^-2 and a μ that follows the image. The
+    report counts the others as in use, gives σ per channel and the KL of that posterior."""
+    torch.manual_seed(0)
+    vae = VAE(tiny_cfg("model.latent_channels=3").model).eval()
+    conv = vae.encoder.conv_out  # 2C outputs: C means, then C log-variances
+    with torch.no_grad():
+        conv.bias.zero_()
+        conv.weight[0].zero_()       # channel 0: μ 0
+        conv.weight[3:].zero_()      # every log-variance constant: channel 0's 0 (σ 1), the others −4 (σ e^-2)
+        conv.bias[4:] = -4.0
+    renders = held_out_renders(1_000_000, n=2, size=64)
+    latent = vae_health(vae, renders)["latent"]
+    assert latent["channels"] == 3 and latent["active"] == 2
+    assert latent["sigma"] == pytest.approx([1.0, np.exp(-2.0), np.exp(-2.0)], rel=1e-5)
+    assert latent["mu_std"][0] == 0.0 and min(latent["mu_std"][1:]) > 0
+    with torch.no_grad():
+        mean, logvar = vae.encoder(renders.images * 2 - 1)
+    assert latent["kl_nats"] == pytest.approx(float(vae.kl(mean, logvar)), rel=1e-5)
