@@ -8,6 +8,8 @@
 # each, and each run's VAE-only checkpoint.
 #   bash scripts/gpu/vae-arms.sh MINUTES [ARMS]   ARMS: "c4 c16" (default; 2 GPUs) or one of them
 #                                                 (one GPU; c4 needs checkpoints/vae-pixel carried)
+#   An arm NAME=OVERRIDES is a fresh run with the config overrides OVERRIDES (comma-separated) on top of
+#   the c-arms' recipe, e.g. "c16kl=model.latent_channels=16,kl_weight=5e-12".
 #   GPUS="0 0": the GPU of each arm in turn (default 0 1 ...). Two arms on one GPU need smaller batches:
 #   at batch 512 one VAE run holds ~100 GiB of an H200 and the second fails with CUDA out of memory.
 #   An arm resumes from .vae-start/<arm> (carried; ignored) where present, c4 from checkpoints/vae-pixel.
@@ -24,7 +26,9 @@ common=(--stage vae --steps 3000 --max-minutes "$minutes" --batch-size 512 --poo
         --save-every 100000 --ema-decay 0.99)
 read -r -a gpus <<< "${GPUS:-0 1 2 3}"
 i=0
-for c in $arms; do
+names=()
+for spec in $arms; do
+  c=${spec%%=*}; names+=("$c")
   gpu=${gpus[$i]}; i=$((i + 1))
   rm -rf /tmp/vae-$c && mkdir -p /tmp/vae-$c
   start=""
@@ -36,17 +40,18 @@ for c in $arms; do
     CUDA_VISIBLE_DEVICES=$gpu python3 -m durian_export.train --out /tmp/vae-$c --resume "${common[@]}" warmup=50 \
       > "$out/r/$c.log" 2>&1 &
   else
+    if [[ $spec == *=* ]]; then IFS=, read -r -a extra <<< "${spec#*=}"; else extra=("model.latent_channels=${c#c}"); fi
     CUDA_VISIBLE_DEVICES=$gpu python3 -m durian_export.train --config configs/base.json --out /tmp/vae-$c \
-      "${common[@]}" lr=3e-4 model.vae_norm=pixel model.latent_channels=${c#c} > "$out/r/$c.log" 2>&1 &
+      "${common[@]}" lr=3e-4 model.vae_norm=pixel "${extra[@]}" > "$out/r/$c.log" 2>&1 &
   fi
 done
 wait
-for c in $arms; do
+for c in "${names[@]}"; do
   cp /tmp/vae-$c/loss.jsonl "$out/r/$c-loss.jsonl"
   python3 -m durian_export.checkpoint slim --run /tmp/vae-$c --out "$out/$c" --ema --trained-only >> "$out/r/slim.log" 2>&1
   python3 -m durian_export.vae_health --checkpoint "$out/$c" --renders 16 --size 256 --json "$out/r/$c-health.json" \
     > "$out/r/$c-health.log" 2>&1 &
 done
 wait
-grep -h heldout "$out"/r/c*-loss.jsonl | cut -c1-160; cat "$out"/r/c*-health.log
+grep -h heldout "$out"/r/*-loss.jsonl | cut -c1-160; cat "$out"/r/*-health.log
 cd "$out" && tar czf results.tgz r && rm -rf r
