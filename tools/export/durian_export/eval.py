@@ -49,7 +49,7 @@ from .eval_cases import (
     warp,
     write_jobs,
 )
-from .eval_report import summarise, write_picture, write_report
+from .eval_report import METHODS, summarise, write_picture, write_report
 from .metrics import psnr, region_l1, ssim
 from .synth import catalog
 
@@ -85,13 +85,13 @@ def run_pipelined(chunks: list[list[dict]], out: Path, model: Path, args, size: 
     merged = {"jobs": 0, "succeeded": 0, "skipped": 0, "failed": 0, "outcomes": []}
     for k in range(len(chunks)):
         jobs = write_jobs(built[k], out, args.steps, args.seed, args.guidance_scale, name=f"jobs-{k:03d}.jsonl",
-                          eta=args.eta)
+                          eta=args.eta, ours_only=args.ours_only)
         proc = start_durian(_batch_args(jobs, model, args.provider))
         try:
             if k + 1 < len(chunks):
                 built.append(build(chunks[k + 1]))
             if k > 0:
-                scores += [score_case(c, size, template, model) for c in built[k - 1]]
+                scores += [score_case(c, size, template, model, args.ours_only) for c in built[k - 1]]
             stdout, stderr = proc.communicate()
         except BaseException:
             proc.kill()
@@ -102,7 +102,7 @@ def run_pipelined(chunks: list[list[dict]], out: Path, model: Path, args, size: 
         for key in ("jobs", "succeeded", "skipped", "failed"):
             merged[key] += s[key]
         merged["outcomes"] += s["outcomes"]
-    scores += [score_case(c, size, template, model) for c in built[-1]]
+    scores += [score_case(c, size, template, model, args.ours_only) for c in built[-1]]
     return [c for chunk in built for c in chunk], scores, merged
 
 
@@ -147,9 +147,9 @@ def score_frames(out: torch.Tensor, gt: torch.Tensor, covered: torch.Tensor, cls
             **metrics.region_errors(out, gt, kp, cov)}
 
 
-def score_case(case: dict, size: int, template: np.ndarray, model: Path | None = None) -> dict:
-    """Scores ours and the baselines against the aligned ground truth on the pixels it covers (the
-    first output frame is the portrait's own pose and is left out)."""
+def score_case(case: dict, size: int, template: np.ndarray, model: Path | None = None, ours_only: bool = False) -> dict:
+    """Scores ours and the baselines (not with ours_only) against the aligned ground truth on the pixels
+    it covers (the first output frame is the portrait's own pose and is left out)."""
     d = Path(case["dir"])
     t = torch.load(d / "truth.pt")
     m = estimate_similarity(t["portrait_kp"].numpy(), template)
@@ -165,8 +165,8 @@ def score_case(case: dict, size: int, template: np.ndarray, model: Path | None =
     kp = t["keypoints"].numpy()
     gt_kp = kp @ m[:, :2].T + m[:, 2]
     kp_t = torch.from_numpy(gt_kp.astype(np.float32))
-    result = {"kind": case["kind"], "cls": case["cls"], "covered_fraction": float(covered.float().mean())}
-    for name in ("ours", "baseline", "plain") if case["kind"] != "composition" else ("ours",):
+    result = {"case": d.name, "kind": case["kind"], "cls": case["cls"], "covered_fraction": float(covered.float().mean())}
+    for name in ("ours", "baseline", "plain") if case["kind"] != "composition" and not ours_only else ("ours",):
         out = _read_frames(d / name)[1:]
         result[name] = score_frames(out, gt, covered, cls_mask, face, kp_t)
         if model is not None:
@@ -182,7 +182,7 @@ def _score_interpolation(case: dict, t: dict, m: np.ndarray, size: int, covered:
     # change of the hair region from the first frame, frame by frame: monotonic in α?
     change = [region_l1(out[i:i + 1], out[:1], hair) for i in range(len(out))]
     steps = np.diff(change)
-    return {"kind": "interpolation", "cls": "hair", "change": change, "covered_fraction": float(covered.float().mean()),
+    return {"case": d.name, "kind": "interpolation", "cls": "hair", "change": change, "covered_fraction": float(covered.float().mean()),
             "monotonic_fraction": float((steps >= -1e-3).mean()) if len(steps) else 1.0,
             "start": {"psnr": psnr(out[:1], ends[:1], covered), "attr_l1": region_l1(out[:1], ends[:1], hair)},
             "end": {"psnr": psnr(out[-1:], ends[1:], covered), "attr_l1": region_l1(out[-1:], ends[1:], hair)}}
@@ -206,6 +206,9 @@ def main(argv=None) -> None:
                          "≥ the training hold-out, e.g. 2000000, is a validation split for tuning)")
     ap.add_argument("--guidance-scale", type=float, help="the CLI's --guidance-scale (default: the CLI's)")
     ap.add_argument("--eta", type=float, help="the CLI's --eta: DDIM's fresh noise per step, 0..1 (default: the CLI's)")
+    ap.add_argument("--ours-only", action="store_true",
+                    help="run and score only the model itself, not the baselines: for choosing models and settings "
+                         "on a validation split (compare runs with python -m durian_export.eval_compare)")
     ap.add_argument("--chunk", type=int, default=8, help="cases per `durian batch` call (the pipeline's unit)")
     args = ap.parse_args(argv)
     if args.case_seed < HOLD_OUT_SEED:
@@ -229,7 +232,8 @@ def main(argv=None) -> None:
         cases, scores, summary = run_pipelined(chunks, out, model, args, size, template, build)
     finally:
         torch.set_num_threads(threads)
-    write_picture(out / "benchmark.png", cases, size, template, _read_frames)
+    write_picture(out / "benchmark.png", cases, size, template, _read_frames,
+                  methods=("ours",) if args.ours_only else METHODS)
     table = summarise(scores)
     timing = {"wall_s": time.perf_counter() - t0, "cli_jobs": summary["jobs"], "cases": len(plan),
               "cli_job_s": sum(o.get("seconds", 0) for o in summary["outcomes"])}

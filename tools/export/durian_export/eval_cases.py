@@ -191,7 +191,7 @@ def _interpolation_case(out: Path, n: int, size: int, frames: int, seed: int, ba
 
 
 def write_jobs(cases: list[dict], out: Path, steps: int, seed: int, guidance_scale: float | None = None,
-               name: str = "jobs.jsonl", eta: float | None = None) -> Path:
+               name: str = "jobs.jsonl", eta: float | None = None, ours_only: bool = False) -> Path:
     lines = []
     for c in cases:
         d = Path(c["dir"])
@@ -209,6 +209,8 @@ def write_jobs(cases: list[dict], out: Path, steps: int, seed: int, guidance_sca
             continue
         lines.append({**common, "identity": str(d / "identity.png"), "attr": f"{d / 'attr.png'}:{c['cls']}",
                       "output": str(d / "ours") + "/"})
+        if ours_only:
+            continue
         lines.append({**common, "identity": str(d / "edited.png"), "attr": f"{d / 'edited.png'}:{c['cls']}",
                       "output": str(d / "baseline") + "/"})
         lines.append({**common, "identity": str(d / "plain.png"), "attr": f"{d / 'plain.png'}:{c['cls']}",

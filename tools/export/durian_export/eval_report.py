@@ -17,7 +17,7 @@ COMPARED = ("psnr", "ssim", "l1", "attr_l1", "identity_l1", "left_eye_l1", "righ
 HIGHER_IS_BETTER = {"psnr", "ssim"}
 
 
-def _groups(scores: list[dict]) -> dict[str, list[dict]]:
+def case_groups(scores: list[dict]) -> dict[str, list[dict]]:
     groups: dict[str, list[dict]] = {}
     for s in scores:
         groups.setdefault(f"{s['kind']}/{s['cls']}", []).append(s)
@@ -42,7 +42,7 @@ def compare(items: list[dict], other: str) -> dict:
 
 def summarise(scores: list[dict]) -> dict:
     table = {}
-    for key, items in _groups(scores).items():
+    for key, items in case_groups(scores).items():
         names = [n for n in METHODS + ("start", "end") if n in items[0]]
         row = {name: {m: float(np.mean([i[name][m] for i in items])) for m in items[0][name]} for name in names}
         if "monotonic_fraction" in items[0]:
@@ -68,6 +68,7 @@ def write_report(out: Path, table: dict, args) -> Path:
                                                                   ("guidance_scale", args.guidance_scale),
                                                                   ("eta", args.eta))
                     if v is not None and not (k == "case_seed" and v == HOLD_OUT_SEED))
+    extra += " --ours-only" if getattr(args, "ours_only", False) else ""
     lines = ["# durian benchmark", "",
              f"Model `{args.model}`, {args.per_class} case(s) per class, {args.combos} held-out-combination case(s), "
              f"{args.frames} frames, {args.steps} steps, seed {args.seed}; held-out cases from seed {args.case_seed}. "
@@ -110,9 +111,10 @@ def write_report(out: Path, table: dict, args) -> Path:
     return path
 
 
-def write_picture(path: Path, cases: list[dict], size: int, template: np.ndarray, read_frames, max_rows: int = 12) -> None:
-    """Rows: identity | attribute | guidance | ours | baseline | plain animator | ground truth (middle frame), for the
-    first max_rows transfer cases, all in the CLI's aligned frame."""
+def write_picture(path: Path, cases: list[dict], size: int, template: np.ndarray, read_frames, max_rows: int = 12,
+                  methods: tuple[str, ...] = METHODS) -> None:
+    """Rows: identity | attribute | guidance | ours | baseline | plain animator (those of `methods`) | ground truth
+    (middle frame), for the first max_rows transfer cases, all in the CLI's aligned frame."""
     from .keypoint_image import render_keypoints
     from .synth.io import save_png
 
@@ -124,12 +126,12 @@ def write_picture(path: Path, cases: list[dict], size: int, template: np.ndarray
         t = torch.load(d / "truth.pt")
         m = estimate_similarity(t["portrait_kp"].numpy(), template)
         gt = warp(read_frames(d / "gt"), m, size)
-        ours, base, plain = (read_frames(d / n)[1:] for n in METHODS)
+        outs = [read_frames(d / n)[1:] for n in methods]
         mid = len(gt) // 2
         kp = torch.from_numpy((t["keypoints"][mid].numpy() @ m[:, :2].T + m[:, 2]).astype(np.float32))
         ident = warp(t["portrait"][None], m, size)[0]
         ma = estimate_similarity(t["donor_kp"].numpy(), template)
         attr = warp(t["donor"][None], ma, size)[0]
-        rows.append(torch.cat([ident, attr, render_keypoints(kp[None], size, size)[0], ours[mid], base[mid], plain[mid], gt[mid]], -1))
+        rows.append(torch.cat([ident, attr, render_keypoints(kp[None], size, size)[0], *(o[mid] for o in outs), gt[mid]], -1))
     if rows:
         save_png(path, torch.cat(rows, -2))

@@ -107,3 +107,32 @@ def test_benchmark_subset_on_a_validation_seed(tmp_path):
     jobs = [json.loads(line) for f in sorted((tmp_path / "v").glob("jobs-*.jsonl")) for line in f.read_text().splitlines()]
     assert len(jobs) == 3 and all(j["guidanceScale"] == 1.5 and j["eta"] == 1 for j in jobs)
     assert "--case-seed 2000000 --guidance-scale 1.5 --eta 1.0" in (tmp_path / "v" / "benchmark.md").read_text()
+
+
+@pytest.mark.skipif(not cli_available(),
+                    reason="needs the built CLI (npm run build) and node")
+def test_ours_only_runs_compare_case_by_case(tmp_path):
+    """--ours-only runs just the model (no baseline jobs, no baseline scores); eval_compare pairs two
+    such runs case by case: a run against itself differs by exactly 0, a different setting (eta)
+    gives a row per metric with its interval, and runs over other cases are refused."""
+    from durian_export.eval_compare import compare_runs, load_cases
+    from durian_export.eval_compare import main as compare_main
+
+    model = ROOT / "test" / "fixtures" / "onnx-tiny"
+    common = ["--model", str(model), "--per-class", "2", "--frames", "3", "--steps", "2", "--only", "transfer/hat",
+              "--case-seed", "2000000", "--ours-only"]
+    eval_main([*common, "--out", str(tmp_path / "a")])
+    eval_main([*common, "--out", str(tmp_path / "b"), "--eta", "1"])
+    jobs = [json.loads(line) for f in sorted((tmp_path / "a").glob("jobs-*.jsonl")) for line in f.read_text().splitlines()]
+    assert len(jobs) == 2 and all(j["output"].endswith("/ours/") for j in jobs)
+    a, b = load_cases(tmp_path / "a"), load_cases(tmp_path / "b")
+    assert [c["case"] for c in a] == [c["case"] for c in b] and all(set(c) & {"baseline", "plain"} == set() for c in a)
+    same = compare_runs(a, a)["transfer/hat"]
+    assert same["cases"] == 2 and same["psnr"]["mean"] == 0 and same["psnr"]["low"] == same["psnr"]["high"] == 0
+    diff = compare_runs(a, b)["transfer/hat"]
+    assert {"psnr", "ssim", "attr_l1", "jitter_px"} <= set(diff)
+    assert diff["psnr"]["mean"] == pytest.approx(np.mean([y["ours"]["psnr"] - x["ours"]["psnr"] for x, y in zip(a, b)]))
+    with pytest.raises(SystemExit, match="different cases"):
+        compare_runs(a, b[:1])
+    compare_main([str(tmp_path / "a"), str(tmp_path / "b"), "--json", str(tmp_path / "cmp.json")])
+    assert json.loads((tmp_path / "cmp.json").read_text())["transfer/hat"]["cases"] == 2

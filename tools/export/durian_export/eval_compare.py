@@ -1,0 +1,97 @@
+"""python -m durian_export.eval_compare RUN_A RUN_B [--json OUT]
+
+Two runs of `durian_export.eval` on the same cases (same --case-seed, --per-class, --only, --frames),
+typically two models or two settings on the validation split: per case group and metric, the mean
+paired difference B − A over the cases, with its bootstrap 95 % interval (metrics.paired_bootstrap),
+and how many cases B wins. This is how a model or setting is chosen (docs/benchmark.md): a
+difference whose interval contains 0 is not a result.
+
+Only `ours` is compared (runs made with --ours-only have nothing else). Cases are matched by name;
+runs whose case lists differ are refused rather than compared on a subset.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .eval_report import case_groups
+from .metrics import paired_bootstrap
+
+# metric → higher is better
+METRICS = {"psnr": True, "ssim": True, "l1": False, "attr_l1": False, "identity_l1": False, "left_eye_l1": False,
+           "right_eye_l1": False, "mouth_l1": False, "keypoint_error_px": False, "jitter_px": False}
+
+
+def load_cases(run: Path) -> list[dict]:
+    path = run / "benchmark.json" if run.is_dir() else run
+    try:
+        cases = json.loads(path.read_text())["cases"]
+    except FileNotFoundError:
+        raise SystemExit(f"{path}: no such benchmark result (run python -m durian_export.eval first)") from None
+    if any("case" not in c for c in cases):
+        raise SystemExit(f"{path}: written before cases were named; run that evaluation again")
+    return cases
+
+
+def compare_runs(a: list[dict], b: list[dict]) -> dict:
+    """{group: {"cases": n, metric: {mean, low, high, b_better: cases where B is better}}} over ours."""
+    names_a, names_b = [c["case"] for c in a], [c["case"] for c in b]
+    if names_a != names_b:
+        only = sorted(set(names_a) ^ set(names_b))
+        raise SystemExit(f"the runs scored different cases ({len(names_a)} vs {len(names_b)}; e.g. {only[:3]}): "
+                         "run both with the same --case-seed, --per-class, --combos and --only")
+    by_name = {c["case"]: c for c in b}
+    out = {}
+    for group, items in case_groups(a).items():
+        pairs = [(i, by_name[i["case"]]) for i in items if "ours" in i]
+        if len(pairs) < 2:
+            continue
+        row: dict = {"cases": len(pairs)}
+        for m, higher in METRICS.items():
+            if m not in pairs[0][0]["ours"]:
+                continue
+            va = np.array([x["ours"][m] for x, _ in pairs])
+            vb = np.array([y["ours"][m] for _, y in pairs])
+            d = paired_bootstrap(vb, va)
+            d["b_better"] = int(((vb > va) if higher else (vb < va)).sum())
+            row[m] = d
+        out[group] = row
+    return out
+
+
+def format_table(result: dict, label_a: str, label_b: str) -> str:
+    lines = [f"B − A, B = {label_b}, A = {label_a}: mean [bootstrap 95 % interval] (cases where B is better); "
+             "▲ B better, ▼ B worse where the interval excludes 0", "",
+             "| group | metric | B − A | B better in |", "| --- | --- | --- | --- |"]
+    for group, row in result.items():
+        for m, higher in METRICS.items():
+            if m not in row:
+                continue
+            d = row[m]
+            mark = ""
+            if d["low"] > 0 or d["high"] < 0:
+                mark = " ▲" if (d["low"] > 0) == higher else " ▼"
+            fmt = "+.2f" if m in ("psnr", "keypoint_error_px", "jitter_px") else "+.4f"
+            lines.append(f"| {group} | {m} | {d['mean']:{fmt}} [{d['low']:{fmt}}, {d['high']:{fmt}}]{mark} | "
+                         f"{d['b_better']} of {row['cases']} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m durian_export.eval_compare", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_a", type=Path, help="eval output directory (or its benchmark.json): the reference")
+    ap.add_argument("run_b", type=Path, help="eval output directory (or its benchmark.json): the candidate")
+    ap.add_argument("--json", type=Path, help="also write the comparison here")
+    args = ap.parse_args(argv)
+    result = compare_runs(load_cases(args.run_a), load_cases(args.run_b))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    print(format_table(result, str(args.run_a), str(args.run_b)))
+
+
+if __name__ == "__main__":
+    main()
