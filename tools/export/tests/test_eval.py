@@ -125,6 +125,7 @@ def test_ours_only_runs_compare_case_by_case(tmp_path):
     eval_main([*common, "--out", str(tmp_path / "b"), "--eta", "1"])
     jobs = [json.loads(line) for f in sorted((tmp_path / "a").glob("jobs-*.jsonl")) for line in f.read_text().splitlines()]
     assert len(jobs) == 2 and all(j["output"].endswith("/ours/") for j in jobs)
+    assert "Paired differences" not in (tmp_path / "a" / "benchmark.md").read_text()
     a, b = load_cases(tmp_path / "a"), load_cases(tmp_path / "b")
     assert [c["case"] for c in a] == [c["case"] for c in b] and all(set(c) & {"baseline", "plain"} == set() for c in a)
     same = compare_runs(a, a)["transfer/hat"]
