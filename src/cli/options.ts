@@ -93,8 +93,9 @@ export function resolveJob(raw: RawJob, mode: JobSpec['mode']): JobSpec {
   if (!(ANALYSERS as readonly string[]).includes(analyser)) {
     throw new UsageError(`--analyser must be one of ${ANALYSERS.join(', ')}, got "${analyser}"`);
   }
-  const eta = num(raw.eta, '--eta', DEFAULTS.eta, FIELD_CHECKS.eta)!;
-  if (eta > 0 && scheduler !== 'ddim') throw new UsageError(`--eta applies to --scheduler ddim only, got --scheduler ${scheduler}`);
+  // unset: the model's default (manifest defaults.eta), which applies to ddim only
+  const eta = num(raw.eta, '--eta', undefined, FIELD_CHECKS.eta);
+  if (eta !== undefined && eta > 0 && scheduler !== 'ddim') throw new UsageError(`--eta applies to --scheduler ddim only, got --scheduler ${scheduler}`);
   const window = num(raw.window, '--window', DEFAULTS.window, FIELD_CHECKS.window)!;
   const overlap = num(raw.overlap, '--overlap', DEFAULTS.overlap, FIELD_CHECKS.overlap)!;
   if (overlap >= window) throw new UsageError(`--overlap (${overlap}) must be smaller than --window (${window})`);

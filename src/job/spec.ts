@@ -23,8 +23,6 @@ export const JOB_DEFAULTS = Object.freeze({
   steps: 20,
   seed: 0,
   scheduler: 'ddim',
-  /** DDIM's η: 0 deterministic. */
-  eta: 0,
   window: 16,
   overlap: 4,
   analyser: 'auto',
@@ -65,8 +63,8 @@ export interface JobOptions {
   /** Sampler; default ddim. */
   scheduler?: SchedulerName;
   /**
-   * DDIM's η in [0, 1]: 0 (default) is deterministic DDIM; above 0 every step adds fresh seeded noise
-   * (1: the DDPM posterior's variance). ddim only.
+   * DDIM's η in [0, 1]: 0 is deterministic DDIM; above 0 every step adds fresh seeded noise (1: the
+   * DDPM posterior's variance). ddim only. Default: the model's (its manifest's defaults.eta).
    */
   eta?: number;
   /** Frames per temporal window; default 16. */
@@ -116,7 +114,8 @@ export interface JobSpec extends Omit<JobOptions, keyof typeof JOB_DEFAULTS | 'o
   steps: number;
   seed: number;
   scheduler: SchedulerName;
-  eta: number;
+  /** Unset: the model's default. */
+  eta?: number;
   window: number;
   overlap: number;
   analyser: Analyser;
@@ -218,7 +217,7 @@ export function resolveJobSpec(spec: AnimateSpec | InterpolateSpec, mode: JobSpe
     guidanceScale: number(spec.guidanceScale, 'guidanceScale'),
     seed: number(spec.seed, 'seed') ?? JOB_DEFAULTS.seed,
     scheduler: oneOf(spec.scheduler, 'scheduler', SCHEDULER_NAMES, JOB_DEFAULTS.scheduler),
-    eta: number(spec.eta, 'eta') ?? JOB_DEFAULTS.eta,
+    eta: number(spec.eta, 'eta'),
     window,
     overlap,
     analyser: oneOf(spec.analyser, 'analyser', ANALYSERS, JOB_DEFAULTS.analyser),
@@ -226,7 +225,7 @@ export function resolveJobSpec(spec: AnimateSpec | InterpolateSpec, mode: JobSpe
     overwrite: flag(spec.overwrite, 'overwrite'),
     strict: flag(spec.strict, 'strict'),
   };
-  if (job.eta > 0 && job.scheduler !== 'ddim') throw new UsageError(`eta applies to the ddim scheduler only, got scheduler ${job.scheduler}`);
+  if (job.eta !== undefined && job.eta > 0 && job.scheduler !== 'ddim') throw new UsageError(`eta applies to the ddim scheduler only, got scheduler ${job.scheduler}`);
   if (spec.splitBranches !== undefined) job.splitBranches = flag(spec.splitBranches, 'splitBranches');
   return job;
 }

@@ -224,6 +224,10 @@ export interface DurianManifest {
      * Classifier-free guidance scale. The default 4 was chosen for models/durian-synth on the benchmark's validation split (docs/training.md).
      */
     guidance_scale?: number;
+    /**
+     * DDIM's eta: 0 is deterministic, 1 draws fresh (seeded) noise at every step. Applies to the ddim scheduler only. Chosen per model on the benchmark's validation split (docs/training.md).
+     */
+    eta?: number;
   };
   graphs: {
     vae_encoder: Graph;

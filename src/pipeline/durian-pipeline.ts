@@ -48,8 +48,9 @@ export interface RunOptions {
   seed: number;
   scheduler: SchedulerName;
   /**
-   * DDIM's η (default 0, deterministic). Above 0 each step adds noise drawn from the seed (a stream
-   * apart from the initial latents'), so the same seed still gives the same frames.
+   * DDIM's η; default: the model's (manifest `defaults.eta`) with the ddim scheduler, 0 with any
+   * other. 0 is deterministic. Above 0 each step adds noise drawn from the seed (a stream apart from
+   * the initial latents'), so the same seed still gives the same frames.
    */
   eta?: number;
   window: number;
@@ -102,6 +103,8 @@ export class DurianPipeline {
   readonly layers: number;
   /** The model's classifier-free guidance scale when the caller gives none. */
   readonly defaultGuidanceScale: number;
+  /** The model's DDIM η when the caller gives none (ddim only). */
+  readonly defaultEta: number;
   private readonly maskChannel: boolean;
 
   private constructor(readonly sessions: SessionSet, private readonly schedulerConfig: Record<string, unknown>,
@@ -115,6 +118,7 @@ export class DurianPipeline {
     this.vaeScaleFactor = m.vae_scale_factor;
     this.layers = m.reference_layers;
     this.defaultGuidanceScale = m.defaults.guidance_scale;
+    this.defaultEta = m.defaults.eta;
     const where = `${sessions.dir}/manifest.json`;
     if (this.height % this.vaeScaleFactor || this.width % this.vaeScaleFactor) {
       throw new ModelFileError(`${where}: resolution ${this.height}×${this.width} is not a multiple of vae_scale_factor ${this.vaeScaleFactor}`);
@@ -382,7 +386,7 @@ export class DurianPipeline {
       sample: { dims: [split ? 1 : 2, C, window, h, w] }, ...(batched ? { ...batched.ref, ...batched.windows[0]! } : { ...refBranches[0], ...windowBranches(0)[0] }),
     }));
     const timesteps = scheduler.timesteps;
-    const eta = options.eta ?? 0;
+    const eta = options.eta ?? (options.scheduler === 'ddim' ? this.defaultEta : 0);
     for (let i = 0; i < timesteps.length; i++) {
       const t = timesteps[i]!;
       const xin = scheduler.scaleModelInput(x, t);

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { renderKeypoints, type KeypointSpec } from '../../../src/media/keypoint-render';
@@ -93,6 +94,34 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
     expect(same(plain.frames[0]!, zero.frames[0]!)).toBe(true);
     expect(same(a.frames[0]!, b.frames[0]!)).toBe(true);
     expect(same(a.frames[0]!, plain.frames[0]!)).toBe(false);
+  }, TIMEOUT_MS);
+
+  it('takes the model\'s eta (manifest defaults.eta) when the caller gives none, with ddim only', async () => {
+    // the tiny model again, its manifest saying eta 1
+    const dir = mkdtempSync(path.join(tmpdir(), 'durian-eta-'));
+    try {
+      cpSync(MODEL, dir, { recursive: true });
+      const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+      writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ ...manifest, defaults: { eta: 1 } }));
+      const noisy = await DurianPipeline.fromModelDir(dir, { executionProviders: ['cpu'] });
+      try {
+        expect(pipeline.defaultEta).toBe(0);
+        expect(noisy.defaultEta).toBe(1);
+        const inputs = goldenInputs(2);
+        const opts = { numInferenceSteps: 3, guidanceScale: 2, seed: 7, scheduler: 'ddim' as const, window: 16, overlap: 4 };
+        const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
+        const byDefault = await noisy.run(inputs, opts);
+        expect(same(byDefault.frames[0]!, (await pipeline.run(inputs, { ...opts, eta: 1 })).frames[0]!)).toBe(true);
+        expect(same((await noisy.run(inputs, { ...opts, eta: 0 })).frames[0]!, (await pipeline.run(inputs, opts)).frames[0]!)).toBe(true);
+        // another scheduler ignores the model's eta (it has no noise term), rather than failing
+        const euler = { ...opts, scheduler: 'euler' as const };
+        expect(same((await noisy.run(inputs, euler)).frames[0]!, (await pipeline.run(inputs, euler)).frames[0]!)).toBe(true);
+      } finally {
+        await noisy.release();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, TIMEOUT_MS);
 
   it('gives the same pose features whatever the pose guider\'s chunk size', async () => {

@@ -8,7 +8,7 @@ describe('resolveJobSpec', () => {
     expect(resolveJobSpec(job, 'compose')).toEqual({
       identity: 'me.png', identityKeypoints: undefined, attributes: [{ image: 'hat.png', class: 'hat' }], guide: 'd.mp4', output: 'o.mp4',
       mode: 'compose', alpha: [0, 0], frames: undefined, fps: undefined, steps: 20, guidanceScale: undefined, seed: 0, scheduler: 'ddim',
-      eta: 0, window: 16, overlap: 4, analyser: 'auto', preview: undefined, overwrite: false, strict: false,
+      eta: undefined, window: 16, overlap: 4, analyser: 'auto', preview: undefined, overwrite: false, strict: false,
     });
   });
 

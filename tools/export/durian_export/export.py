@@ -28,11 +28,13 @@ def main(argv=None) -> None:
     ap.add_argument("--guidance-scale", type=float,
                     help="the model's default classifier-free guidance scale, written to the manifest "
                          "(default: none written; the CLI then uses manifest.schema.json's default)")
+    ap.add_argument("--eta", type=float,
+                    help="the model's default DDIM eta in [0, 1], written to the manifest (default: none written: 0)")
     args = ap.parse_args(argv)
     model = load_model(Path(args.checkpoint))
     out = Path(args.out)
     report = export_model(model, out, args.name or out.name, fp16=args.fp16, parity=not args.no_parity,
-                          guidance_scale=args.guidance_scale)
+                          guidance_scale=args.guidance_scale, eta=args.eta)
     if not args.no_parity:
         report["loop"] = loop_parity(model, out)
     (out / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
