@@ -166,7 +166,7 @@ def score_case(case: dict, size: int, template: np.ndarray, model: Path | None =
     gt_kp = kp @ m[:, :2].T + m[:, 2]
     kp_t = torch.from_numpy(gt_kp.astype(np.float32))
     result = {"case": d.name, "kind": case["kind"], "cls": case["cls"], "covered_fraction": float(covered.float().mean())}
-    for name in ("ours", "baseline", "plain") if case["kind"] != "composition" and not ours_only else ("ours",):
+    for name in METHODS if case["kind"] != "composition" and not ours_only else ("ours",):
         out = _read_frames(d / name)[1:]
         result[name] = score_frames(out, gt, covered, cls_mask, face, kp_t)
         if model is not None:

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .eval_report import case_groups
+from .eval_report import COMPARED, HIGHER_IS_BETTER, case_groups, format_ci
 from .metrics import paired_bootstrap
 
-# metric → higher is better
-METRICS = {"psnr": True, "ssim": True, "l1": False, "attr_l1": False, "identity_l1": False, "left_eye_l1": False,
-           "right_eye_l1": False, "mouth_l1": False, "keypoint_error_px": False, "jitter_px": False}
+# the benchmark's paired metrics, and jitter: a choice between models or settings weighs motion too
+METRICS = (*COMPARED, "jitter_px")
 
 
 def load_cases(run: Path) -> list[dict]:
@@ -50,13 +49,13 @@ def compare_runs(a: list[dict], b: list[dict]) -> dict:
         if len(pairs) < 2:
             continue
         row: dict = {"cases": len(pairs)}
-        for m, higher in METRICS.items():
+        for m in METRICS:
             if m not in pairs[0][0]["ours"]:
                 continue
             va = np.array([x["ours"][m] for x, _ in pairs])
             vb = np.array([y["ours"][m] for _, y in pairs])
             d = paired_bootstrap(vb, va)
-            d["b_better"] = int(((vb > va) if higher else (vb < va)).sum())
+            d["b_better"] = int(((vb > va) if m in HIGHER_IS_BETTER else (vb < va)).sum())
             row[m] = d
         out[group] = row
     return out
@@ -67,16 +66,12 @@ def format_table(result: dict, label_a: str, label_b: str) -> str:
              "▲ B better, ▼ B worse where the interval excludes 0", "",
              "| group | metric | B − A | B better in |", "| --- | --- | --- | --- |"]
     for group, row in result.items():
-        for m, higher in METRICS.items():
+        for m in METRICS:
             if m not in row:
                 continue
-            d = row[m]
-            mark = ""
-            if d["low"] > 0 or d["high"] < 0:
-                mark = " ▲" if (d["low"] > 0) == higher else " ▼"
             fmt = "+.2f" if m in ("psnr", "keypoint_error_px", "jitter_px") else "+.4f"
-            lines.append(f"| {group} | {m} | {d['mean']:{fmt}} [{d['low']:{fmt}}, {d['high']:{fmt}}]{mark} | "
-                         f"{d['b_better']} of {row['cases']} |")
+            lines.append(f"| {group} | {m} | {format_ci(row[m], fmt, m in HIGHER_IS_BETTER)} | "
+                         f"{row[m]['b_better']} of {row['cases']} |")
     return "\n".join(lines)
 
 

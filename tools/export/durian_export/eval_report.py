@@ -54,11 +54,11 @@ def summarise(scores: list[dict]) -> dict:
     return table
 
 
-def _ci(d: dict | None, fmt: str, better_high: bool) -> str:
+def format_ci(d: dict | None, fmt: str, better_high: bool) -> str:
     if d is None:
         return "–"
     mark = ""
-    if d["low"] > 0 or d["high"] < 0:  # the interval excludes 0: ours better (▲) or worse (▼)
+    if d["low"] > 0 or d["high"] < 0:  # the interval excludes 0: better (▲) or worse (▼)
         mark = " ▲" if (d["low"] > 0) == better_high else " ▼"
     return f"{d['mean']:{fmt}} [{d['low']:{fmt}}, {d['high']:{fmt}}]{mark}"
 
@@ -68,7 +68,7 @@ def write_report(out: Path, table: dict, args) -> Path:
                                                                   ("guidance_scale", args.guidance_scale),
                                                                   ("eta", args.eta))
                     if v is not None and not (k == "case_seed" and v == HOLD_OUT_SEED))
-    extra += " --ours-only" if getattr(args, "ours_only", False) else ""
+    extra += " --ours-only" if args.ours_only else ""
     lines = ["# durian benchmark", "",
              f"Model `{args.model}`, {args.per_class} case(s) per class, {args.combos} held-out-combination case(s), "
              f"{args.frames} frames, {args.steps} steps, seed {args.seed}; held-out cases from seed {args.case_seed}. "
@@ -91,9 +91,9 @@ def write_report(out: Path, table: dict, args) -> Path:
             if "keypoint_error_px" in r:
                 motion.append(f"| {key} | {name} | {r['keypoint_error_px']:.2f} | {r['jitter_px']:.2f} | {r['gt_jitter_px']:.2f} |")
         for b, cmp in row.get("vs", {}).items():
-            diffs.append(f"| {key} ({row['cases']}) | ours − {b} | {_ci(cmp.get('psnr'), '+.2f', True)} | "
-                         f"{_ci(cmp.get('ssim'), '+.4f', True)} | {_ci(cmp.get('attr_l1'), '+.4f', False)} | "
-                         f"{_ci(cmp.get('identity_l1'), '+.4f', False)} |")
+            diffs.append(f"| {key} ({row['cases']}) | ours − {b} | {format_ci(cmp.get('psnr'), '+.2f', True)} | "
+                         f"{format_ci(cmp.get('ssim'), '+.4f', True)} | {format_ci(cmp.get('attr_l1'), '+.4f', False)} | "
+                         f"{format_ci(cmp.get('identity_l1'), '+.4f', False)} |")
     if diffs:  # none in an --ours-only run
         lines += ["", "Paired differences, ours − baseline over the same cases: mean [bootstrap 95 % interval] "
                   "(scipy.stats.bootstrap, BCa, 10,000 resamples); ▲ ours better, ▼ ours worse, where the interval "

@@ -98,7 +98,7 @@ def reconstruct(vae: nn.Module, images: torch.Tensor, batch: int = 4) -> tuple[t
     sigma = (0.5 * logvar).exp().mean(dim=(0, 2, 3))
     latent = {"channels": int(mean.shape[1]), "sigma": sigma.tolist(), "mu_std": mean.std(dim=(0, 2, 3)).tolist(),
               "active": int((sigma < ACTIVE_SIGMA).sum()),
-              "kl_nats": float(0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(dim=(1, 2, 3)).mean())}
+              "kl_nats": float(vae.kl(mean, logvar))}
     return torch.cat(recs), per_layer, latent
 
 
