@@ -12,7 +12,10 @@
 #   the c-arms' recipe, e.g. "c16kl=model.latent_channels=16,kl_weight=5e-12".
 #   GPUS="0 0": the GPU of each arm in turn (default 0 1 ...). Two arms on one GPU need smaller batches:
 #   at batch 512 one VAE run holds ~100 GiB of an H200 and the second fails with CUDA out of memory.
-#   An arm resumes from .vae-start/<arm> (carried; ignored) where present, c4 from checkpoints/vae-pixel.
+#   An arm resumes from .vae-start/<arm> (carried; ignored) where present, c4 from checkpoints/vae-pixel;
+#   a resumed NAME=OVERRIDES arm takes the recipe overrides that resume allows (e.g. kl_weight=1e-7).
+#   BATCH (default 512) and WORKERS (data workers per arm, default 14) size the arms, e.g. three arms
+#   on one H200: BATCH=168 WORKERS=5 GPUS="0 0 0".
 # Writes $OUT/<arm>/ckpt.pt.part000 for each arm and $OUT/results.tgz (logs, health JSON).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -21,8 +24,8 @@ mkdir -p "$out/r"
 export PYTHONUNBUFFERED=1
 cd "$root/tools/export"
 arms="${2:-c4 c16}"
-common=(--stage vae --steps 3000 --max-minutes "$minutes" --batch-size 512 --pool 8192 --pool-refresh 64
-        --data-workers 14 --compile --compile-render --log-every 50 --eval-every 200 --eval-batches 2
+common=(--stage vae --steps 3000 --max-minutes "$minutes" --batch-size "${BATCH:-512}" --pool 8192 --pool-refresh 64
+        --data-workers "${WORKERS:-14}" --compile --compile-render --log-every 50 --eval-every 200 --eval-batches 2
         --save-every 100000 --ema-decay 0.99)
 read -r -a gpus <<< "${GPUS:-0 1 2 3}"
 i=0
@@ -34,13 +37,15 @@ for spec in $arms; do
   start=""
   [[ $c == c4 ]] && start="$root/checkpoints/vae-pixel"
   [[ -d "$root/.vae-start/$c" ]] && start="$root/.vae-start/$c"
+  extra=()
+  [[ $spec == *=* ]] && IFS=, read -r -a extra <<< "${spec#*=}"
   if [[ -n $start ]]; then
     # a resumed arm starts without optimiser state, so train re-warms its rate (here over 50 steps)
     cp "$start"/ckpt.pt.part* /tmp/vae-$c/
-    CUDA_VISIBLE_DEVICES=$gpu python3 -m durian_export.train --out /tmp/vae-$c --resume "${common[@]}" warmup=50 \
+    CUDA_VISIBLE_DEVICES=$gpu python3 -m durian_export.train --out /tmp/vae-$c --resume "${common[@]}" warmup=50 "${extra[@]}" \
       > "$out/r/$c.log" 2>&1 &
   else
-    if [[ $spec == *=* ]]; then IFS=, read -r -a extra <<< "${spec#*=}"; else extra=("model.latent_channels=${c#c}"); fi
+    [[ $spec == *=* ]] || extra=("model.latent_channels=${c#c}")
     CUDA_VISIBLE_DEVICES=$gpu python3 -m durian_export.train --config configs/base.json --out /tmp/vae-$c \
       "${common[@]}" lr=3e-4 model.vae_norm=pixel "${extra[@]}" > "$out/r/$c.log" 2>&1 &
   fi
