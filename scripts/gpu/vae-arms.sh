@@ -2,9 +2,10 @@
 # Steps or capacity? VAE runs with the same recipe, one GPU each:
 #   c4:  the vae_norm "pixel" run so far (checkpoints/vae-pixel, 4 latent channels), continued;
 #   c16: a fresh run with 16 latent channels.
+# vae_health reads renders of the validation seed VAL_SEED (default 2000000), not the benchmark's people.
 # Both use batch 512 on one GPU (the first chunk ran 2 × 256 under DDP), lr 3e-4, a 3,000-step
 # schedule, held-out loss every 200 steps on the first chunk's 2 held-out batches, so a fresh arm's
-# log compares with the first chunk's step for step. Then vae_health on 16 held-out renders for
+# log compares with the first chunk's step for step. Then vae_health on 32 held-out renders for
 # each, and each run's VAE-only checkpoint.
 #   bash scripts/gpu/vae-arms.sh MINUTES [ARMS]   ARMS: "c4 c16" (default; 2 GPUs) or one of them
 #                                                 (one GPU; c4 needs checkpoints/vae-pixel carried)
@@ -15,7 +16,9 @@
 #   An arm resumes from .vae-start/<arm> (carried; ignored) where present, c4 from checkpoints/vae-pixel;
 #   a resumed NAME=OVERRIDES arm takes the recipe overrides that resume allows (e.g. kl_weight=1e-7).
 #   BATCH (default 512) and WORKERS (data workers per arm, default 14) size the arms, e.g. three arms
-#   on one H200: BATCH=168 WORKERS=5 GPUS="0 0 0".
+#   on one H200: BATCH=168 WORKERS=5 GPUS="0 0 0". STEPS (default 3000) is the schedule's end;
+#   RESTART=1 restarts a resumed arm's learning-rate schedule at its step (warm-up, then cosine to STEPS),
+#   for a run continued past its first schedule.
 # Writes $OUT/<arm>/ckpt.pt.part000 for each arm and $OUT/results.tgz (logs, health JSON).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -24,7 +27,7 @@ mkdir -p "$out/r"
 export PYTHONUNBUFFERED=1
 cd "$root/tools/export"
 arms="${2:-c4 c16}"
-common=(--stage vae --steps 3000 --max-minutes "$minutes" --batch-size "${BATCH:-512}" --pool 8192 --pool-refresh 64
+common=(--stage vae --steps "${STEPS:-3000}" --max-minutes "$minutes" --batch-size "${BATCH:-512}" --pool 8192 --pool-refresh 64
         --data-workers "${WORKERS:-14}" --compile --compile-render --log-every 50 --eval-every 200 --eval-batches 2
         --save-every 100000 --ema-decay 0.99)
 read -r -a gpus <<< "${GPUS:-0 1 2 3}"
@@ -38,11 +41,12 @@ for spec in $arms; do
   [[ $c == c4 ]] && start="$root/checkpoints/vae-pixel"
   [[ -d "$root/.vae-start/$c" ]] && start="$root/.vae-start/$c"
   extra=()
-  [[ $spec == *=* ]] && IFS=, read -r -a extra <<< "${spec#*=}"
+  # overrides split at commas outside brackets, so a list can be given: model.vae_channels=[64,96,128,128]
+  [[ $spec == *=* ]] && readarray -t extra < <(python3 -c 'import re, sys; print("\n".join(re.split(r",(?![^[]*])", sys.argv[1])))' "${spec#*=}")
   if [[ -n $start ]]; then
     # a resumed arm starts without optimiser state, so train re-warms its rate (here over 50 steps)
     cp "$start"/ckpt.pt.part* /tmp/vae-$c/
-    CUDA_VISIBLE_DEVICES=$gpu python3 -m durian_export.train --out /tmp/vae-$c --resume "${common[@]}" warmup=50 "${extra[@]}" \
+    CUDA_VISIBLE_DEVICES=$gpu python3 -m durian_export.train --out /tmp/vae-$c --resume "${common[@]}" ${RESTART:+--restart-schedule} warmup=50 "${extra[@]}" \
       > "$out/r/$c.log" 2>&1 &
   else
     [[ $spec == *=* ]] || extra=("model.latent_channels=${c#c}")
@@ -54,7 +58,7 @@ wait
 for c in "${names[@]}"; do
   cp /tmp/vae-$c/loss.jsonl "$out/r/$c-loss.jsonl"
   python3 -m durian_export.checkpoint slim --run /tmp/vae-$c --out "$out/$c" --ema --trained-only >> "$out/r/slim.log" 2>&1
-  python3 -m durian_export.vae_health --checkpoint "$out/$c" --renders 16 --size 256 --json "$out/r/$c-health.json" \
+  python3 -m durian_export.vae_health --checkpoint "$out/$c" --renders 32 --size 256 --seed "${VAL_SEED:-2000000}" --json "$out/r/$c-health.json" \
     > "$out/r/$c-health.log" 2>&1 &
 done
 wait

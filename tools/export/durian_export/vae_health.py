@@ -154,16 +154,21 @@ def main(argv=None) -> None:
     ap.add_argument("--checkpoint", required=True, help="run directory (ckpt.pt or its parts)")
     ap.add_argument("--renders", type=int, default=8)
     ap.add_argument("--size", type=int, help="render size (default: the model's image_size)")
+    ap.add_argument("--seed", type=int,
+                    help="identity seed of the renders (default: the config's hold_out_seed, the benchmark's "
+                         "people; choose between VAEs on a validation seed such as 2000000)")
     ap.add_argument("--json", help="also write the full report here")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
     model = load_model(Path(args.checkpoint)).to(args.device)
     size = args.size or model.cfg.model.image_size
-    h = vae_health(model.vae, held_out_renders(model.cfg.hold_out_seed, args.renders, size))
+    h = vae_health(model.vae, held_out_renders(args.seed if args.seed is not None else model.cfg.hold_out_seed,
+                                                   args.renders, size))
     if args.json:
         Path(args.json).write_text(json.dumps(h, indent=1))
     d = h["eye_diff"]
-    print(f"vae_norm {model.cfg.model.vae_norm}, {h['renders']} held-out renders at {size}px: "
+    print(f"vae_norm {model.cfg.model.vae_norm}, {h['renders']} held-out renders at {size}px"
+          f"{f' (seed {args.seed})' if args.seed is not None else ''}: "
           f"PSNR {h['psnr']:.2f} dB (target ≥ {PSNR_TARGET:g}), SSIM {h['ssim']:.4f}\n"
           f"activation peak {h['peak_ratio']:.0f}× the layer median (bound {PEAK_BOUND:g}) in {h['peak_layer']} "
           f"at {h['peak_at']}; renders whose peak is in the left eye: {100 * h['peak_in_left_eye_fraction']:.0f} %\n"
