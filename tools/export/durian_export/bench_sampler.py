@@ -112,7 +112,7 @@ def main(argv=None) -> None:
             export_model(model, out / "model", "bench", parity=False)
     size = model.cfg.model.image_size
     case = transfer_case(model.cfg.hold_out_seed, 0, size, args.frames, "hair")
-    latents = torch.randn(1, 4, args.frames, size // 8, size // 8, generator=torch.Generator().manual_seed(1))
+    latents = torch.randn(1, model.cfg.model.latent_channels, args.frames, size // 8, size // 8, generator=torch.Generator().manual_seed(1))
     def flat(t):
         return [round(float(v), 6) for v in t.reshape(-1)]
     (out / "case.json").write_text(json.dumps({

@@ -81,7 +81,7 @@ class Durian(nn.Module):
         return hp, pp, ha, pa
 
     def denoise(self, noisy: torch.Tensor, t: torch.Tensor, pose_images: torch.Tensor, refs, members, weights):
-        """noisy [B, 4, F, h, w]; pose_images [B, F, 3, H, W] → prediction [B, 4, F, h, w]."""
+        """noisy [B, C, F, h, w]; pose_images [B, F, 3, H, W] → prediction [B, C, F, h, w]."""
         hp, pp, ha, pa = refs
         B, Fr = pose_images.shape[:2]
         pose = self.pose_guider(pose_images.flatten(0, 1))
@@ -93,7 +93,7 @@ class Durian(nn.Module):
 class LatentBatch:
     """A diffusion batch after the frozen VAE: what the denoising objective reads.
 
-    x0 [B, 4, F, h, w] target latents; portrait_in, attr_in [B, 5, h, w] ReferenceNet inputs
+    x0 [B, C, F, h, w] target latents; portrait_in, attr_in [B, C + 1, h, w] ReferenceNet inputs
     (latent ⊕ mask, or 4 channels without the mask channel); pose [B, F, 3, H, W] keypoint images.
     """
 

@@ -55,7 +55,7 @@ def golden_case(model: Durian, frames: int = 3, steps: int = 3, guidance: float 
                 attrs=[(ref.rgb[1, 0][None] * m_attr, m_attr)], pose=render_keypoints(kp, size, size),
                 members=torch.ones(1, 1), weights=torch.ones(frames, 1))
     g = torch.Generator().manual_seed(5)
-    latents = torch.randn(1, 4, frames, size // 8, size // 8, generator=g)
+    latents = torch.randn(1, model.cfg.model.latent_channels, frames, size // 8, size // 8, generator=g)
     out = sample_video(model, case, steps=steps, guidance_scale=guidance, latents=latents, window=2, overlap=1)
     return {"size": size, "frames": frames, "steps": steps, "guidance_scale": guidance, "window": 2, "overlap": 1,
             "scheduler": "ddim",

@@ -107,9 +107,9 @@ class UNet(nn.Module):
                 weights: torch.Tensor, portrait_embed: torch.Tensor, attr_embed: torch.Tensor) -> torch.Tensor:
         """Noise (or v) prediction.
 
-        sample [B, 4, F, h, w]; timestep [B]; pose [B, C0, F, h, w] (pose-guider features);
+        sample [B, C, F, h, w] (C latent channels); timestep [B]; pose [B, C0, F, h, w] (pose-guider features);
         portrait[l] [B, N_l, C_l]; attrs[l] [B, A, N_l, C_l]; members [B, G, A]; weights [B, F, G];
-        portrait_embed [B, D]; attr_embed [B, A, D] → [B, 4, F, h, w].
+        portrait_embed [B, D]; attr_embed [B, A, D] → [B, C, F, h, w].
         """
         assert not self.reference
         B, C, Fr, H, W = sample.shape
