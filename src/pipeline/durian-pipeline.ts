@@ -61,6 +61,14 @@ export interface RunOptions {
    * UNet steps and 40 % less peak memory (docs/performance.md); one batch elsewhere.
    */
   splitBranches?: boolean;
+  /**
+   * Temporal windows per UNet call: a step's windows all read the same latents, so they can go in
+   * one call of a larger batch (the same frames, fewer and larger calls). Default: 1 on the CPU
+   * provider (a larger call only adds memory there); on the others as many as keep a call within
+   * GPU_FRAMES_PER_CALL frames, since there a small call is mostly launch overhead while the
+   * unfused attention's score tensors grow with the frames of a call.
+   */
+  windowsPerCall?: number;
   /** Initial latents [1, C, F, h, w] (before init-noise scaling); default: seeded Gaussian noise. */
   latents?: Float32Array;
   onStep?: (p: { step: number; total: number; timestep: number }) => void;
@@ -87,9 +95,21 @@ interface RefFeatures {
 }
 
 /** The two branches' batch-1 feeds (conditional, unconditional) stacked into batch-2 feeds. */
-function stackBranches(cond: Record<string, FloatArray>, uncond: Record<string, FloatArray>): Record<string, FloatArray> {
+/**
+ * Default frames (batch entries × window frames) of one UNet call on a GPU provider: 4 windows of
+ * 16 frames with both guidance branches. The graph's attention scores at the 32×32 level take
+ * ~50 MB a frame in float32 (4 heads × 1,024 queries × 3,072 keys), so 128 frames keep one call's
+ * largest tensors near 6 GB.
+ */
+export const GPU_FRAMES_PER_CALL = 128;
+
+/** Feeds of batch 1 each → one feed set of batch `parts.length` (the parts in order); one part is returned as it is. */
+function stackBatch(parts: readonly Record<string, FloatArray>[]): Record<string, FloatArray> {
+  if (parts.length === 1) return parts[0]!;
   const out: Record<string, FloatArray> = {};
-  for (const [name, c] of Object.entries(cond)) out[name] = { data: concatBatch([c.data, uncond[name]!.data]), dims: [2, ...c.dims.slice(1)] };
+  for (const [name, first] of Object.entries(parts[0]!)) {
+    out[name] = { data: concatBatch(parts.map((p) => p[name]!.data)), dims: [parts.length, ...first.dims.slice(1)] };
+  }
   return out;
 }
 
@@ -360,41 +380,62 @@ export class DurianPipeline {
         { pose_features: { data: poseUncond, dims: [1, pose.channels, window, h, w] }, weights },
       ] as const;
     };
-    // two calls of batch 1, or both branches stacked into one call of batch 2 (stacked once per window)
-    const split = options.splitBranches ?? this.sessions.executionProviders[0] === 'cpu';
-    const batched = split ? undefined : {
-      ref: stackBranches(refBranches[0], refBranches[1]),
-      windows: starts.map((_, wi) => stackBranches(...windowBranches(wi))),
-    };
-    const runUnet = async (feeds: Record<string, FloatArray>, sample: Float32Array, t: number, batch: 1 | 2): Promise<Float32Array> => {
+    // Each UNet call takes a group of windows. Its batch entries are (window, branch) pairs: both
+    // branches of each window in one call (cond, uncond, cond, uncond, ...), or the branches as two
+    // calls ("split"). Batch entries are independent in the UNet, so the layout changes speed and
+    // memory, not what each entry computes.
+    const cpu = this.sessions.executionProviders[0] === 'cpu';
+    const split = options.splitBranches ?? cpu;
+    const requested = options.windowsPerCall ?? (cpu ? 1 : Math.max(1, Math.floor(GPU_FRAMES_PER_CALL / (window * (split ? 1 : 2)))));
+    if (!Number.isInteger(requested) || requested < 1) throw new UsageError(`windowsPerCall must be a whole number ≥ 1, got ${requested}`);
+    const perCall = Math.min(requested, starts.length);
+    const groups: number[][] = [];
+    for (let g = 0; g < starts.length; g += perCall) groups.push(starts.map((_, wi) => wi).slice(g, g + perCall));
+    const branchSets: readonly (readonly (0 | 1)[])[] = split ? [[0], [1]] : [[0, 1]];
+    type Call = { entries: (readonly [number, 0 | 1])[]; feeds?: Record<string, FloatArray> };
+    const feedsOf = (entries: Call['entries']) => stackBatch(entries.map(([wi, b]) => ({ ...refBranches[b], ...windowBranches(wi)[b] })));
+    // the calls of one step, in order; with both branches in a call, its (static) feeds are stacked
+    // once here, as before: split calls slice their pose features per step instead, so that the
+    // CPU does not hold the video's pose features a second time
+    const calls: Call[][] = groups.map((group) => branchSets.map((branches) => {
+      const entries = group.flatMap((wi) => branches.map((b) => [wi, b] as const));
+      return split ? { entries } : { entries, feeds: feedsOf(entries) };
+    }));
+    const runUnet = async (call: Call, samples: readonly Float32Array[], t: number): Promise<Float32Array> => {
+      const batch = call.entries.length;
       const out = await this.sessions.run('unet', {
-        ...feeds,
-        sample: { data: batch === 2 ? concatBatch([sample, sample]) : sample, dims: [batch, C, window, h, w] },
+        ...(call.feeds ?? feedsOf(call.entries)),
+        sample: { data: batch === 1 ? samples[call.entries[0]![0]]! : concatBatch(call.entries.map(([wi]) => samples[wi]!)), dims: [batch, C, window, h, w] },
         timestep: { data: new Float32Array(batch).fill(t), dims: [batch] },
       });
       return out.out_sample!.data;
     };
-    const runBranches = async (wi: number, sample: Float32Array, t: number): Promise<Float32Array> => {
-      if (batched) return runUnet({ ...batched.ref, ...batched.windows[wi]! }, sample, t, 2);
+    const per = C * window * hw;
+    // one group's windows → each window's [cond, uncond] prediction pair
+    const runGroup = async (group: number[], samples: readonly Float32Array[], t: number): Promise<Float32Array[]> => {
       const outs: Float32Array[] = [];
-      const branches = windowBranches(wi);
-      for (const b of [0, 1] as const) outs.push(await runUnet({ ...refBranches[b], ...branches[b] }, sample, t, 1));
-      return concatBatch(outs);
+      for (const call of calls[groups.indexOf(group)]!) outs.push(await runUnet(call, samples, t));
+      return group.map((_, j) => (split
+        ? concatBatch([outs[0]!.subarray(j * per, (j + 1) * per), outs[1]!.subarray(j * per, (j + 1) * per)])
+        : outs[0]!.subarray(2 * j * per, 2 * (j + 1) * per)));
     };
-    // the fixed-shape UNet session for this window and layout, made before the loop ('unet session')
-    await time('unet session', () => this.sessions.prepare('unet', {
-      sample: { dims: [split ? 1 : 2, C, window, h, w] }, ...(batched ? { ...batched.ref, ...batched.windows[0]! } : { ...refBranches[0], ...windowBranches(0)[0] }),
-    }));
+    // the fixed-shape UNet sessions of this layout (one per call size), made before the loop ('unet session')
+    const sizes = new Map(calls.map((c) => [c[0]!.entries.length, c[0]!] as const));
+    for (const [batch, call] of sizes) {
+      await time('unet session', () => this.sessions.prepare('unet', { sample: { dims: [batch, C, window, h, w] }, ...(call.feeds ?? feedsOf(call.entries)) }));
+    }
     const timesteps = scheduler.timesteps;
     const eta = options.eta ?? (options.scheduler === 'ddim' ? this.defaultEta : 0);
     for (let i = 0; i < timesteps.length; i++) {
       const t = timesteps[i]!;
       const xin = scheduler.scaleModelInput(x, t);
       const acc = new Float32Array(n);
-      for (const [wi, s] of starts.entries()) {
-        const sample = sliceFrames(xin, C, F, hw, s, window);
-        const out = await time('unet', () => runBranches(wi, sample, t));
-        addFramesWeighted(acc, applyGuidance(out, guidanceScale), C, F, hw, s, window, ww);
+      const samples: Float32Array[] = [];
+      for (const group of groups) {
+        for (const wi of group) samples[wi] = sliceFrames(xin, C, F, hw, starts[wi]!, window);
+        const pairs = await time('unet', () => runGroup(group, samples, t));
+        group.forEach((wi, j) => addFramesWeighted(acc, applyGuidance(pairs[j]!, guidanceScale), C, F, hw, starts[wi]!, window, ww));
+        for (const wi of group) delete samples[wi];
       }
       for (let c = 0; c < C; c++) {
         for (let f = 0; f < F; f++) {

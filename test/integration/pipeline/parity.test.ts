@@ -142,4 +142,22 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
     const split = await pipeline.run(inputs, { ...opts, splitBranches: true });
     batched.frames.forEach((f, i) => f.forEach((v, k) => expect(Math.abs(v - split.frames[i]![k]!)).toBeLessThan(1e-5)));
   }, TIMEOUT_MS);
+
+  it('gives the same frames with a step\'s windows in one UNet call, in groups or one by one, in either branch layout', async () => {
+    // 5 frames, windows of 2 overlapping by 1: 4 windows; groups of 3 leave a remainder group of 1
+    const three = goldenInputs(3);
+    const inputs = { ...three, weights: new Float32Array(5).fill(1), poseImages: [0, 1, 2, 1, 0].map((f) => three.poseImages[f]!) };
+    const opts = { numInferenceSteps: 2, guidanceScale: 2.5, seed: 3, scheduler: 'ddim' as const, window: 2, overlap: 1 };
+    const reference = await pipeline.run(inputs, { ...opts, splitBranches: true, windowsPerCall: 1 });
+    let worst = 0;
+    for (const splitBranches of [false, true]) {
+      for (const windowsPerCall of [3, 4, 99]) {
+        const r = await pipeline.run(inputs, { ...opts, splitBranches, windowsPerCall });
+        expect(r.frames).toHaveLength(5);
+        r.frames.forEach((f, i) => f.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - reference.frames[i]![k]!)))));
+      }
+    }
+    expect(worst).toBeLessThan(1e-5);
+    await expect(pipeline.run(inputs, { ...opts, windowsPerCall: 0 })).rejects.toThrow(/windowsPerCall/);
+  }, TIMEOUT_MS);
 });
