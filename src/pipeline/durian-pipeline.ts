@@ -401,18 +401,18 @@ export class DurianPipeline {
       const entries = group.flatMap((wi) => branches.map((b) => [wi, b] as const));
       return split ? { entries } : { entries, feeds: feedsOf(entries) };
     }));
-    const runUnet = async (call: Call, samples: readonly Float32Array[], t: number): Promise<Float32Array> => {
+    const runUnet = async (call: Call, samples: ReadonlyMap<number, Float32Array>, t: number): Promise<Float32Array> => {
       const batch = call.entries.length;
       const out = await this.sessions.run('unet', {
         ...(call.feeds ?? feedsOf(call.entries)),
-        sample: { data: batch === 1 ? samples[call.entries[0]![0]]! : concatBatch(call.entries.map(([wi]) => samples[wi]!)), dims: [batch, C, window, h, w] },
+        sample: { data: batch === 1 ? samples.get(call.entries[0]![0])! : concatBatch(call.entries.map(([wi]) => samples.get(wi)!)), dims: [batch, C, window, h, w] },
         timestep: { data: new Float32Array(batch).fill(t), dims: [batch] },
       });
       return out.out_sample!.data;
     };
     const per = C * window * hw;
     // one group's windows → each window's [cond, uncond] prediction pair
-    const runGroup = async (group: number[], samples: readonly Float32Array[], t: number): Promise<Float32Array[]> => {
+    const runGroup = async (group: number[], samples: ReadonlyMap<number, Float32Array>, t: number): Promise<Float32Array[]> => {
       const outs: Float32Array[] = [];
       for (const call of calls[groups.indexOf(group)]!) outs.push(await runUnet(call, samples, t));
       return group.map((_, j) => (split
@@ -430,12 +430,10 @@ export class DurianPipeline {
       const t = timesteps[i]!;
       const xin = scheduler.scaleModelInput(x, t);
       const acc = new Float32Array(n);
-      const samples: Float32Array[] = [];
       for (const group of groups) {
-        for (const wi of group) samples[wi] = sliceFrames(xin, C, F, hw, starts[wi]!, window);
+        const samples = new Map(group.map((wi) => [wi, sliceFrames(xin, C, F, hw, starts[wi]!, window)] as const));
         const pairs = await time('unet', () => runGroup(group, samples, t));
         group.forEach((wi, j) => addFramesWeighted(acc, applyGuidance(pairs[j]!, guidanceScale), C, F, hw, starts[wi]!, window, ww));
-        for (const wi of group) delete samples[wi];
       }
       for (let c = 0; c < C; c++) {
         for (let f = 0; f < F; f++) {
