@@ -112,20 +112,27 @@ def test_the_old_vae_droplet_is_in_the_left_eye(shipped):
     assert h["eye_diff"]["low"] > 0  # the left eye is worse, beyond bootstrap noise
 
 
-RETRAINED = ROOT / "checkpoints" / "vae-pixel"
+RETRAINED = [ROOT / "checkpoints" / "vae-pixel", ROOT / "checkpoints" / "vae-c16"]
 
 
-@pytest.mark.skipif(not checkpoint_exists(RETRAINED / "ckpt.pt"), reason="no retrained VAE checkpoint")
-def test_the_retrained_pixel_norm_vae_has_no_spike_and_symmetric_eyes():
-    """The first VAE trained with vae_norm "pixel" (checkpoints/vae-pixel, 826 steps on 2 GPUs) on the
-    same held-out renders as the shipped one: no spike, both eyes alike. Its round trip (27.3 dB on 16
-    renders) is still short of the 32 dB target, so that is not asserted here."""
+@pytest.mark.parametrize("path", RETRAINED, ids=lambda p: p.name)
+def test_the_retrained_pixel_norm_vaes_have_no_spike_and_symmetric_eyes(path):
+    """The VAEs trained with vae_norm "pixel" on the same held-out renders as the shipped one: no
+    spike, both eyes alike. checkpoints/vae-pixel: the first (4 latent channels, 826 steps, 27.3 dB);
+    checkpoints/vae-c16: the one to build on (16 channels, kl_weight 1e-8, 4,098 steps; 32.0 dB on
+    validation renders, 30.6 dB on these people), so the 32 dB target is not asserted here.
+    16 renders: per render the two eyes' errors differ by up to ±0.04 either way (glasses, lens
+    glints), and on the first 6 alone vae-c16's mean difference was +0.013 [+0.005, +0.027]: too
+    few renders to tell a one-sided defect from which people were drawn."""
+    if not checkpoint_exists(path / "ckpt.pt"):
+        pytest.skip(f"no checkpoint at {path}")
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    model = load_model(RETRAINED).eval()
+    model = load_model(path).eval()
     assert model.cfg.model.vae_norm == "pixel"
-    h = vae_health(model.vae, held_out_renders(model.cfg.hold_out_seed, n=6, size=model.cfg.model.image_size))
+    h = vae_health(model.vae, held_out_renders(model.cfg.hold_out_seed, n=16, size=model.cfg.model.image_size))
     assert h["peak_ok"], f"activation peak {h['peak_ratio']:.0f}× the median in {h['peak_layer']} at {h['peak_at']}"
     assert h["eyes_ok"], f"eye L1 asymmetry {h['eye_asymmetry']:.2f}, left − right {h['eye_diff']}"
+    assert h["eye_diff"]["low"] <= 0 <= h["eye_diff"]["high"], h["eye_diff"]
     assert h["peak_in_left_eye_fraction"] == 0.0
 
 
