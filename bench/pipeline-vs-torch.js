@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * TypeScript pipeline (onnxruntime-node) vs the PyTorch reference sampler (eager), same weights,
+ * TypeScript pipeline (onnxruntime-node) vs the PyTorch reference sampler (eager, compiled or CUDA graphs), same weights,
  * case, frames, steps and initial noise, on this machine. Prints per-stage seconds, frames/s and
  * speed ratios, the model's FLOPs per frame per step and the achieved TFLOP/s.
  *
@@ -8,7 +8,11 @@
  *     [--providers cpu]            onnxruntime-node providers to time, comma-separated (cpu,cuda,webgpu)
  *     [--shapes fixed]             the UNet's sessions: fixed (shapes fixed per window, the default),
  *                                  dynamic, or fixed,dynamic for both
- *     [--torch cpu:fp32]           PyTorch runs, comma-separated device:dtype (cpu:fp32,cuda:fp32,cuda:bf16)
+ *     [--torch cpu:fp32]           PyTorch runs, comma-separated device:dtype[:mode] (cpu:fp32,cuda:fp32,cuda:bf16,
+ *                                  cuda:bf16:compile,cuda:bf16:cudagraphs; mode: eager, compile = torch.compile,
+ *                                  cudagraphs = torch.compile's reduce-overhead)
+ *     [--windows-per-call N]       temporal windows per UNet call on both sides (TypeScript's windowsPerCall;
+ *                                  default: TypeScript's own default, PyTorch 1)
  *     [--checkpoint RUN --model DIR]  a trained run and the graphs exported from it (same fp16-rounded
  *                                  weights on both sides); default: the base config with seeded weights
  *                                  (exported to OUT/model; --model alone times other graphs, e.g. a
@@ -26,12 +30,13 @@ const os = require('node:os');
 
 const { ROOT, arg, caseRun } = require('./common');
 
-async function timeProvider(modelDir, provider, shapes, c, repeat) {
+async function timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCall) {
   const { DurianPipeline } = require(path.join(ROOT, 'dist/pipeline/durian-pipeline.js'));
   const t0 = performance.now();
   const p = await DurianPipeline.fromModelDir(modelDir, { executionProviders: [provider], fixedShapes: shapes === 'fixed' });
   const loadS = (performance.now() - t0) / 1000;
-  const { inputs, opts } = caseRun(c);
+  const { inputs, opts: caseOpts } = caseRun(c);
+  const opts = windowsPerCall ? { ...caseOpts, windowsPerCall } : caseOpts;
   // the UNet's two guidance branches: one call of batch 2, or two calls of batch 1
   const runs = {};
   try {
@@ -64,19 +69,22 @@ async function main() {
   const pyArgs = ['-m', 'durian_export.bench_sampler', '--config', path.resolve(arg('config', path.join(ROOT, 'tools/export/configs/base.json'))),
     '--out', out, '--frames', arg('frames', '8'), '--steps', arg('steps', '10'), '--runs', arg('torch', 'cpu:fp32'), '--repeat', String(repeat)];
   if (checkpoint) pyArgs.push('--checkpoint', path.resolve(checkpoint));
+  const windowsPerCall = arg('windows-per-call') ? +arg('windows-per-call') : undefined;
+  if (windowsPerCall) pyArgs.push('--windows-per-call', String(windowsPerCall));
   execFileSync(python, pyArgs, { cwd: path.join(ROOT, 'tools/export'), stdio: ['ignore', 'ignore', 'inherit'] });
   const torch = JSON.parse(readFileSync(path.join(out, 'torch.json'), 'utf8'));
   const c = JSON.parse(readFileSync(path.join(out, 'case.json'), 'utf8'));
 
   const ts = [];
   for (const provider of providers) {
-    for (const shapes of arg('shapes', 'fixed').split(',')) ts.push(await timeProvider(modelDir, provider, shapes, c, repeat));
+    for (const shapes of arg('shapes', 'fixed').split(',')) ts.push(await timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCall));
   }
 
   const sec = (ms) => (ms ?? 0) / 1000;
   const flopsStep = torch.flops_per_frame_step * c.frames;
+  const torchName = (r) => `torch ${r.device} ${r.dtype}${r.mode && r.mode !== 'eager' ? ` ${r.mode}` : ''}`;
   const cols = [
-    ...torch.runs.map((r) => ({ name: `torch ${r.device} ${r.dtype}`, refs: r.references_s, denoise: r.denoise_s, decode: r.decode_s, total: r.total_s })),
+    ...torch.runs.map((r) => ({ name: torchName(r), refs: r.references_s, denoise: r.denoise_s, decode: r.decode_s, total: r.total_s })),
     ...ts.flatMap((t) => ['batched', 'split'].map((k) => ({
       name: `TS ${t.provider} ${k}`, refs: sec(t[k].t.references), denoise: sec(t[k].t.pose) + sec(t[k].t.unet), decode: sec(t[k].t.decode), total: t[k].total }))),
   ];
@@ -100,10 +108,10 @@ async function main() {
     }
     for (const r of torch.runs) {
       if ((r.device === 'cpu') !== t.provider.startsWith('cpu ')) continue;
-      console.log(`  TS ${t.provider} (${t.best}) / torch ${r.device} ${r.dtype} frames/s: ${(r.total_s / t[t.best].total).toFixed(2)}x`);
+      console.log(`  TS ${t.provider} (${t.best}) / ${torchName(r)} frames/s: ${(r.total_s / t[t.best].total).toFixed(2)}x`);
     }
   }
-  for (const r of torch.runs.filter((x) => x.peak_gpu_mb)) console.log(`torch ${r.device} ${r.dtype}: peak GPU memory ${Math.round(r.peak_gpu_mb)} MiB`);
+  for (const r of torch.runs.filter((x) => x.peak_gpu_mb)) console.log(`${torchName(r)}: peak GPU memory ${Math.round(r.peak_gpu_mb)} MiB`);
 }
 
 main().catch((e) => {

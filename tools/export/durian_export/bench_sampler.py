@@ -1,13 +1,20 @@
 """python -m durian_export.bench_sampler --config configs/base.json --out DIR [--frames 8 --steps 10]
-                                          [--checkpoint RUN] [--runs cpu:fp32,cuda:fp32,cuda:bf16]
+                                          [--checkpoint RUN] [--runs cpu:fp32,cuda:fp32,cuda:bf16:cudagraphs]
+                                          [--windows-per-call N]
 
 The PyTorch side of bench/pipeline-vs-torch.js: builds the config's model with seeded weights (or
 loads a run's checkpoint, whose weights the JS side then reads from the model exported from it),
 exports it to DIR/model (once; not with --checkpoint), writes the generation case (prepared
 references, keypoints, initial latents) to DIR/case.json, runs `sample_video` eagerly on each
-device:dtype of --runs after a warm-up, and writes per-stage seconds to DIR/torch.json — with the
-model's FLOPs per frame per denoising step (both guidance branches, counted by torch's
+device:dtype[:mode] of --runs after a warm-up, and writes per-stage seconds to DIR/torch.json — with
+the model's FLOPs per frame per denoising step (both guidance branches, counted by torch's
 FlopCounterMode) and, on CUDA, the card's measured bf16 matmul rate.
+
+mode: `eager` (default); `compile` (the denoiser — pose features in, prediction out — through
+torch.compile); `cudagraphs` (torch.compile's mode "reduce-overhead": the compiled denoiser replayed
+as CUDA graphs; CUDA only). The warm-up run compiles, so the timed runs do not. The sampler makes the
+pose features once per video in every mode. `--windows-per-call N` puts N of a step's temporal windows
+in one denoiser call (all of them: a large N), PyTorch's side of the CLI's windowsPerCall.
 """
 from __future__ import annotations
 
@@ -52,12 +59,31 @@ def bf16_matmul_tflops(device: str, n: int = 8192, reps: int = 50) -> float:
     return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e12
 
 
-def run_once(model: Durian, case, kw: dict, device: str, dtype: str, repeat: int = 1) -> dict:
-    """One warm-up, then `repeat` timed runs; the fastest run's figures (the least disturbed by
-    whatever else the machine does)."""
+MODES = ("eager", "compile", "cudagraphs")
+
+
+def compiled_denoiser(model: Durian, mode: str):
+    """`model.denoise_features` as the mode runs it (None: eager)."""
+    if mode == "eager":
+        return None
+    fn = torch.compile(model.denoise_features, mode="reduce-overhead" if mode == "cudagraphs" else None, dynamic=False)
+    if mode == "compile":
+        return fn
+
+    def replay(*args):
+        # a new replay may overwrite the previous call's outputs: the sampler has used them by now
+        torch.compiler.cudagraph_mark_step_begin()
+        return fn(*args)
+    return replay
+
+
+def run_once(model: Durian, case, kw: dict, device: str, dtype: str, repeat: int = 1, mode: str = "eager") -> dict:
+    """One warm-up (which also compiles), then `repeat` timed runs; the fastest run's figures (the
+    least disturbed by whatever else the machine does)."""
     model.to(device)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if dtype == "bf16" else contextlib.nullcontext()
     best: tuple[float, dict] | None = None
+    kw = {**kw, "denoise": compiled_denoiser(model, mode)}
     with torch.no_grad(), amp:
         sample_video(model, case, **{**kw, "steps": 1})  # warm-up (kernel selection, allocator)
         if device.startswith("cuda"):
@@ -70,7 +96,7 @@ def run_once(model: Durian, case, kw: dict, device: str, dtype: str, repeat: int
             if best is None or total < best[0]:
                 best = (total, timings)
     total, timings = best
-    out = {"device": device, "dtype": dtype, "total_s": total, "repeat": repeat, **{f"{k}_s": v for k, v in timings.items()}}
+    out = {"device": device, "dtype": dtype, "mode": mode, "windows_per_call": kw.get("windows_per_call", 1), "total_s": total, "repeat": repeat, **{f"{k}_s": v for k, v in timings.items()}}
     if device.startswith("cuda"):
         out["gpu"] = torch.cuda.get_device_name(device)
         out["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
@@ -91,12 +117,22 @@ def main(argv=None) -> None:
     ap.add_argument("--repeat", type=int, default=1, help="timed runs per configuration; the fastest is reported")
     ap.add_argument("--window", type=int, default=16)
     ap.add_argument("--overlap", type=int, default=4)
-    ap.add_argument("--runs", default="cpu:fp32", help="comma-separated device:dtype (dtype fp32 or bf16, bf16 on CUDA only)")
+    ap.add_argument("--runs", default="cpu:fp32",
+                    help="comma-separated device:dtype[:mode] (dtype fp32 or bf16, bf16 on CUDA only; mode eager, "
+                         "compile or cudagraphs, cudagraphs on CUDA only)")
+    ap.add_argument("--windows-per-call", type=int, default=1, help="temporal windows per denoiser call")
     args = ap.parse_args(argv)
-    runs = [tuple(r.split(":")) for r in args.runs.split(",")]
-    for device, dtype in runs:
-        if dtype not in ("fp32", "bf16") or (dtype == "bf16" and not device.startswith("cuda")):
-            ap.error(f"--runs: {device}:{dtype} is not one of cpu:fp32, cuda:fp32, cuda:bf16")
+    runs = []
+    for r in args.runs.split(","):
+        parts = r.split(":")
+        device, dtype, mode = (parts + ["eager"] if len(parts) == 2 else parts + ["", "", ""])[:3]
+        cuda = device.startswith("cuda")
+        if dtype not in ("fp32", "bf16") or (dtype == "bf16" and not cuda) or mode not in MODES or (mode == "cudagraphs" and not cuda):
+            ap.error(f"--runs: {r} is not device:dtype[:mode] with dtype fp32 or bf16 (bf16 on CUDA only) and mode "
+                     f"{', '.join(MODES)} (cudagraphs on CUDA only)")
+        runs.append((device, dtype, mode))
+    if args.windows_per_call < 1:
+        ap.error("--windows-per-call must be at least 1")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.checkpoint:
@@ -120,13 +156,14 @@ def main(argv=None) -> None:
         "overlap": args.overlap, "portrait": flat(case.portrait[0]), "portrait_mask": flat(case.portrait_mask[0, 0]),
         "attr": flat(case.attrs[0][0][0]), "attr_mask": flat(case.attrs[0][1][0, 0]),
         "pose": [flat(p) for p in case.pose], "latents": flat(latents)}))
-    kw = dict(steps=args.steps, guidance_scale=args.guidance_scale, latents=latents, window=args.window, overlap=args.overlap)
+    kw = dict(steps=args.steps, guidance_scale=args.guidance_scale, latents=latents, window=args.window, overlap=args.overlap,
+              windows_per_call=args.windows_per_call)
     model.to(runs[0][0])
     with torch.no_grad():
         flops = denoise_flops_per_frame_step(model, case, kw)
     result = {"frames": args.frames, "steps": args.steps, "flops_per_frame_step": flops, "runs": []}
-    for device, dtype in runs:
-        r = run_once(model, case, kw, device, dtype, args.repeat)
+    for device, dtype, mode in runs:
+        r = run_once(model, case, kw, device, dtype, args.repeat, mode)
         r["denoise_tflops"] = flops * args.frames * args.steps / r["denoise_s"] / 1e12
         result["runs"].append(r)
         if device.startswith("cuda") and "bf16_matmul_tflops" not in result:

@@ -82,10 +82,17 @@ class Durian(nn.Module):
 
     def denoise(self, noisy: torch.Tensor, t: torch.Tensor, pose_images: torch.Tensor, refs, members, weights):
         """noisy [B, C, F, h, w]; pose_images [B, F, 3, H, W] → prediction [B, C, F, h, w]."""
-        hp, pp, ha, pa = refs
+        return self.denoise_features(noisy, t, self.pose_features(pose_images), refs, members, weights)
+
+    def pose_features(self, pose_images: torch.Tensor) -> torch.Tensor:
+        """pose_images [B, F, 3, H, W] → the pose guider's features [B, C0, F, h, w] (frame by frame)."""
         B, Fr = pose_images.shape[:2]
         pose = self.pose_guider(pose_images.flatten(0, 1))
-        pose = pose.reshape(B, Fr, *pose.shape[1:]).permute(0, 2, 1, 3, 4)
+        return pose.reshape(B, Fr, *pose.shape[1:]).permute(0, 2, 1, 3, 4)
+
+    def denoise_features(self, noisy: torch.Tensor, t: torch.Tensor, pose: torch.Tensor, refs, members, weights):
+        """`denoise` with the pose features [B, C0, F, h, w] given (the sampler makes them once)."""
+        hp, pp, ha, pa = refs
         return self.unet(noisy, t, pose, hp, ha, members, weights, pp, pa)
 
 

@@ -79,10 +79,15 @@ class OnnxDurian:
         return hp, pp, ha, torch.stack([p for _, p in per], 1)
 
     def denoise(self, noisy, t, pose_images, refs, members, weights):
-        hp, pp, ha, pa = refs
+        return self.denoise_features(noisy, t, self.pose_features(pose_images), refs, members, weights)
+
+    def pose_features(self, pose_images):
         B, Fr = pose_images.shape[:2]
         pf = torch.from_numpy(self.s["pose_guider"].run(None, {"pose_image": pose_images.flatten(0, 1).numpy()})[0])
-        pf = pf.reshape(B, Fr, *pf.shape[1:]).permute(0, 2, 1, 3, 4)
+        return pf.reshape(B, Fr, *pf.shape[1:]).permute(0, 2, 1, 3, 4)
+
+    def denoise_features(self, noisy, t, pf, refs, members, weights):
+        hp, pp, ha, pa = refs
         feeds = {"sample": noisy, "timestep": t, "pose_features": pf, "members": members, "weights": weights,
                  "portrait_embedding": pp, "attr_embedding": pa}
         for layer in range(self.L):

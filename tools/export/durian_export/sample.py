@@ -56,10 +56,13 @@ def window_weights(window: int, overlap: int) -> torch.Tensor:
 @torch.no_grad()
 def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: float = 2.5, seed: int = 0,
                  latents: torch.Tensor | None = None, window: int = 16, overlap: int = 4, on_step=None,
-                 timings: dict | None = None, eta: float = 0.0) -> torch.Tensor:
+                 timings: dict | None = None, eta: float = 0.0, windows_per_call: int = 1, denoise=None) -> torch.Tensor:
     """Generates frames [F, 3, H, W] in [0, 1] for one case; per-stage seconds go into `timings`.
     `eta` > 0: DDIM with fresh noise at every step (1 = the DDPM posterior's variance), drawn from
-    the seed's generator after the initial latents."""
+    the seed's generator after the initial latents. The pose features are made once, before the
+    loop. `windows_per_call` > 1 runs that many of a step's temporal windows in one UNet call (batch
+    entries cond, uncond, cond, uncond, ...; the same frames). `denoise` replaces
+    `model.denoise_features` (e.g. a compiled one, bench_sampler)."""
     import time
 
     device = model_device(model)
@@ -92,24 +95,39 @@ def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: flo
     if latents is None:
         latents = torch.randn(1, f.latent_channels, Fr, h, w, generator=g)
     x = latents.to(device).float()
-    pose = torch.cat([case.pose[None], torch.zeros_like(case.pose)[None]]).to(device)  # [2, F, 3, H, W]
+    pose_images = torch.cat([case.pose[None], torch.zeros_like(case.pose)[None]]).to(device)  # [2, F, 3, H, W]
+    pose = model.pose_features(pose_images)  # [2, C0, F, h, w]
+    del pose_images
+    denoise = denoise or model.denoise_features
     weights_all = case.weights.to(device)
     ddim = DDIMSampler(model.schedule, steps)
     starts = window_starts(Fr, window, overlap)
     ww = window_weights(min(window, Fr), overlap).to(device)
+    wlen = min(window, Fr)
+    norm = torch.zeros(Fr, device=device)
+    for s in starts:
+        norm[s:s + wlen] += ww
+    groups = [starts[g:g + windows_per_call] for g in range(0, len(starts), max(1, windows_per_call))]
+
+    def tile(r, k):  # batch [2, ...] → [2k, ...] as cond, uncond, cond, uncond, ...
+        return [tile(a, k) for a in r] if isinstance(r, list) else r.repeat(k, *[1] * (r.dim() - 1))
+    # per group size, the tiled references and members (static across steps)
+    tiled = {k: (tuple(tile(r, k) for r in refs), members.repeat(k, 1, 1)) for k in {len(g) for g in groups}}
     # 3. denoising loop, windows blended every step
     for i, t in enumerate(ddim.timesteps):
         acc = torch.zeros_like(x)
-        norm = torch.zeros(Fr, device=device)
-        for s in starts:
-            sl = slice(s, s + min(window, Fr))
-            xin = x[:, :, sl].expand(2, -1, -1, -1, -1)
-            tt = torch.full((2,), float(t), device=device)
-            wts = weights_all[sl][None].expand(2, -1, -1)
-            pred = model.denoise(xin, tt, pose[:, sl], refs, members, wts)
-            guided = pred[1:] + guidance_scale * (pred[:1] - pred[1:])
-            acc[:, :, sl] += guided * ww[None, None, :, None, None]
-            norm[sl] += ww
+        for group in groups:
+            k = len(group)
+            sls = [slice(s, s + wlen) for s in group]
+            xin = torch.cat([x[:, :, sl].expand(2, -1, -1, -1, -1) for sl in sls])
+            tt = torch.full((2 * k,), float(t), device=device)
+            wts = torch.cat([weights_all[sl][None].expand(2, -1, -1) for sl in sls])
+            pf = torch.cat([pose[:, :, sl] for sl in sls])
+            refs_k, members_k = tiled[k]
+            pred = denoise(xin, tt, pf, refs_k, members_k, wts)
+            for j, sl in enumerate(sls):
+                c, u = pred[2 * j:2 * j + 1], pred[2 * j + 1:2 * j + 2]
+                acc[:, :, sl] += (u + guidance_scale * (c - u)) * ww[None, None, :, None, None]
         eps = acc / norm[None, None, :, None, None]
         noise = torch.randn(x.shape, generator=g).to(device) if eta > 0 else None
         x, _ = ddim.step(eps, t, x, eta=eta, noise=noise)
