@@ -11,6 +11,9 @@
  *     [--torch cpu:fp32]           PyTorch runs, comma-separated device:dtype[:mode] (cpu:fp32,cuda:fp32,cuda:bf16,
  *                                  cuda:bf16:compile,cuda:bf16:cudagraphs; mode: eager, compile = torch.compile,
  *                                  cudagraphs = torch.compile's reduce-overhead)
+ *     [--gpu-attention exported]   on GPU providers, the UNet's attention as exported, or `fused` (onnx/fuse-attention.ts
+ *                                  with head sizes padded to 8, for CUDA's memory-efficient/flash kernels), or
+ *                                  exported,fused for both
  *     [--windows-per-call N]       temporal windows per UNet call on both sides (TypeScript's windowsPerCall;
  *                                  default: TypeScript's own default, PyTorch 1)
  *     [--checkpoint RUN --model DIR]  a trained run and the graphs exported from it (same fp16-rounded
@@ -30,10 +33,15 @@ const os = require('node:os');
 
 const { ROOT, arg, caseRun } = require('./common');
 
-async function timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCall) {
+async function timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCall, attention) {
   const { DurianPipeline } = require(path.join(ROOT, 'dist/pipeline/durian-pipeline.js'));
   const t0 = performance.now();
-  const p = await DurianPipeline.fromModelDir(modelDir, { executionProviders: [provider], fixedShapes: shapes === 'fixed' });
+  // the GPU providers' defaults (memory.ts) with the UNet's attention fused, head sizes padded to 8
+  const memory = attention === 'fused'
+    ? { mode: 'custom', sessions: { fuseAttention: ['unet'], fuseAttentionOptions: { padHeadTo: 8 } }, decodeChunk: 8, poseChunk: 16, spillBytes: Infinity }
+    : undefined;
+  const p = await DurianPipeline.fromModelDir(modelDir, { executionProviders: [provider], fixedShapes: shapes === 'fixed', memory });
+  const fused = p.sessions.fusedAttention().unet ?? 0;
   const loadS = (performance.now() - t0) / 1000;
   const { inputs, opts: caseOpts } = caseRun(c);
   const opts = windowsPerCall ? { ...caseOpts, windowsPerCall } : caseOpts;
@@ -56,7 +64,7 @@ async function timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCal
   let maxDiff = 0;
   runs.batched.frames.forEach((f, i) => f.forEach((v, k) => (maxDiff = Math.max(maxDiff, Math.abs(v - runs.split.frames[i][k])))));
   const best = runs.batched.total <= runs.split.total ? 'batched' : 'split';
-  return { provider: `${provider} ${shapes}`, loadS, best, maxDiff, ...runs };
+  return { provider: `${provider} ${shapes}${attention === 'fused' ? ` fused(${fused})` : ''}`, loadS, best, maxDiff, ...runs };
 }
 
 async function main() {
@@ -77,7 +85,11 @@ async function main() {
 
   const ts = [];
   for (const provider of providers) {
-    for (const shapes of arg('shapes', 'fixed').split(',')) ts.push(await timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCall));
+    for (const shapes of arg('shapes', 'fixed').split(',')) {
+      for (const attention of provider === 'cpu' ? ['default'] : arg('gpu-attention', 'exported').split(',')) {
+        ts.push(await timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCall, attention));
+      }
+    }
   }
 
   const sec = (ms) => (ms ?? 0) / 1000;

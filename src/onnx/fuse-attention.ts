@@ -26,6 +26,12 @@
  * broadcast to K's leading dimensions (it may not widen them: a bias of a larger batch than Q's
  * makes the operator refuse the shapes, it never computes other numbers).
  *
+ * Head-size padding (`padHeadTo`). CUDA's fused kernels in ONNX Runtime (memory-efficient and flash
+ * attention) take head sizes that are multiples of 8; the bias column makes 16, 32, 48 into 17, 33,
+ * 49. With padHeadTo p, Q' and K' get zero columns up to the next multiple of p (zeros add nothing
+ * to the dot product), and so does V, whose extra output columns are cut off again. The number of
+ * columns is computed in the graph from the operands' shapes (0 where a size already is a multiple).
+ *
  * Not bit-identical to the exported graph: the fused kernel sums the softmax in tiles and in
  * another order (max |Δ| about 1e-6 of a UNet output of range 2 on the shipped model; tested on the
  * tiny one). Blocks of any other form stay as they are (chunk-attention.ts may still take them).
@@ -35,6 +41,11 @@ import {
   encodeNode, findAttentionBlocks, floatAttr, floatConstant, floatTensorAttr, GraphIndex, int64Constant, intAttr, intsAttr, opsetVersion,
   parseGraph, unusedPrefix, writeGraph, type AttentionBlock, type Dim, type NodeInfo,
 } from './attention-graph';
+
+export interface FuseAttentionOptions {
+  /** Pad the operator's head sizes with zero columns to a multiple of this (module comment); 1: none. */
+  padHeadTo?: number;
+}
 
 export interface FuseAttentionResult {
   model: Uint8Array;
@@ -53,6 +64,9 @@ interface Fusable {
   rank: number;
   scale: number;
   bias?: string;
+  /** Head sizes of Q/K and V where the graph states them as numbers. */
+  dqk?: number;
+  dv?: number;
 }
 
 const known = (d: Dim) => d !== null;
@@ -90,14 +104,17 @@ function fusable(index: GraphIndex, block: AttentionBlock): Fusable | undefined 
     const db = index.dims(bias);
     if (db?.length !== rank || db[rank - 2] !== 1) return undefined;
   }
-  return { block, q, kt, v, rank, scale: Math.fround(scale), bias };
+  const num = (d: Dim | undefined) => (typeof d === 'number' ? d : undefined);
+  return { block, q, kt, v, rank, scale: Math.fround(scale), bias, dqk: num(dq[rank - 1]), dv: num(dv[rank - 1]) };
 }
 
 /**
  * The model with each attention block it can fuse computed by com.microsoft.MultiHeadAttention (see
  * the module comment); `blocks` 0 when there is none (or an opset before 15).
  */
-export function fuseAttention(model: Uint8Array): FuseAttentionResult {
+export function fuseAttention(model: Uint8Array, options: FuseAttentionOptions = {}): FuseAttentionResult {
+  const padTo = options.padHeadTo ?? 1;
+  if (!Number.isInteger(padTo) || padTo < 1) throw new RangeError(`padHeadTo must be a whole number ≥ 1, got ${padTo}`);
   try {
     // Shape's start/end attributes are opset 15
     if (opsetVersion(model) < 15) return { model, blocks: 0 };
@@ -109,10 +126,11 @@ export function fuseAttention(model: Uint8Array): FuseAttentionResult {
 
     const prefix = unusedPrefix(graph, 'durian_fused');
     const c = (name: string) => `${prefix}/${name}`;
-    const constants = [int64Constant(c('one'), [1]), int64Constant(c('minus_one'), [-1])];
+    const constants = [int64Constant(c('one'), [1]), int64Constant(c('minus_one'), [-1]),
+      ...(padTo > 1 ? [int64Constant(c('zero'), [0]), int64Constant(c('pad_to'), [padTo])] : [])];
     const replaced = new Map<NodeInfo, Uint8Array[]>();
     const removed = new Set<NodeInfo>();
-    blocks.forEach(({ block, q, kt, v, rank, scale, bias }, bi) => {
+    blocks.forEach(({ block, q, kt, v, rank, scale, bias, dqk, dv }, bi) => {
       const p = (name: string) => `${prefix}/${bi}/${name}`;
       const out: Uint8Array[] = [];
       const node = (op: string, inputs: string[], name: string, attributes: Uint8Array[] = [], domain = '') => {
@@ -135,11 +153,32 @@ export function fuseAttention(model: Uint8Array): FuseAttentionResult {
         const columnShape = node('Concat', [shape(k, 'k_rows', { end: -1 }), c('one')], 'column_shape', [intAttr('axis', 0)]);
         kx = node('Concat', [k, node('Expand', [column, columnShape], 'column')], 'k_ext', [intAttr('axis', -1)]);
       }
+      // zero columns up to a multiple of padTo (module comment), counted inside the graph, as head
+      // sizes are symbolic in exported graphs (ORT folds the count under fixed shapes):
+      // [..., rows, d] → [..., rows, d + (padTo − d mod padTo) mod padTo]
+      const widen = (value: string, name: string) => {
+        const d = shape(value, `${name}_d`, { start: -1 });
+        const extra = node('Mod', [node('Sub', [c('pad_to'), node('Mod', [d, c('pad_to')], `${name}_rem`)], `${name}_gap`), c('pad_to')], `${name}_extra`);
+        const zerosShape = node('Concat', [shape(value, `${name}_rows`, { end: -1 }), extra], `${name}_zeros_shape`, [intAttr('axis', 0)]);
+        return node('Concat', [value, node('ConstantOfShape', [zerosShape], `${name}_zeros`, [floatTensorAttr('value', 0)])], name, [intAttr('axis', -1)]);
+      };
+      // a head size the graph states as a multiple of padTo needs no columns
+      const needs = (d: number | undefined) => padTo > 1 && (d === undefined || d % padTo !== 0);
+      if (needs(dqk === undefined ? undefined : dqk + (bias !== undefined ? 1 : 0))) {
+        qx = widen(qx, 'q_pad');
+        kx = widen(kx, 'k_pad');
+      }
+      const vPadded = needs(dv);
+      const vx = vPadded ? widen(v, 'v_pad') : v;
       // [..., rows, d] → [n, rows, d]
       const flat = (value: string, name: string) => node('Reshape',
         [value, node('Concat', [c('minus_one'), shape(value, `${name}_tail`, { start: -2 })], `${name}_shape`, [intAttr('axis', 0)])], name);
-      const fused = node('MultiHeadAttention', [flat(qx, 'q3'), flat(kx, 'k3'), flat(v, 'v3')], 'attention',
+      let fused = node('MultiHeadAttention', [flat(qx, 'q3'), flat(kx, 'k3'), flat(vx, 'v3')], 'attention',
         [intAttr('num_heads', 1), floatAttr('scale', scale)], MS_DOMAIN);
+      if (vPadded) {
+        // the operator's output has V's padded width: keep V's own columns
+        fused = node('Slice', [fused, c('zero'), shape(v, 'v_cols', { start: -1 }), c('minus_one')], 'attention_cut');
+      }
       const outShape = node('Concat', [shape(q, 'out_rows', { end: -1 }), shape(v, 'out_cols', { start: -1 })], 'out_shape', [intAttr('axis', 0)]);
       out.push(encodeNode('Reshape', [fused, outShape], block.av.outputs, p('out')));
       replaced.set(block.av, out);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { InferenceError, ModelFileError } from '../errors';
 import { chunkAttention, DEFAULT_CHUNK_ATTENTION, type ChunkAttentionOptions } from './chunk-attention';
 import { bindDims, fixInputDims, readInputDims } from './fix-dims';
-import { fuseAttention } from './fuse-attention';
+import { fuseAttention, type FuseAttentionOptions } from './fuse-attention';
 import { compareGraphInputs, readManifest, verifyModelFiles, type GraphEntry, type Manifest } from './manifest';
 import { createInferenceSession, ort } from './runtime';
 import { fromOrtTensor, toOrtTensor, type FloatArray } from './tensor';
@@ -41,6 +41,8 @@ export interface SessionSetOptions {
    * else as exported (reported by `fusedAttention()`).
    */
   fuseAttention?: readonly string[];
+  /** How fuseAttention rewrites (e.g. head sizes padded for CUDA's fused kernels). */
+  fuseAttentionOptions?: FuseAttentionOptions;
   /** Session options of single graphs over the shared ones: ONNX Runtime's CPU memory arena and
    * memory pattern (docs/performance.md, "CPU memory"). */
   graphOptions?: Readonly<Record<string, GraphSessionOptions>>;
@@ -114,7 +116,7 @@ export class SessionSet {
       const rewrites: (() => Rewrite)[] = [];
       if (fuse) {
         rewrites.push(() => {
-          const f = fuseAttention(original);
+          const f = fuseAttention(original, options.fuseAttentionOptions);
           const c = chunkOf(f.model);
           return f.blocks > 0 ? { bytes: c.model, fused: f.blocks, chunked: c.blocks } : undefined;
         });

@@ -11,7 +11,7 @@ export type MemoryMode = (typeof MEMORY_MODES)[number];
 export interface SessionMemoryOptions {
   /** 'custom': set by hand (tests, benches), not by a mode. */
   mode: MemoryMode | 'custom';
-  sessions: Pick<SessionSetOptions, 'fuseAttention' | 'chunkAttention' | 'chunkAttentionOptions' | 'graphOptions'>;
+  sessions: Pick<SessionSetOptions, 'fuseAttention' | 'fuseAttentionOptions' | 'chunkAttention' | 'chunkAttentionOptions' | 'graphOptions'>;
   /** Frames per VAE decoder call. */
   decodeChunk: number;
   /** Keypoint images per pose guider call. */

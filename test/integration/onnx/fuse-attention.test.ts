@@ -77,6 +77,29 @@ describe('fused attention (tiny model)', () => {
   }, TIMEOUT_MS);
 });
 
+describe('fused attention with head sizes padded to 8 (the CUDA layout), tiny UNet', () => {
+  it('matches the exported UNet to float32 rounding', async () => {
+    const declared = readInputDims(new Uint8Array(readFileSync(path.join(MODEL, 'unet.onnx'))));
+    const plain = await SessionSet.create(MODEL, { executionProviders: ['cpu'], graphs: ['unet'] });
+    const fused = await SessionSet.create(MODEL, { executionProviders: ['cpu'], graphs: ['unet'],
+      fuseAttention: ['unet'], fuseAttentionOptions: { padHeadTo: 8 } });
+    try {
+      expect(fused.fusedAttention()).toEqual({ unet: 10 });
+      const feeds = unetFeeds(declared, { batch: 2, frames: 3, groups: 1, attributes: 2 }, 17);
+      const m = feeds.members!.data;
+      m.forEach((_, i) => (m[i] = i % 2));
+      const a = (await plain.run('unet', feeds)).out_sample!;
+      const b = (await fused.run('unet', feeds)).out_sample!;
+      const { diff, range } = maxDiff(b, a);
+      expect(range).toBeGreaterThan(0.1);
+      expect(diff).toBeLessThan(TOLERANCE * range);
+    } finally {
+      await plain.release();
+      await fused.release();
+    }
+  }, TIMEOUT_MS);
+});
+
 describe('fused attention: only where it is certain to compute the same function', () => {
   const run = async (model: Uint8Array, biasName: string, biasDims: number[], shapes: AttentionModelShapes = ATTENTION_SHAPES) => {
     const session = await createInferenceSession(model, ['cpu']);
@@ -101,6 +124,26 @@ describe('fused attention: only where it is certain to compute the same function
     expect(b.dims).toEqual(a.dims);
     const { diff, range } = maxDiff(b, a);
     expect(diff).toBeLessThan(TOLERANCE * range);
+  });
+
+  it.each([
+    ['Q/K of head size 4 with the bias column (5 → 8), V of 3 (→ 8)', 8, ATTENTION_SHAPES],
+    ['Q/K of head size 8 with the bias column (9 → 16), V of 5 (→ 8)', 8, { q: [2, 8, 8], kt: [2, 8, 6], v: [2, 6, 5] }],
+    ['padHeadTo 1: nothing padded', 1, ATTENTION_SHAPES],
+  ] as [string, number, AttentionModelShapes][])('pads head sizes for CUDA\'s kernels without changing outputs: %s', async (_, padHeadTo, shapes) => {
+    const model = attentionModel({ input: [2, 1, 6] }, shapes);
+    const { model: fused, blocks } = fuseAttention(model, { padHeadTo });
+    expect(blocks).toBe(1);
+    const text = Buffer.from(fused).toString('latin1');
+    expect(text.includes('q_pad')).toBe(padHeadTo > 1);
+    expect(text.includes('v_pad')).toBe(padHeadTo > 1);
+    const [a, b] = [await run(model, 'bias', [2, 1, 6], shapes), await run(fused, 'bias', [2, 1, 6], shapes)];
+    expect(b.dims).toEqual(a.dims);
+    expect(maxDiff(b, a).diff).toBeLessThan(TOLERANCE * maxDiff(b, a).range);
+  });
+
+  it('refuses a padHeadTo that is not a whole number ≥ 1', () => {
+    expect(() => fuseAttention(attentionModel({ input: [2, 1, 6] }), { padHeadTo: 0 })).toThrow(/padHeadTo/);
   });
 
   it('fuses 4-D attention whose leading dimensions agree', async () => {
