@@ -48,6 +48,14 @@ class Durian(nn.Module):
             return [p for n, p in self.unet.named_parameters() if ".temporal." in n]
         raise ValueError(f"Unknown stage {stage!r}; valid: {', '.join(STAGES)}")
 
+    def frozen(self, stage: str) -> set[int]:
+        """ids of trainable parameters the recipe holds fixed: the VAE's encoder with
+        `vae_freeze_encoder`. Like `unreachable` ones they stay in the optimiser (checkpoint layout)
+        and take no gradient."""
+        if stage == "vae" and self.cfg.vae_freeze_encoder:
+            return {id(p) for p in self.vae.encoder.parameters()}
+        return set()
+
     def unreachable(self, stage: str) -> set[int]:
         """ids of trainable parameters that cannot affect the stage's loss: in a ReferenceNet the
         last transformer's attention and feed-forward act after its last recorded tokens. They stay

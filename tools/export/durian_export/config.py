@@ -54,6 +54,9 @@ class TrainConfig:
     beta_schedule: str = "scaled_linear"
     latent_scale: float = 1.0       # set after VAE training from latent std
     kl_weight: float = 1e-6
+    # VAE stage: train the decoder alone, the encoder (and so the latent space) held as it is — lets
+    # stage 1 start on a latent space the VAE's later chunks no longer move
+    vae_freeze_encoder: bool = False
     ref_dropout: float = 0.1        # drop both references (CFG unconditional branch)
     pose_dropout: float = 0.05      # drop the pose alone (the references dropped drop it too)
     min_snr_gamma: float = 0.0      # > 0: Min-SNR-γ loss weights (Hang et al. 2023); 0: plain MSE
@@ -112,7 +115,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
 # what may change between chunks of one run (`train --resume key=value`): the recipe, not the
 # architecture, the noise schedule, the latent scale or the data split
 RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
-                       "min_snr_gamma", "cross_identity", "kl_weight", "batch_size", "frames",
+                       "min_snr_gamma", "cross_identity", "kl_weight", "vae_freeze_encoder", "batch_size", "frames",
                        "align_attribute")
 
 

@@ -138,7 +138,7 @@ class Trainer:
         for p in model.parameters():
             p.requires_grad_(False)
         self.params = model.trainable(stage)
-        dead = model.unreachable(stage)
+        dead = model.unreachable(stage) | model.frozen(stage)
         for p in self.params:
             p.requires_grad_(id(p) not in dead)
         self.diffusion = stage in ("stage1", "stage2")

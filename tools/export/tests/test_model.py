@@ -308,6 +308,24 @@ def test_split_fp16_checkpoint_loads_back(tmp_path):
 
 
 
+def test_a_frozen_encoder_stays_bit_identical_while_the_decoder_trains(tmp_path):
+    """vae_freeze_encoder (a resumable override): the VAE's chunks after it leave the latent space alone."""
+    from durian_export.checkpoint import load_model
+
+    run = tmp_path / "run"
+    common = ["--stage", "vae", "--out", str(run), "--log-every", "1", "--device", "cpu"]
+    train_main(["--config", str(TINY), "--steps", "2"] + common)
+    before = load_model(run).vae.state_dict()
+    train_main(["--steps", "4", "--resume", "vae_freeze_encoder=true"] + common)
+    model = load_model(run)
+    assert model.cfg.vae_freeze_encoder
+    after = model.vae.state_dict()
+    enc = [k for k in before if k.startswith("encoder.")]
+    dec = [k for k in before if k.startswith("decoder.") and before[k].is_floating_point()]
+    assert enc and all(torch.equal(before[k], after[k]) for k in enc)
+    assert any(not torch.equal(before[k], after[k]) for k in dec)
+
+
 def test_trained_only_slim_keeps_the_trained_nets_and_rebuilds_the_rest(tmp_path):
     from durian_export.checkpoint import load_checkpoint, load_model, slim_checkpoint
 
