@@ -196,7 +196,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
     const result = await p.run(
       { portrait, attributes, groups, weights, poseImages },
       { numInferenceSteps: spec.steps, guidanceScale: spec.guidanceScale, seed: spec.seed, scheduler: spec.scheduler, eta: spec.eta,
-        window: spec.window, overlap: spec.overlap, splitBranches: spec.splitBranches, onStep: hooks.onStep, onStage: hooks.onStage,
+        window: spec.window, overlap: spec.overlap, splitBranches: spec.splitBranches, windowsPerCall: spec.windowsPerCall, onStep: hooks.onStep, onStage: hooks.onStage,
         signal: hooks.signal,
         onFrame: async (data, i) => {
           if (shown.has(i)) kept[i] = data;

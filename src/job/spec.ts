@@ -84,6 +84,11 @@ export interface JobOptions {
    * frames); default: split on the CPU provider only (src/pipeline/durian-pipeline.ts).
    */
   splitBranches?: boolean;
+  /**
+   * Temporal windows per UNet call (the same frames; larger calls use more memory); default: 1 on the
+   * CPU provider, up to 128 frames a call on GPU providers (src/pipeline/durian-pipeline.ts).
+   */
+  windowsPerCall?: number;
 }
 
 /** A job for `animate`: the identity wearing every attribute (one group), moving as the guide. */
@@ -136,6 +141,7 @@ export const FIELD_CHECKS = Object.freeze({
   overlap: { ok: (n: number) => Number.isInteger(n) && n >= 0, what: 'an integer ≥ 0' },
   alpha: { ok: (n: number) => n >= 0 && n <= 1, what: 'in [0, 1]' },
   eta: { ok: (n: number) => n >= 0 && n <= 1, what: 'in [0, 1]' },
+  windowsPerCall: { ok: positiveInt, what: 'a positive integer' },
 });
 
 /** An attribute class name as AttributeSpec.class spells it (and `--attr IMG:class`). */
@@ -227,5 +233,7 @@ export function resolveJobSpec(spec: AnimateSpec | InterpolateSpec, mode: JobSpe
   };
   if (job.eta !== undefined && job.eta > 0 && job.scheduler !== 'ddim') throw new UsageError(`eta applies to the ddim scheduler only, got scheduler ${job.scheduler}`);
   if (spec.splitBranches !== undefined) job.splitBranches = flag(spec.splitBranches, 'splitBranches');
+  const windowsPerCall = number(spec.windowsPerCall, 'windowsPerCall');
+  if (windowsPerCall !== undefined) job.windowsPerCall = windowsPerCall;
   return job;
 }

@@ -14,9 +14,10 @@ describe('resolveJobSpec', () => {
 
   it('keeps what is given: an auto class, a mask, numbers, flags', () => {
     const s = resolveJobSpec({ ...job, attributes: [{ image: 'a.png', mask: 'm.png' }], steps: 3, seed: 7, guidanceScale: 0, frames: 2,
-      fps: 12.5, scheduler: 'euler', window: 8, overlap: 0, analyser: 'sidecar', overwrite: true, strict: true, splitBranches: false }, 'compose');
+      fps: 12.5, scheduler: 'euler', window: 8, overlap: 0, analyser: 'sidecar', overwrite: true, strict: true, splitBranches: false, windowsPerCall: 3 }, 'compose');
     expect(s).toMatchObject({ attributes: [{ image: 'a.png', class: 'auto', mask: 'm.png' }], steps: 3, seed: 7, guidanceScale: 0, frames: 2,
-      fps: 12.5, scheduler: 'euler', window: 8, overlap: 0, analyser: 'sidecar', overwrite: true, strict: true, splitBranches: false });
+      fps: 12.5, scheduler: 'euler', window: 8, overlap: 0, analyser: 'sidecar', overwrite: true, strict: true, splitBranches: false,
+      windowsPerCall: 3 });
   });
 
   it('interpolate: two attributes, alpha a number or [from, to], 0.5 by default', () => {
@@ -37,6 +38,7 @@ describe('resolveJobSpec', () => {
     [{ scheduler: 'plms' }, /scheduler must be one of ddim, euler, got "plms"/],
     [{ analyser: 'eyes' }, /analyser must be one of auto, sidecar, parser, face/],
     [{ eta: 1.5 }, /eta must be in \[0, 1\]/],
+    [{ windowsPerCall: 0 }, /windowsPerCall must be a positive integer, got 0/],
     [{ eta: 0.5, scheduler: 'euler' }, /eta applies to the ddim scheduler only/],
     [{ attributes: [] }, /at least one/],
     [{ attributes: [{ image: 'a.png', class: 'hat brim' }] }, /attributes\[0\]\.class must be a class name/],
