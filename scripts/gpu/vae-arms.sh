@@ -2,7 +2,8 @@
 # Steps or capacity? VAE runs with the same recipe, one GPU each:
 #   c4:  the vae_norm "pixel" run so far (checkpoints/vae-pixel, 4 latent channels), continued;
 #   c16: a fresh run with 16 latent channels.
-# vae_health reads renders of the validation seed VAL_SEED (default 2000000), not the benchmark's people.
+# vae_health reads renders of the validation seed VAL_SEED (default 2000000), which choices are made on,
+# and then the benchmark's people (hold_out_seed), where issue 18's round-trip bar is read.
 # Both use batch 512 on one GPU (the first chunk ran 2 × 256 under DDP), lr 3e-4, a 3,000-step
 # schedule, held-out loss every 200 steps on the first chunk's 2 held-out batches, so a fresh arm's
 # log compares with the first chunk's step for step. Then vae_health on 32 held-out renders for
@@ -60,6 +61,9 @@ for c in "${names[@]}"; do
   python3 -m durian_export.checkpoint slim --run /tmp/vae-$c --out "$out/$c" --ema --trained-only >> "$out/r/slim.log" 2>&1
   python3 -m durian_export.vae_health --checkpoint "$out/$c" --renders 32 --size 256 --seed "${VAL_SEED:-2000000}" --json "$out/r/$c-health.json" \
     > "$out/r/$c-health.log" 2>&1 &
+  # and on the benchmark's people, where issue 18's 32 dB bar is read (never used to choose)
+  python3 -m durian_export.vae_health --checkpoint "$out/$c" --renders 32 --size 256 --json "$out/r/$c-health-bench.json" \
+    > "$out/r/$c-health-bench.log" 2>&1 &
 done
 wait
 grep -h heldout "$out"/r/*-loss.jsonl | cut -c1-160; cat "$out"/r/*-health.log
