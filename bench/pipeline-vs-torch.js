@@ -9,7 +9,7 @@
  *     [--shapes fixed]             the UNet's sessions: fixed (shapes fixed per window, the default),
  *                                  dynamic, or fixed,dynamic for both
  *     [--torch cpu:fp32]           PyTorch runs, comma-separated device:dtype[:mode] (cpu:fp32,cuda:fp32,cuda:bf16,
- *                                  cuda:bf16:compile,cuda:bf16:cudagraphs; mode: eager, compile = torch.compile,
+ *                                  cuda:bf16:compile,cuda:bf16:cudagraphs; mode: eager, sdpa = fused attention, compile = torch.compile,
  *                                  cudagraphs = torch.compile's reduce-overhead)
  *     [--gpu-attention exported]   on GPU providers, the UNet's attention as exported, or `fused` (onnx/fuse-attention.ts
  *                                  with head sizes padded to 8, for CUDA's memory-efficient/flash kernels), or

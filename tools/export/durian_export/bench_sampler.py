@@ -10,9 +10,11 @@ device:dtype[:mode] of --runs after a warm-up, and writes per-stage seconds to D
 the model's FLOPs per frame per denoising step (both guidance branches, counted by torch's
 FlopCounterMode) and, on CUDA, the card's measured bf16 matmul rate.
 
-mode: `eager` (default); `compile` (the denoiser — pose features in, prediction out — through
-torch.compile); `cudagraphs` (torch.compile's mode "reduce-overhead": the compiled denoiser replayed
-as CUDA graphs; CUDA only). The warm-up run compiles, so the timed runs do not. The sampler makes the
+mode: `eager` (default: attention as the exported graph computes it, an explicit softmax); `sdpa`
+(eager with PyTorch's fused attention, `F.scaled_dot_product_attention`, as training runs it);
+`compile` (sdpa, and the denoiser — pose features in, prediction out — through torch.compile);
+`cudagraphs` (compile with mode "reduce-overhead": the compiled denoiser replayed as CUDA graphs;
+CUDA only). The warm-up run compiles, so the timed runs do not. The sampler makes the
 pose features once per video in every mode. `--windows-per-call N` puts N of a step's temporal windows
 in one denoiser call (all of them: a large N), PyTorch's side of the CLI's windowsPerCall.
 """
@@ -30,6 +32,7 @@ from .checkpoint import load_model
 from .components import Durian
 from .config import load_config
 from .export_onnx import export_model
+from .models.attention import fused_attention_in_eval
 from .sample import sample_video, transfer_case
 
 
@@ -59,12 +62,12 @@ def bf16_matmul_tflops(device: str, n: int = 8192, reps: int = 50) -> float:
     return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e12
 
 
-MODES = ("eager", "compile", "cudagraphs")
+MODES = ("eager", "sdpa", "compile", "cudagraphs")
 
 
 def compiled_denoiser(model: Durian, mode: str):
     """`model.denoise_features` as the mode runs it (None: eager)."""
-    if mode == "eager":
+    if mode in ("eager", "sdpa"):
         return None
     fn = torch.compile(model.denoise_features, mode="reduce-overhead" if mode == "cudagraphs" else None, dynamic=False)
     if mode == "compile":
@@ -84,7 +87,7 @@ def run_once(model: Durian, case, kw: dict, device: str, dtype: str, repeat: int
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if dtype == "bf16" else contextlib.nullcontext()
     best: tuple[float, dict] | None = None
     kw = {**kw, "denoise": compiled_denoiser(model, mode)}
-    with torch.no_grad(), amp:
+    with torch.no_grad(), amp, fused_attention_in_eval(mode != "eager"):
         sample_video(model, case, **{**kw, "steps": 1})  # warm-up (kernel selection, allocator)
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats(device)
@@ -119,7 +122,7 @@ def main(argv=None) -> None:
     ap.add_argument("--overlap", type=int, default=4)
     ap.add_argument("--runs", default="cpu:fp32",
                     help="comma-separated device:dtype[:mode] (dtype fp32 or bf16, bf16 on CUDA only; mode eager, "
-                         "compile or cudagraphs, cudagraphs on CUDA only)")
+                         "sdpa, compile or cudagraphs, cudagraphs on CUDA only)")
     ap.add_argument("--windows-per-call", type=int, default=1, help="temporal windows per denoiser call")
     args = ap.parse_args(argv)
     runs = []

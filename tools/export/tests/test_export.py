@@ -105,6 +105,23 @@ def test_windows_in_one_call_give_the_same_frames(exported):
         assert (sample_video(model, case, **{**kw, "seed": 4}) - one).abs().max() > 1e-3
 
 
+def test_fused_attention_in_eval_samples_the_same_frames(exported):
+    """bench_sampler's sdpa/compile modes: eval attention through F.scaled_dot_product_attention is
+    the exported explicit softmax's function (the reference attention's −1e4 bias included)."""
+    from durian_export.models.attention import fused_attention_in_eval
+    from durian_export.sample import sample_video, transfer_case
+
+    model = exported[0].eval()
+    case = transfer_case(model.cfg.hold_out_seed, 0, model.cfg.model.image_size, 3, "hair")
+    with torch.no_grad():
+        plain = sample_video(model, case, steps=2, window=2, overlap=1)
+        with fused_attention_in_eval():
+            fused = sample_video(model, case, steps=2, window=2, overlap=1)
+        again = sample_video(model, case, steps=2, window=2, overlap=1)
+    assert (fused - plain).abs().max() < 1e-4
+    assert torch.equal(again, plain)  # the context ends with the block
+
+
 def test_ddim_timesteps_and_exact_inversion():
     sched = NoiseSchedule()
     ddim = DDIMSampler(sched, 20)

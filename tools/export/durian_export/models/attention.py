@@ -9,6 +9,7 @@ concatenated); two groups of one attribute each with weights (1−α, α) is **i
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -19,6 +20,20 @@ from .blocks import zero_module
 
 NEG = -1e4  # additive bias that removes a key (finite, so fp16 and ONNX stay NaN-free)
 SDPA_ROWS = 32_768  # sequences per fused-attention call in training
+_fused_in_eval = False
+
+
+@contextlib.contextmanager
+def fused_attention_in_eval(on: bool = True):
+    """Within it, eval-mode attention (sampling) runs PyTorch's fused kernels as training does,
+    instead of the explicit softmax the exporter writes: the same function, PyTorch at its best for
+    benchmarks (bench_sampler)."""
+    global _fused_in_eval
+    before, _fused_in_eval = _fused_in_eval, on
+    try:
+        yield
+    finally:
+        _fused_in_eval = before
 
 
 class Attention(nn.Module):
@@ -37,7 +52,7 @@ class Attention(nn.Module):
         q = self.to_q(q_in).reshape(B, N, h, C // h).transpose(1, 2)
         k = self.to_k(kv_in).reshape(B, -1, h, C // h).transpose(1, 2)
         v = self.to_v(kv_in).reshape(B, -1, h, C // h).transpose(1, 2)
-        if self.training:
+        if self.training or _fused_in_eval:
             # training: PyTorch's fused kernels (flash / memory-efficient); the same function. The
             # CUDA kernels take at most 65,535 sequences per launch (their grid's y dimension), and
             # temporal attention has one sequence per latent pixel, so large batches go in slices.
