@@ -64,7 +64,7 @@ def bench_stage(model: Durian, stage: str, args, device, world: int, rank: int) 
     data = SynthBatchMaker(cfg, device, compile=args.compile_render)
     batch = args.batch_size or cfg.batch_size
     t_build = time.perf_counter()
-    trainer = Trainer(model, stage, data, batch, device, world, rank, compile=args.compile,
+    trainer = Trainer(model, stage, data, batch, device, world, rank, compile=args.compile, channels_last=args.channels_last,
                       pool=args.pool if pool else 0, pool_refresh=args.pool_refresh, workers=args.data_workers)
     build_s = time.perf_counter() - t_build
     opt = torch.optim.AdamW(trainer.params, lr=1e-6, fused=device.type == "cuda")
@@ -199,6 +199,7 @@ def main(argv=None) -> None:
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation)")
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--channels-last", action="store_true", help="vae and parser stages: NHWC convolutions")
     ap.add_argument("--compile-render", action="store_true")
     ap.add_argument("--pool", type=int, default=4096)
     ap.add_argument("--pool-refresh", type=int, default=32)

@@ -105,6 +105,8 @@ def main(argv=None) -> None:
                     help="with --resume: start this stage's weights afresh (seeded init), keeping the other stages'")
     ap.add_argument("--compile-render", action="store_true", help="torch.compile the renderer (CUDA; faster data)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the step's model (CUDA)")
+    ap.add_argument("--channels-last", action="store_true",
+                    help="vae and parser stages: the net's convolutions in channels-last (NHWC) memory format")
     ap.add_argument("--pool", type=int, default=0,
                     help="keep a device pool of this many rendered samples, refreshed every step (0: render "
                          "every batch afresh)")
@@ -132,8 +134,12 @@ class Trainer:
 
     def __init__(self, model: Durian, stage: str, data, batch: int, device: torch.device, world: int = 1,
                  rank: int = 0, compile: bool = False, pool: int = 0, pool_refresh: int = 32, workers: int = 0,
-                 start: int = 0):
+                 start: int = 0, channels_last: bool = False):
         self.model, self.cfg, self.stage, self.data = model, model.cfg, stage, data
+        if channels_last and stage in ("vae", "parser"):
+            # the image nets' convolutions in NHWC, the layout of cuDNN's bf16 tensor-core kernels
+            # (and PixelNorm's channel statistics contiguous); the same function. Not the 5-D UNet.
+            (model.vae if stage == "vae" else model.parser).to(memory_format=torch.channels_last)
         self.batch, self.device, self.world, self.rank = batch, device, world, rank
         for p in model.parameters():
             p.requires_grad_(False)
@@ -305,7 +311,7 @@ def train(args) -> dict:
     if args.fixed_batch and (args.pool or args.data_workers):
         raise SystemExit("--fixed-batch trains on one rendered batch; it does not combine with --pool or --data-workers")
     model.train()
-    trainer = Trainer(model, stage, data, batch, device, world, rank, compile=args.compile, pool=args.pool,
+    trainer = Trainer(model, stage, data, batch, device, world, rank, compile=args.compile, channels_last=args.channels_last, pool=args.pool,
                       pool_refresh=args.pool_refresh, workers=args.data_workers, start=start)
     params = trainer.params
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99),

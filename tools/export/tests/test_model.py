@@ -308,6 +308,30 @@ def test_split_fp16_checkpoint_loads_back(tmp_path):
 
 
 
+def test_channels_last_vae_steps_match_the_default_layout(tmp_path, one_thread):
+    """--channels-last only changes the memory layout of the VAE's convolutions: the same losses to
+    float32 rounding, and its checkpoint loads into a plain model."""
+    from durian_export.checkpoint import load_model
+
+    common = ["--config", str(TINY), "--stage", "vae", "--steps", "3", "--log-every", "1", "--device", "cpu"]
+    train_main(common + ["--out", str(tmp_path / "a")])
+    train_main(common + ["--out", str(tmp_path / "b"), "--channels-last"])
+    a, b = losses(tmp_path / "a", "vae"), losses(tmp_path / "b", "vae")
+    assert len(a) == 3 and all(abs(x - y) <= 1e-4 * abs(x) for x, y in zip(a, b)), (a, b)
+    model = Durian(load_config(TINY))
+    Trainer(model, "vae", SynthBatchMaker(model.cfg), 1, torch.device("cpu"), channels_last=True)
+    assert model.vae.decoder.conv_out.weight.is_contiguous(memory_format=torch.channels_last)
+    parser_conv = next(p for p in model.parser.parameters() if p.dim() == 4 and p.shape[1] > 1)
+    assert not parser_conv.is_contiguous(memory_format=torch.channels_last)  # only the stage's net
+    # the checkpoint is plain weights: as loaded, and in channels-last, the same decoder output
+    x = torch.rand(1, 3, 64, 64)
+    vae = load_model(tmp_path / "b").vae.eval()
+    with torch.no_grad():
+        plain = vae(x, sample=False)[0]
+        nhwc = vae.to(memory_format=torch.channels_last)(x, sample=False)[0]
+    assert (plain - nhwc).abs().max() < 1e-5
+
+
 def test_a_frozen_encoder_stays_bit_identical_while_the_decoder_trains(tmp_path):
     """vae_freeze_encoder (a resumable override): the VAE's chunks after it leave the latent space alone."""
     from durian_export.checkpoint import load_model
