@@ -19,7 +19,7 @@
 #   BATCH (default 512) and WORKERS (data workers per arm, default 14) size the arms, e.g. three arms
 #   on one H200: BATCH=168 WORKERS=5 GPUS="0 0 0". STEPS (default 3000) is the schedule's end;
 #   RESTART=1 restarts a resumed arm's learning-rate schedule at its step (warm-up, then cosine to STEPS),
-#   for a run continued past its first schedule.
+#   for a run continued past its first schedule. CHANNELS_LAST=1: NHWC convolutions (train --channels-last).
 # Writes $OUT/<arm>/ckpt.pt.part000 for each arm and $OUT/results.tgz (logs, health JSON).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -30,7 +30,7 @@ cd "$root/tools/export"
 arms="${2:-c4 c16}"
 common=(--stage vae --steps "${STEPS:-3000}" --max-minutes "$minutes" --batch-size "${BATCH:-512}" --pool 8192 --pool-refresh 64
         --data-workers "${WORKERS:-14}" --compile --compile-render --log-every 50 --eval-every 200 --eval-batches 2
-        --save-every 100000 --ema-decay 0.99)
+        --save-every 100000 --ema-decay 0.99 ${CHANNELS_LAST:+--channels-last})
 read -r -a gpus <<< "${GPUS:-0 1 2 3}"
 i=0
 names=()
