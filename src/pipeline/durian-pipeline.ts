@@ -94,7 +94,6 @@ interface RefFeatures {
   embedding: FloatArray;
 }
 
-/** The two branches' batch-1 feeds (conditional, unconditional) stacked into batch-2 feeds. */
 /**
  * Default frames (batch entries × window frames) of one UNet call on a GPU provider: 4 windows of
  * 16 frames with both guidance branches. The graph's attention scores at the 32×32 level take
@@ -412,10 +411,10 @@ export class DurianPipeline {
     };
     const per = C * window * hw;
     // one group's windows → each window's [cond, uncond] prediction pair
-    const runGroup = async (group: number[], samples: ReadonlyMap<number, Float32Array>, t: number): Promise<Float32Array[]> => {
+    const runGroup = async (gi: number, samples: ReadonlyMap<number, Float32Array>, t: number): Promise<Float32Array[]> => {
       const outs: Float32Array[] = [];
-      for (const call of calls[groups.indexOf(group)]!) outs.push(await runUnet(call, samples, t));
-      return group.map((_, j) => (split
+      for (const call of calls[gi]!) outs.push(await runUnet(call, samples, t));
+      return groups[gi]!.map((_, j) => (split
         ? concatBatch([outs[0]!.subarray(j * per, (j + 1) * per), outs[1]!.subarray(j * per, (j + 1) * per)])
         : outs[0]!.subarray(2 * j * per, 2 * (j + 1) * per)));
     };
@@ -430,9 +429,9 @@ export class DurianPipeline {
       const t = timesteps[i]!;
       const xin = scheduler.scaleModelInput(x, t);
       const acc = new Float32Array(n);
-      for (const group of groups) {
+      for (const [gi, group] of groups.entries()) {
         const samples = new Map(group.map((wi) => [wi, sliceFrames(xin, C, F, hw, starts[wi]!, window)] as const));
-        const pairs = await time('unet', () => runGroup(group, samples, t));
+        const pairs = await time('unet', () => runGroup(gi, samples, t));
         group.forEach((wi, j) => addFramesWeighted(acc, applyGuidance(pairs[j]!, guidanceScale), C, F, hw, starts[wi]!, window, ww));
       }
       for (let c = 0; c < C; c++) {
