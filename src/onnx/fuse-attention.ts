@@ -28,9 +28,10 @@
  *
  * Head-size padding (`padHeadTo`). CUDA's fused kernels in ONNX Runtime (memory-efficient and flash
  * attention) take head sizes that are multiples of 8; the bias column makes 16, 32, 48 into 17, 33,
- * 49. With padHeadTo p, Q' and K' get zero columns up to the next multiple of p (zeros add nothing
- * to the dot product), and so does V, whose extra output columns are cut off again. The number of
- * columns is computed in the graph from the operands' shapes (0 where a size already is a multiple).
+ * 49. With padHeadTo p, Q', K' and V get zero columns up to one width, the larger of their head
+ * sizes rounded up to a multiple of p (flash attention also wants Q/K and V of one size). Zeros add
+ * nothing to the dot product, and V's extra output columns are cut off again. The width is computed
+ * in the graph from the operands' shapes.
  *
  * Not bit-identical to the exported graph: the fused kernel sums the softmax in tiles and in
  * another order (max |Δ| about 1e-6 of a UNet output of range 2 on the shipped model; tested on the
@@ -153,30 +154,33 @@ export function fuseAttention(model: Uint8Array, options: FuseAttentionOptions =
         const columnShape = node('Concat', [shape(k, 'k_rows', { end: -1 }), c('one')], 'column_shape', [intAttr('axis', 0)]);
         kx = node('Concat', [k, node('Expand', [column, columnShape], 'column')], 'k_ext', [intAttr('axis', -1)]);
       }
-      // zero columns up to a multiple of padTo (module comment), counted inside the graph, as head
-      // sizes are symbolic in exported graphs (ORT folds the count under fixed shapes):
-      // [..., rows, d] → [..., rows, d + (padTo − d mod padTo) mod padTo]
-      const widen = (value: string, name: string) => {
-        const d = shape(value, `${name}_d`, { start: -1 });
-        const extra = node('Mod', [node('Sub', [c('pad_to'), node('Mod', [d, c('pad_to')], `${name}_rem`)], `${name}_gap`), c('pad_to')], `${name}_extra`);
-        const zerosShape = node('Concat', [shape(value, `${name}_rows`, { end: -1 }), extra], `${name}_zeros_shape`, [intAttr('axis', 0)]);
-        return node('Concat', [value, node('ConstantOfShape', [zerosShape], `${name}_zeros`, [floatTensorAttr('value', 0)])], name, [intAttr('axis', -1)]);
-      };
-      // a head size the graph states as a multiple of padTo needs no columns
-      const needs = (d: number | undefined) => padTo > 1 && (d === undefined || d % padTo !== 0);
-      if (needs(dqk === undefined ? undefined : dqk + (bias !== undefined ? 1 : 0))) {
+      // Q', K' and V widened with zero columns to one width W, the larger head size rounded up to a
+      // multiple of padTo (module comment): flash attention also wants Q/K and V of one head size.
+      // W is counted inside the graph, as exported head sizes are symbolic (ORT folds it under fixed
+      // shapes): W = m + (padTo − m mod padTo) mod padTo, m = max(d_qk, d_v).
+      const known = dqk !== undefined && dv !== undefined;
+      const dqkx = dqk === undefined ? undefined : dqk + (bias !== undefined ? 1 : 0);
+      const padded = padTo > 1 && !(known && dqkx === dv && dv % padTo === 0);
+      let vx = v;
+      if (padded) {
+        const m = node('Max', [shape(qx, 'qk_d', { start: -1 }), shape(v, 'v_d', { start: -1 })], 'head_max');
+        const width = node('Add', [m, node('Mod', [node('Sub', [c('pad_to'), node('Mod', [m, c('pad_to')], 'head_rem')], 'head_gap'), c('pad_to')], 'head_extra')], 'head_width');
+        const widen = (value: string, name: string) => {
+          const extra = node('Sub', [width, shape(value, `${name}_d`, { start: -1 })], `${name}_extra`);
+          const zerosShape = node('Concat', [shape(value, `${name}_rows`, { end: -1 }), extra], `${name}_zeros_shape`, [intAttr('axis', 0)]);
+          return node('Concat', [value, node('ConstantOfShape', [zerosShape], `${name}_zeros`, [floatTensorAttr('value', 0)])], name, [intAttr('axis', -1)]);
+        };
         qx = widen(qx, 'q_pad');
         kx = widen(kx, 'k_pad');
+        vx = widen(v, 'v_pad');
       }
-      const vPadded = needs(dv);
-      const vx = vPadded ? widen(v, 'v_pad') : v;
       // [..., rows, d] → [n, rows, d]
       const flat = (value: string, name: string) => node('Reshape',
         [value, node('Concat', [c('minus_one'), shape(value, `${name}_tail`, { start: -2 })], `${name}_shape`, [intAttr('axis', 0)])], name);
       let fused = node('MultiHeadAttention', [flat(qx, 'q3'), flat(kx, 'k3'), flat(vx, 'v3')], 'attention',
         [intAttr('num_heads', 1), floatAttr('scale', scale)], MS_DOMAIN);
-      if (vPadded) {
-        // the operator's output has V's padded width: keep V's own columns
+      if (padded) {
+        // the operator's output has the padded width: keep V's own columns
         fused = node('Slice', [fused, c('zero'), shape(v, 'v_cols', { start: -1 }), c('minus_one')], 'attention_cut');
       }
       const outShape = node('Concat', [shape(q, 'out_rows', { end: -1 }), shape(v, 'out_cols', { start: -1 })], 'out_shape', [intAttr('axis', 0)]);
