@@ -1,4 +1,5 @@
-"""KL autoencoder: 4 latent channels, ×8 downsampling (three stride-2 stages).
+"""KL autoencoder: `ModelArgs.latent_channels` latent channels (4 by default, 16 in base.json), ×8
+downsampling (three stride-2 stages).
 
 `ModelArgs.vae_norm` picks the normalisation of every VAE block: `group` (GroupNorm, the shipped
 model's architecture) or `pixel` (per-position LayerNorm over channels). With GroupNorm the trained
@@ -16,7 +17,7 @@ from .blocks import Downsample, ResBlock, Upsample, norm
 
 
 class Encoder(nn.Module):
-    """image [B, 3, H, W] in [-1, 1] → (mean, logvar) [B, 4, H/8, W/8] each."""
+    """image [B, 3, H, W] in [-1, 1] → (mean, logvar) [B, C, H/8, W/8] each (C latent channels)."""
 
     def __init__(self, args: ModelArgs):
         super().__init__()
@@ -41,7 +42,7 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """latent [B, 4, h, w] → image [B, 3, 8h, 8w] in [-1, 1] (not clamped)."""
+    """latent [B, C, h, w] → image [B, 3, 8h, 8w] in [-1, 1] (not clamped)."""
 
     def __init__(self, args: ModelArgs):
         super().__init__()
