@@ -6,7 +6,8 @@
 # steps for at most MINUTES on every GPU of the host (torchrun, DistributedDataParallel), then writes
 # the run's slim checkpoint (fp16 weights only, ≤ 3 parts of 15 MiB: the 8-file return limit leaves
 # no room for the optimiser state, so the next chunk starts AdamW afresh and train ramps its learning
-# rate up again over the config's warm-up) and its loss log under $OUT.
+# rate up again over the config's warm-up) and its loss log under $OUT. torch.compile's artifacts load
+# from .compile-cache/STAGE.bin (carried; ignored) and come back as $OUT/compile-STAGE.bin.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${OUT:-/tmp/out}"
@@ -27,8 +28,10 @@ gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
 cd "$root/tools/export"
 torchrun --standalone --nproc-per-node "$gpus" -m durian_export.train --config configs/base.json --stage "$stage" \
   --out "$run" "${resume[@]}" --steps "$steps" --max-minutes "$minutes" "${fast[@]}" --data-workers 12 \
-  --compile --compile-render --log-every 20 --eval-every 200 --save-every 100000 "$@" 2>&1 | tee "$out/train-$stage.log" | grep -E '^\{"stage|Error|error' | tail -40
+  --compile --compile-render --compile-cache "$root/.compile-cache/$stage.bin" --log-every 20 --eval-every 200 --save-every 100000 "$@" 2>&1 | tee "$out/train-$stage.log" | grep -E '^\{"stage|Error|error' | tail -40
 python3 -m durian_export.checkpoint slim --run "$run" --out "$out" --trained-only
 cp "$run/loss.jsonl" "$out/loss-$stage.jsonl" 2>/dev/null
+# torch.compile's artifacts, to carry as .compile-cache/ next time (a fresh machine then skips most compiling)
+[[ -f "$root/.compile-cache/$stage.bin" ]] && cp "$root/.compile-cache/$stage.bin" "$out/compile-$stage.bin"
 ls "$run"/samples-*.png > /dev/null 2>&1 && cp "$(ls "$run"/samples-*.png | tail -1)" "$out/"
 ls -la "$out"

@@ -20,6 +20,7 @@
 #   on one H200: BATCH=168 WORKERS=5 GPUS="0 0 0". STEPS (default 3000) is the schedule's end;
 #   RESTART=1 restarts a resumed arm's learning-rate schedule at its step (warm-up, then cosine to STEPS),
 #   for a run continued past its first schedule. CHANNELS_LAST=1: NHWC convolutions (train --channels-last).
+#   Compile artifacts load from .compile-cache/vae.bin (carried; ignored) and come back as $OUT/compile-vae.bin.
 # Writes $OUT/<arm>/ckpt.pt.part000 for each arm and $OUT/results.tgz (logs, health JSON).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -30,7 +31,7 @@ cd "$root/tools/export"
 arms="${2:-c4 c16}"
 common=(--stage vae --steps "${STEPS:-3000}" --max-minutes "$minutes" --batch-size "${BATCH:-512}" --pool 8192 --pool-refresh 64
         --data-workers "${WORKERS:-14}" --compile --compile-render --log-every 50 --eval-every 200 --eval-batches 2
-        --save-every 100000 --ema-decay 0.99 ${CHANNELS_LAST:+--channels-last})
+        --save-every 100000 --ema-decay 0.99 ${CHANNELS_LAST:+--channels-last} --compile-cache "$root/.compile-cache/vae.bin")
 read -r -a gpus <<< "${GPUS:-0 1 2 3}"
 i=0
 names=()
@@ -67,4 +68,6 @@ for c in "${names[@]}"; do
 done
 wait
 grep -h heldout "$out"/r/*-loss.jsonl | cut -c1-160; cat "$out"/r/*-health.log
+# torch.compile's artifacts, to carry as .compile-cache/ next time (a fresh machine then skips most compiling)
+[[ -f "$root/.compile-cache/vae.bin" ]] && cp "$root/.compile-cache/vae.bin" "$out/compile-vae.bin"
 cd "$out" && tar czf results.tgz r && rm -rf r

@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -105,6 +106,10 @@ def main(argv=None) -> None:
                     help="with --resume: start this stage's weights afresh (seeded init), keeping the other stages'")
     ap.add_argument("--compile-render", action="store_true", help="torch.compile the renderer (CUDA; faster data)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the step's model (CUDA)")
+    ap.add_argument("--compile-cache", metavar="FILE",
+                    help="with --compile/--compile-render: load torch.compile's cache artifacts from FILE before "
+                         "compiling and write them back at the end, so that a fresh machine skips most of the "
+                         "compilation (kernels, autotuning) a previous run already did")
     ap.add_argument("--channels-last", action="store_true",
                     help="vae and parser stages: the net's convolutions in channels-last (NHWC) memory format")
     ap.add_argument("--pool", type=int, default=0,
@@ -239,10 +244,38 @@ class HeldOut:
         return total / len(self.items)
 
 
+def load_compile_cache(path: Path) -> bool:
+    """torch.compile's cache artifacts (PyTorch's "mega-cache": Inductor, Triton, AOTAutograd) from
+    `path`, before anything compiles; False where there is none or it does not load (a cache from
+    another PyTorch or GPU is only a miss)."""
+    if not path.is_file():
+        return False
+    try:
+        return torch.compiler.load_cache_artifacts(path.read_bytes()) is not None
+    except Exception as error:  # noqa: BLE001 — a stale cache must not stop training
+        print(f"compile cache {path} not loaded: {error}", file=sys.stderr)
+        return False
+
+
+def save_compile_cache(path: Path) -> int:
+    """Writes this process's compile artifacts (those loaded included) to `path`, atomically; their
+    size in bytes, 0 when there are none (the file is then left as it was)."""
+    artifacts = torch.compiler.save_cache_artifacts()
+    if not artifacts or not artifacts[0]:
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_bytes(artifacts[0])
+    tmp.replace(path)
+    return len(artifacts[0])
+
+
 def train(args) -> dict:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
+    if args.compile_cache:
+        load_compile_cache(Path(args.compile_cache))
     device = torch.device(args.device)
     if world > 1:
         if device.type == "cuda":
@@ -407,6 +440,10 @@ def train(args) -> dict:
     if rank == 0 and not stopped_early:
         from .sample import write_sample_sheet
         write_sample_sheet(model, stage, out / f"samples-{stage}-{step:06d}.png", device)
+    if rank == 0 and args.compile_cache:
+        size = save_compile_cache(Path(args.compile_cache))
+        print(f"compile cache: {size:,} bytes written to {args.compile_cache}" if size else "compile cache: nothing to write",
+              file=sys.stderr)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()

@@ -332,6 +332,23 @@ def test_channels_last_vae_steps_match_the_default_layout(tmp_path, one_thread):
     assert (plain - nhwc).abs().max() < 1e-5
 
 
+def test_compile_cache_round_trip(tmp_path):
+    """--compile-cache: what a run compiled is written, loads in the next, and a missing or stale file
+    is a miss, not an error."""
+    from durian_export.train import load_compile_cache, save_compile_cache
+
+    path = tmp_path / "cache" / "compile.bin"
+    assert not load_compile_cache(path)
+    torch._dynamo.reset()
+    f = torch.compile(lambda x: (x * 2).sin() + 1)
+    f(torch.rand(8))
+    size = save_compile_cache(path)
+    assert size > 0 and path.stat().st_size == size and not path.with_name("compile.bin.partial").exists()
+    assert load_compile_cache(path)
+    path.write_bytes(b"not a cache")
+    assert not load_compile_cache(path)
+
+
 def test_a_frozen_encoder_stays_bit_identical_while_the_decoder_trains(tmp_path):
     """vae_freeze_encoder (a resumable override): the VAE's chunks after it leave the latent space alone."""
     from durian_export.checkpoint import load_model
