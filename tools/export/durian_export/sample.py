@@ -96,8 +96,11 @@ def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: flo
         latents = torch.randn(1, f.latent_channels, Fr, h, w, generator=g)
     x = latents.to(device).float()
     pose_images = torch.cat([case.pose[None], torch.zeros_like(case.pose)[None]]).to(device)  # [2, F, 3, H, W]
-    pose = model.pose_features(pose_images)  # [2, C0, F, h, w]
+    # [2, C0, F, h, w], 32 frames a call (the guider works frame by frame; this bounds its activations)
+    pose = torch.cat([model.pose_features(pose_images[:, f0:f0 + 32]) for f0 in range(0, Fr, 32)], dim=2)
     del pose_images
+    if windows_per_call < 1:
+        raise ValueError(f"windows_per_call must be at least 1, got {windows_per_call}")
     denoise = denoise or model.denoise_features
     weights_all = case.weights.to(device)
     ddim = DDIMSampler(model.schedule, steps)
@@ -107,7 +110,7 @@ def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: flo
     norm = torch.zeros(Fr, device=device)
     for s in starts:
         norm[s:s + wlen] += ww
-    groups = [starts[g:g + windows_per_call] for g in range(0, len(starts), max(1, windows_per_call))]
+    groups = [starts[g:g + windows_per_call] for g in range(0, len(starts), windows_per_call)]
 
     def tile(r, k):  # batch [2, ...] → [2k, ...] as cond, uncond, cond, uncond, ...
         return [tile(a, k) for a in r] if isinstance(r, list) else r.repeat(k, *[1] * (r.dim() - 1))
