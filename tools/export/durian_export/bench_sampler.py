@@ -127,8 +127,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     runs = []
     for r in args.runs.split(","):
-        parts = r.split(":")
-        device, dtype, mode = (parts + ["eager"] if len(parts) == 2 else parts + ["", "", ""])[:3]
+        parts = r.split(":") + (["eager"] if r.count(":") == 1 else [])
+        device, dtype, mode = parts if len(parts) == 3 else (r, "", "")  # anything else is refused below
         cuda = device.startswith("cuda")
         if dtype not in ("fp32", "bf16") or (dtype == "bf16" and not cuda) or mode not in MODES or (mode == "cudagraphs" and not cuda):
             ap.error(f"--runs: {r} is not device:dtype[:mode] with dtype fp32 or bf16 (bf16 on CUDA only) and mode "

@@ -78,9 +78,6 @@ class OnnxDurian:
         ha = [torch.stack([h[layer] for h, _ in per], 1) for layer in range(self.L)]
         return hp, pp, ha, torch.stack([p for _, p in per], 1)
 
-    def denoise(self, noisy, t, pose_images, refs, members, weights):
-        return self.denoise_features(noisy, t, self.pose_features(pose_images), refs, members, weights)
-
     def pose_features(self, pose_images):
         B, Fr = pose_images.shape[:2]
         pf = torch.from_numpy(self.s["pose_guider"].run(None, {"pose_image": pose_images.flatten(0, 1).numpy()})[0])

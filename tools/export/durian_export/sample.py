@@ -65,6 +65,8 @@ def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: flo
     `model.denoise_features` (e.g. a compiled one, bench_sampler)."""
     import time
 
+    if windows_per_call < 1:
+        raise ValueError(f"windows_per_call must be at least 1, got {windows_per_call}")
     device = model_device(model)
     clock = {"t": time.perf_counter()}
 
@@ -99,8 +101,6 @@ def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: flo
     # [2, C0, F, h, w], 32 frames a call (the guider works frame by frame; this bounds its activations)
     pose = torch.cat([model.pose_features(pose_images[:, f0:f0 + 32]) for f0 in range(0, Fr, 32)], dim=2)
     del pose_images
-    if windows_per_call < 1:
-        raise ValueError(f"windows_per_call must be at least 1, got {windows_per_call}")
     denoise = denoise or model.denoise_features
     weights_all = case.weights.to(device)
     ddim = DDIMSampler(model.schedule, steps)
