@@ -6,8 +6,14 @@
 # steps for at most MINUTES on every GPU of the host (torchrun, DistributedDataParallel), then writes
 # the run's slim checkpoint (fp16 weights only, ≤ 3 parts of 15 MiB: the 8-file return limit leaves
 # no room for the optimiser state, so the next chunk starts AdamW afresh and train ramps its learning
-# rate up again over the config's warm-up) and its loss log under $OUT. torch.compile's artifacts load
-# from .compile-cache/STAGE.bin (carried; ignored) and come back as $OUT/compile-STAGE.bin.
+# rate up again over the config's warm-up) and its loss log under $OUT.
+# WARM=1 continues the run this host trained in its last call (/tmp/durian-run: the full checkpoint,
+# optimiser state and EMA included), for chunks chained on a warm machine; RUN_PARTS_DIR is then not
+# read. Without it the host's earlier run is removed first, so a carried checkpoint is never mixed
+# with it.
+# torch.compile's cache artifacts are kept on the host in .compile-cache/STAGE.bin (ignored), which a
+# warm machine's next call loads. They are not returned or carried: the VAE stage's were 110 MB, over
+# the 16 MiB a returned file and the 64 MiB a call may hold.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${OUT:-/tmp/out}"
@@ -15,9 +21,15 @@ stage="$1"; steps="$2"; minutes="$3"; parts="${4:-$root/checkpoints/next}"
 shift $(( $# >= 4 ? 4 : $# )); [[ "${1:-}" == "--" ]] && shift
 export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 run=/tmp/durian-run
-mkdir -p "$run" "$out"
 resume=()
-if compgen -G "$parts/ckpt.pt.part*" > /dev/null; then cp "$parts"/ckpt.pt.part* "$run/"; resume=(--resume); fi
+if [[ -n "${WARM:-}" ]]; then
+  compgen -G "$run/ckpt.pt*" > /dev/null || { echo "WARM=1: no run on this host to continue (a fresh machine?)" >&2; exit 2; }
+  resume=(--resume)
+else
+  rm -rf "$run"; mkdir -p "$run"
+  if compgen -G "$parts/ckpt.pt.part*" > /dev/null; then cp "$parts"/ckpt.pt.part* "$run/"; resume=(--resume); fi
+fi
+mkdir -p "$out"
 case "$stage" in
   vae|parser) fast=(--batch-size 256 --pool 4096 --pool-refresh 32) ;;
   stage1) fast=(--batch-size 256 --pool 8192 --pool-refresh 32) ;;
@@ -31,7 +43,5 @@ torchrun --standalone --nproc-per-node "$gpus" -m durian_export.train --config c
   --compile --compile-render --compile-cache "$root/.compile-cache/$stage.bin" --log-every 20 --eval-every 200 --save-every 100000 "$@" 2>&1 | tee "$out/train-$stage.log" | grep -E '^\{"stage|Error|error' | tail -40
 python3 -m durian_export.checkpoint slim --run "$run" --out "$out" --trained-only
 cp "$run/loss.jsonl" "$out/loss-$stage.jsonl" 2>/dev/null
-# torch.compile's artifacts, to carry as .compile-cache/ next time (a fresh machine then skips most compiling)
-[[ -f "$root/.compile-cache/$stage.bin" ]] && cp "$root/.compile-cache/$stage.bin" "$out/compile-$stage.bin"
 ls "$run"/samples-*.png > /dev/null 2>&1 && cp "$(ls "$run"/samples-*.png | tail -1)" "$out/"
 ls -la "$out"

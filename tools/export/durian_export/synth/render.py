@@ -59,6 +59,9 @@ class Scene:
         N, F = motion.yaw.shape
         self.N, self.F, self.B, self.H, self.W = N, F, N * F, height, width
         self.device = device
+        # Kept out of torch.compile: dynamo would compile this per field's dtype and shape (over 20
+        # fields), hit its recompile limit and fall back to eager anyway, with a warning each run.
+        @torch.compiler.disable
         def expand(t):
             return t.to(device, non_blocking=True).repeat_interleave(F, 0)
         self.id = Identity(**{k: expand(v) for k, v in vars(identity).items()})
