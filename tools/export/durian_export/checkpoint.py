@@ -135,16 +135,66 @@ def slim_checkpoint(run: Path, out: Path, part_bytes: int = PART_BYTES, ema: boo
     return split_checkpoint(target, part_bytes)
 
 
+def graft_checkpoint(run: Path, donor: Path, nets: list[str], out: Path, part_bytes: int = PART_BYTES) -> list[Path]:
+    """`run`'s checkpoint with the trained weights of `nets` taken from `donor`'s, written slim
+    (fp16, trained nets only) to `out`. For a net that does not depend on the rest, e.g. the parser,
+    which reads images and not latents: a run on a new latent space reuses a parser trained before
+    it instead of training it again. Each grafted net must have the same shapes in both and have
+    been trained in the donor. A stage that trains only grafted nets takes the donor's step count,
+    so the run records that it is trained (and later slims keep it)."""
+    state, other = load_checkpoint(Path(run) / "ckpt.pt"), load_checkpoint(Path(donor) / "ckpt.pt")
+    model, source = model_from_state(state), model_from_state(other)
+    have = trained_nets(source, other["progress"])
+    mine, theirs = model.state_dict(), source.state_dict()
+    for net in nets:
+        if net not in have:
+            raise SystemExit(f"graft: {donor} has not trained {net!r} (it trained {', '.join(have) or 'nothing'})")
+        keys = [k for k in mine if k.split(".")[0] == net]
+        if not keys:
+            raise SystemExit(f"graft: the model has no net {net!r}")
+        wrong = [k for k in keys if k not in theirs or theirs[k].shape != mine[k].shape]
+        if wrong:
+            raise SystemExit(f"graft: {net!r} differs in shape between the two runs ({wrong[0]}); "
+                             "a net can only be grafted between models of the same config for it")
+        mine.update({k: theirs[k] for k in keys})
+    model.load_state_dict(mine)
+    progress = dict(state["progress"])
+    for stage, steps in other["progress"].items():
+        trains = {n.split(".")[0] for n, p in model.named_parameters() if id(p) in {id(q) for q in model.trainable(stage)}}
+        if steps > 0 and trains and trains <= set(nets):
+            progress[stage] = steps
+    kept = trained_nets(model, progress)
+    slim = {k: v for k, v in state.items() if k not in ("optim", "ema")}
+    slim.update(progress=progress, nets=kept, ema=[],
+                model=_half({k: v for k, v in model.state_dict().items() if k.split(".")[0] in kept}),
+                grafted={net: {"from": str(donor), "progress": other["progress"]} for net in nets})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "ckpt.pt"
+    torch.save(slim, target)
+    return split_checkpoint(target, part_bytes)
+
+
 if __name__ == "__main__":
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m durian_export.checkpoint")
-    ap.add_argument("command", choices=["slim"])
+    ap = argparse.ArgumentParser(prog="python -m durian_export.checkpoint",
+                                 description="slim: a run's checkpoint as fp16 parts to carry; graft: a run's "
+                                             "checkpoint with some nets' trained weights taken from another run")
+    ap.add_argument("command", choices=["slim", "graft"])
     ap.add_argument("--run", required=True, help="run directory holding ckpt.pt (or its parts)")
     ap.add_argument("--out", required=True, help="where to write ckpt.pt.partNNN (fp16 weights only)")
-    ap.add_argument("--ema", action="store_true", help="keep the EMA of the last stage's weights, not the raw ones")
+    ap.add_argument("--ema", action="store_true", help="slim: keep the EMA of the last stage's weights, not the raw ones")
     ap.add_argument("--trained-only", action="store_true",
-                    help="keep only the nets a stage has trained; the rest are rebuilt from the config's seed")
+                    help="slim: keep only the nets a stage has trained; the rest are rebuilt from the config's seed")
+    ap.add_argument("--from", dest="donor", help="graft: the run directory the nets come from")
+    ap.add_argument("--nets", help="graft: comma-separated top-level nets to take, e.g. parser")
     a = ap.parse_args()
-    for p in slim_checkpoint(Path(a.run), Path(a.out), ema=a.ema, trained_only=a.trained_only):
+    if a.command == "graft":
+        if not a.donor or not a.nets:
+            ap.error("graft needs --from and --nets")
+        parts = graft_checkpoint(Path(a.run), Path(a.donor), a.nets.split(","), Path(a.out))
+    else:
+        parts = slim_checkpoint(Path(a.run), Path(a.out), ema=a.ema, trained_only=a.trained_only)
+    for p in parts:
         print(p, p.stat().st_size)

@@ -393,6 +393,38 @@ def test_trained_only_slim_keeps_the_trained_nets_and_rebuilds_the_rest(tmp_path
         restore_weights(Durian(TrainConfig.from_json(state["config"])), state)
 
 
+def test_graft_takes_a_trained_parser_into_a_run_on_another_vae(tmp_path):
+    """checkpoint graft: the parser of one run, the rest of another; the next stage trains from it."""
+    from durian_export.checkpoint import graft_checkpoint, load_checkpoint, load_model
+
+    common = ["--config", str(TINY), "--log-every", "1", "--device", "cpu"]
+    train_main(common + ["--stage", "vae", "--out", str(tmp_path / "a"), "--steps", "2"])
+    train_main(common + ["--stage", "vae", "--out", str(tmp_path / "b"), "--steps", "1", "seed=1"])
+    train_main(["--stage", "parser", "--out", str(tmp_path / "b"), "--steps", "3", "--resume", "--log-every", "1",
+                "--device", "cpu"])
+    graft_checkpoint(tmp_path / "a", tmp_path / "b", ["parser"], tmp_path / "g")
+    state = load_checkpoint(tmp_path / "g" / "ckpt.pt")
+    assert state["progress"] == {"vae": 2, "parser": 3, "stage1": 0, "stage2": 0}
+    assert state["nets"] == ["parser", "vae"]
+    a, b, g = (load_model(tmp_path / n).state_dict() for n in ("a", "b", "g"))
+    for k in g:
+        src = b if k.startswith("parser.") else a
+        want = src[k].half().float() if k.split(".")[0] in ("parser", "vae") and src[k].is_floating_point() else src[k]
+        assert torch.equal(want, g[k]), k
+    assert any(not torch.equal(a[k], g[k]) for k in g if k.startswith("parser."))
+    # refused: a net the donor never trained, and a net whose shapes differ
+    with pytest.raises(SystemExit, match="has not trained 'unet'"):
+        graft_checkpoint(tmp_path / "a", tmp_path / "b", ["unet"], tmp_path / "x")
+    train_main(common + ["--stage", "parser", "--out", str(tmp_path / "c"), "--steps", "1",
+                         "model.parser_channels=[16,32,48]"])
+    with pytest.raises(SystemExit, match="differs in shape"):
+        graft_checkpoint(tmp_path / "a", tmp_path / "c", ["parser"], tmp_path / "x")
+    # stage 1 trains from the grafted run
+    train_main(["--stage", "stage1", "--out", str(tmp_path / "g"), "--steps", "1", "--resume", "--log-every", "1",
+                "--device", "cpu", "--batch-size", "2"])
+    assert load_checkpoint(tmp_path / "g" / "ckpt.pt")["progress"]["stage1"] == 1
+
+
 def test_a_stage_resumed_without_its_optimiser_ramps_its_learning_rate_up_again(tmp_path):
     from durian_export.checkpoint import slim_checkpoint
     from durian_export.train import lr_at
