@@ -72,7 +72,9 @@ def test_benchmark_runs_through_the_cli(tmp_path, capsys):
                 assert all(np.isfinite(v) for v in case[name].values())
     transfer = next(c for c in result["cases"] if c["kind"] == "transfer")
     assert {"keypoint_error_px", "jitter_px", "attr_l1", "identity_l1", "left_eye_l1", "right_eye_l1",
-            "mouth_l1"} <= set(transfer["ours"])
+            "mouth_l1", "gt_parser_error_px", "gt_parser_jitter_px"} <= set(transfer["ours"])
+    # the parser's floor is the ground truth's, the same for every method of a case
+    assert transfer["ours"]["gt_parser_error_px"] == transfer["baseline"]["gt_parser_error_px"]
     assert 0.5 < transfer["covered_fraction"] <= 1
     assert set(result["table"]["transfer/hat"]["vs"]) == {"baseline", "plain"}  # one case each: no interval yet
     assert result["timing"]["cli_jobs"] == 3 * 7 + 2
@@ -137,3 +139,15 @@ def test_ours_only_runs_compare_case_by_case(tmp_path):
         compare_runs(a, b[:1])
     compare_main([str(tmp_path / "a"), str(tmp_path / "b"), "--json", str(tmp_path / "cmp.json")])
     assert json.loads((tmp_path / "cmp.json").read_text())["transfer/hat"]["cases"] == 2
+
+
+def test_the_parser_floor_is_what_the_ground_truth_itself_scores():
+    """motion_scores on the ground-truth frames scores exactly the floor it reports."""
+    from durian_export.eval import motion_scores, parse_keypoints
+
+    model = ROOT / "test" / "fixtures" / "onnx-tiny"
+    frames = torch.rand(5, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    kp = np.random.default_rng(0).uniform(0, 64, (5, 68, 2)).astype(np.float32)
+    s = motion_scores(model, frames, kp, parse_keypoints(model, frames))
+    assert s["keypoint_error_px"] == s["gt_parser_error_px"] and s["jitter_px"] == s["gt_parser_jitter_px"]
+    assert s["jitter_px"] > 0 and s["gt_jitter_px"] > 0
