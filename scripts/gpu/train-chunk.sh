@@ -4,9 +4,10 @@
 # RUN_PARTS_DIR (default checkpoints/next) holds ckpt.pt.partNNN of the run so far, carried with the
 # call (or absent: a new run from configs/base.json). The chunk trains STAGE towards STEPS total
 # steps for at most MINUTES on every GPU of the host (torchrun, DistributedDataParallel), then writes
-# the run's slim checkpoint (fp16 weights only, ≤ 3 parts of 15 MiB: the 8-file return limit leaves
-# no room for the optimiser state, so the next chunk starts AdamW afresh and train ramps its learning
-# rate up again over the config's warm-up) and its loss log under $OUT.
+# the run's slim checkpoint (fp16 weights only, the stage's EMA where it stopped early, ≤ 3 parts of
+# 15 MiB: the 8-file return limit leaves no room for the optimiser state, so the next chunk starts
+# AdamW afresh and train ramps its learning rate up again over the config's warm-up), and STAGE.tgz
+# (this chunk's log, the run's loss log, the newest sample sheet) under $OUT.
 # WARM=1 continues the run this host trained in its last call (/tmp/durian-run: the full checkpoint,
 # optimiser state and EMA included), for chunks chained on a warm machine; RUN_PARTS_DIR is then not
 # read. Without it the host's earlier run is removed first, so a carried checkpoint is never mixed
@@ -36,12 +37,21 @@ case "$stage" in
   stage2) fast=(--batch-size 128 --pool 2048 --pool-refresh 8) ;;
   *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac
+# CONFIG (default configs/base.json) starts a new run; WORKERS (default 12) data workers per GPU.
+# Without a GPU (a check of this script on a CPU) one process runs, uncompiled.
 gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+compiled=(--compile --compile-render --compile-cache "$root/.compile-cache/$stage.bin")
+(( gpus > 0 )) || { gpus=1; compiled=(--device cpu); }
 cd "$root/tools/export"
-torchrun --standalone --nproc-per-node "$gpus" -m durian_export.train --config configs/base.json --stage "$stage" \
-  --out "$run" "${resume[@]}" --steps "$steps" --max-minutes "$minutes" "${fast[@]}" --data-workers 12 \
-  --compile --compile-render --compile-cache "$root/.compile-cache/$stage.bin" --log-every 20 --eval-every 200 --save-every 100000 "$@" 2>&1 | tee "$out/train-$stage.log" | grep -E '^\{"stage|Error|error' | tail -40
-python3 -m durian_export.checkpoint slim --run "$run" --out "$out" --trained-only
-cp "$run/loss.jsonl" "$out/loss-$stage.jsonl" 2>/dev/null
-ls "$run"/samples-*.png > /dev/null 2>&1 && cp "$(ls "$run"/samples-*.png | tail -1)" "$out/"
+torchrun --standalone --nproc-per-node "$gpus" -m durian_export.train --config "${CONFIG:-configs/base.json}" --stage "$stage" \
+  --out "$run" "${resume[@]}" --steps "$steps" --max-minutes "$minutes" "${fast[@]}" --data-workers "${WORKERS:-12}" \
+  "${compiled[@]}" --log-every 20 --eval-every 200 --save-every 100000 "$@" 2>&1 | tee "$out/train-$stage.log" | grep -E '^\{"stage|Error|error' | tail -40
+python3 -m durian_export.checkpoint slim --run "$run" --out "$out" --ema --trained-only
+# the chunk's logs, the run's loss log and its newest sample sheet as one file, $OUT/STAGE.tgz: two
+# chunks chained in one call then return 3 checkpoint parts and 2 archives, within the 8-file limit
+logs=$(mktemp -d)
+cp "$out/train-$stage.log" "$logs/" && rm "$out/train-$stage.log"
+cp "$run/loss.jsonl" "$logs/loss-$stage.jsonl" 2>/dev/null
+ls "$run"/samples-*.png > /dev/null 2>&1 && cp "$(ls "$run"/samples-*.png | tail -1)" "$logs/"
+tar czf "$out/$stage.tgz" -C "$logs" . && rm -rf "$logs"
 ls -la "$out"
