@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -91,7 +92,7 @@ def run_pipelined(chunks: list[list[dict]], out: Path, model: Path, args, size: 
             if k + 1 < len(chunks):
                 built.append(build(chunks[k + 1]))
             if k > 0:
-                scores += [score_case(c, size, template, model, args.ours_only) for c in built[k - 1]]
+                scores += [score_case(c, size, template, args.scorer, args.ours_only) for c in built[k - 1]]
             stdout, stderr = proc.communicate()
         except BaseException:
             proc.kill()
@@ -102,7 +103,7 @@ def run_pipelined(chunks: list[list[dict]], out: Path, model: Path, args, size: 
         for key in ("jobs", "succeeded", "skipped", "failed"):
             merged[key] += s[key]
         merged["outcomes"] += s["outcomes"]
-    scores += [score_case(c, size, template, model, args.ours_only) for c in built[-1]]
+    scores += [score_case(c, size, template, args.scorer, args.ours_only) for c in built[-1]]
     return [c for chunk in built for c in chunk], scores, merged
 
 
@@ -224,6 +225,10 @@ def main(argv=None) -> None:
                     help="run and score only the model itself, not the baselines: for choosing models and settings "
                          "on a validation split (compare runs with python -m durian_export.eval_compare)")
     ap.add_argument("--chunk", type=int, default=8, help="cases per `durian batch` call (the pipeline's unit)")
+    ap.add_argument("--keypoint-parser", metavar="MODEL_DIR",
+                    help="the model directory whose parser.onnx reads keypoints for the motion scores (default: "
+                         "--model's own). Runs compare on motion only when read by the same parser, so give two "
+                         "models with different parsers the same one")
     args = ap.parse_args(argv)
     if args.case_seed < HOLD_OUT_SEED:
         raise SystemExit(f"--case-seed {args.case_seed}: seeds below {HOLD_OUT_SEED} are training data")
@@ -231,6 +236,13 @@ def main(argv=None) -> None:
     manifest = json.loads((model / "manifest.json").read_text())
     size = manifest["resolution"][0]
     template = np.array(manifest["face_template"], dtype=np.float64).reshape(68, 2) * size
+    args.scorer = Path(args.keypoint_parser).resolve() if args.keypoint_parser else model
+    if not (args.scorer / "parser.onnx").is_file():
+        raise SystemExit(f"--keypoint-parser {args.scorer}: no parser.onnx there")
+    if json.loads((args.scorer / "manifest.json").read_text())["resolution"] != manifest["resolution"]:
+        raise SystemExit(f"--keypoint-parser {args.scorer}: its resolution is not the model's")
+    parser_id = {"model": str(args.scorer),
+                 "sha256": hashlib.sha256((args.scorer / "parser.onnx").read_bytes()).hexdigest()}
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(",")) if args.only else None
@@ -251,7 +263,8 @@ def main(argv=None) -> None:
     table = summarise(scores)
     timing = {"wall_s": time.perf_counter() - t0, "cli_jobs": summary["jobs"], "cases": len(plan),
               "cli_job_s": sum(o.get("seconds", 0) for o in summary["outcomes"])}
-    (out / "benchmark.json").write_text(json.dumps({"table": table, "cases": scores, "timing": timing}, indent=1))
+    (out / "benchmark.json").write_text(json.dumps({"table": table, "cases": scores, "timing": timing,
+                                                    "keypoint_parser": parser_id}, indent=1))
     print(write_report(out, table, args).read_text())
 
 

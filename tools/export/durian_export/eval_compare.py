@@ -35,8 +35,19 @@ def load_cases(run: Path) -> list[dict]:
     return cases
 
 
-def compare_runs(a: list[dict], b: list[dict]) -> dict:
-    """{group: {"cases": n, metric: {mean, low, high, b_better: cases where B is better}}} over ours."""
+MOTION = ("keypoint_error_px", "jitter_px")
+
+
+def keypoint_parser(run: Path) -> str | None:
+    """The sha256 of the parser that read a run's keypoints (None: a run from before it was recorded,
+    when it was always the model's own)."""
+    path = run / "benchmark.json" if run.is_dir() else run
+    return (json.loads(path.read_text()).get("keypoint_parser") or {}).get("sha256")
+
+
+def compare_runs(a: list[dict], b: list[dict], motion: bool = True) -> dict:
+    """{group: {"cases": n, metric: {mean, low, high, b_better: cases where B is better}}} over ours.
+    motion=False leaves out the metrics read through the parser (runs read by different parsers)."""
     names_a, names_b = [c["case"] for c in a], [c["case"] for c in b]
     if names_a != names_b:
         only = sorted(set(names_a) ^ set(names_b))
@@ -50,7 +61,7 @@ def compare_runs(a: list[dict], b: list[dict]) -> dict:
             continue
         row: dict = {"cases": len(pairs)}
         for m in METRICS:
-            if m not in pairs[0][0]["ours"]:
+            if m not in pairs[0][0]["ours"] or (m in MOTION and not motion):
                 continue
             va = np.array([x["ours"][m] for x, _ in pairs])
             vb = np.array([y["ours"][m] for _, y in pairs])
@@ -82,7 +93,12 @@ def main(argv=None) -> None:
     ap.add_argument("run_b", type=Path, help="eval output directory (or its benchmark.json): the candidate")
     ap.add_argument("--json", type=Path, help="also write the comparison here")
     args = ap.parse_args(argv)
-    result = compare_runs(load_cases(args.run_a), load_cases(args.run_b))
+    parsers = keypoint_parser(args.run_a), keypoint_parser(args.run_b)
+    same_parser = parsers[0] == parsers[1]
+    if not same_parser:
+        print("note: different parsers read the two runs' keypoints (or one run does not record which), so "
+              "keypoint error and jitter are left out; score both with the same --keypoint-parser to compare them\n")
+    result = compare_runs(load_cases(args.run_a), load_cases(args.run_b), motion=same_parser)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     print(format_table(result, str(args.run_a), str(args.run_b)))

@@ -139,6 +139,18 @@ def test_ours_only_runs_compare_case_by_case(tmp_path):
         compare_runs(a, b[:1])
     compare_main([str(tmp_path / "a"), str(tmp_path / "b"), "--json", str(tmp_path / "cmp.json")])
     assert json.loads((tmp_path / "cmp.json").read_text())["transfer/hat"]["cases"] == 2
+    # each run records the parser that read its keypoints; runs read by different parsers do not
+    # compare on motion (the same run, as if scored by another parser)
+    import hashlib
+    run_b = json.loads((tmp_path / "b" / "benchmark.json").read_text())
+    assert run_b["keypoint_parser"]["sha256"] == hashlib.sha256((model / "parser.onnx").read_bytes()).hexdigest()
+    run_b["keypoint_parser"]["sha256"] = "0" * 64
+    (tmp_path / "c.json").write_text(json.dumps(run_b))
+    compare_main([str(tmp_path / "a"), str(tmp_path / "c.json"), "--json", str(tmp_path / "cmp2.json")])
+    row = json.loads((tmp_path / "cmp2.json").read_text())["transfer/hat"]
+    assert "psnr" in row and not {"jitter_px", "keypoint_error_px"} & set(row)
+    with pytest.raises(SystemExit, match="no parser.onnx"):
+        eval_main([*common, "--out", str(tmp_path / "d"), "--keypoint-parser", str(tmp_path)])
 
 
 def test_the_parser_floor_is_what_the_ground_truth_itself_scores():
