@@ -57,6 +57,9 @@ class TrainConfig:
     # VAE stage: train the decoder alone, the encoder (and so the latent space) held as it is — lets
     # stage 1 start on a latent space the VAE's later chunks no longer move
     vae_freeze_encoder: bool = False
+    # parser stage: degrade the training images (blur, lost resolution, noise, blotches) so that the
+    # parser also reads generated frames, which are softer than renders (data/augment.degrade)
+    parser_degrade: bool = False
     ref_dropout: float = 0.1        # drop both references (CFG unconditional branch)
     pose_dropout: float = 0.05      # drop the pose alone (the references dropped drop it too)
     min_snr_gamma: float = 0.0      # > 0: Min-SNR-γ loss weights (Hang et al. 2023); 0: plain MSE
@@ -116,7 +119,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
 # architecture, the noise schedule, the latent scale or the data split
 RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
                        "min_snr_gamma", "cross_identity", "kl_weight", "vae_freeze_encoder", "batch_size", "frames",
-                       "align_attribute")
+                       "align_attribute", "parser_degrade")
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:

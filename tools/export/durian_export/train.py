@@ -42,6 +42,7 @@ from .components import (
 )
 from .config import RESUMABLE_OVERRIDES, TrainConfig, apply_overrides, load_config
 from .data import SynthBatchMaker
+from .data.augment import degrade
 from .data.clips import ClipBatchMaker
 from .data.pool import Pool, plan_stream, pool_reuse
 from .transfer import to_device
@@ -194,6 +195,9 @@ class Trainer:
             if self.stage == "vae":  # the CPU draw travels without waiting for the device
                 noise = torch.randn(latent_shape(self.cfg, rgb.shape[0]), generator=g)
                 return net(rgb, to_device(noise, self.device))
+            if self.cfg.parser_degrade:  # outside the compiled objective (its draws stay exact on resume), in fp32
+                with torch.autocast(self.device.type, enabled=False):
+                    rgb = degrade(rgb.float(), g)
             return net(rgb, masks, kp)
 
     def after_step(self) -> None:

@@ -425,6 +425,37 @@ def test_graft_takes_a_trained_parser_into_a_run_on_another_vae(tmp_path):
     assert load_checkpoint(tmp_path / "g" / "ckpt.pt")["progress"]["stage1"] == 1
 
 
+def test_parser_degradations_move_no_pixel_and_follow_their_generator(tmp_path):
+    """degrade: the same draw from the same generator; every degradation off is the identity; blur
+    keeps a dot's centre where it was (so keypoints stay true); the parser stage trains with it."""
+    from durian_export.checkpoint import load_checkpoint
+    from durian_export.data.augment import degrade
+
+    x = torch.rand(4, 3, 48, 40, generator=torch.Generator().manual_seed(0))
+    a = degrade(x, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and 0 <= float(a.min()) and float(a.max()) <= 1
+    assert torch.equal(a, degrade(x, torch.Generator().manual_seed(1)))
+    assert not torch.equal(a, degrade(x, torch.Generator().manual_seed(2)))
+    off = dict(p_blur=0, p_resample=0, p_noise=0, p_patches=0)
+    assert torch.allclose(degrade(x, torch.Generator().manual_seed(1), **off), x, atol=1e-6)
+    dot = torch.zeros(2, 3, 48, 40)
+    dot[:, :, 20, 13] = 1
+    blurred = degrade(dot, torch.Generator().manual_seed(3), **{**off, "p_blur": 1})
+    w = blurred[:, 0]
+    ys, xs = torch.meshgrid(torch.arange(48.0), torch.arange(40.0), indexing="ij")
+    assert float(w[0, 20, 13]) < 1  # it did blur
+    for i in range(2):
+        assert float((w[i] * ys).sum() / w[i].sum()) == pytest.approx(20, abs=1e-3)
+        assert float((w[i] * xs).sum() / w[i].sum()) == pytest.approx(13, abs=1e-3)
+    run = tmp_path / "run"
+    train_main(["--config", str(TINY), "--stage", "parser", "--out", str(run), "--steps", "1", "--log-every", "1",
+                "--device", "cpu", "parser_degrade=true"])
+    train_main(["--stage", "parser", "--out", str(run), "--steps", "2", "--log-every", "1", "--device", "cpu",
+                "--resume", "parser_degrade=false"])  # a recipe switch, so it may change on resume
+    state = load_checkpoint(run / "ckpt.pt")
+    assert state["progress"]["parser"] == 2 and state["config"]["parser_degrade"] is False
+
+
 def test_a_stage_resumed_without_its_optimiser_ramps_its_learning_rate_up_again(tmp_path):
     from durian_export.checkpoint import slim_checkpoint
     from durian_export.train import lr_at
