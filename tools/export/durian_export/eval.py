@@ -263,7 +263,7 @@ def main(argv=None) -> None:
     table = summarise(scores)
     timing = {"wall_s": time.perf_counter() - t0, "cli_jobs": summary["jobs"], "cases": len(plan),
               "cli_job_s": sum(o.get("seconds", 0) for o in summary["outcomes"])}
-    (out / "benchmark.json").write_text(json.dumps({"table": table, "cases": scores, "timing": timing,
+    (out / "benchmark.json").write_text(json.dumps({"table": table, "cases": scores, "timing": timing, "model": str(model),
                                                     "keypoint_parser": parser_id}, indent=1))
     print(write_report(out, table, args).read_text())
 

@@ -151,6 +151,17 @@ def test_ours_only_runs_compare_case_by_case(tmp_path):
     assert "psnr" in row and not {"jitter_px", "keypoint_error_px"} & set(row)
     with pytest.raises(SystemExit, match="no parser.onnx"):
         eval_main([*common, "--out", str(tmp_path / "d"), "--keypoint-parser", str(tmp_path)])
+    # parser_check reads the run's cases with each parser; one parser twice differs by nothing
+    from durian_export.parser_check import check
+    pc = check(tmp_path / "a", [model, model])
+    assert pc["cases"] == 2 and len(pc["parsers"]) == 2
+    first, again = pc["parsers"]
+    assert first["out_error_px"] > 0 and first["gt_error_px"] > 0 and first["out_offset_px"] <= first["out_error_px"]
+    assert again["vs_first"]["out_error_px"]["mean"] == 0
+    # and the benchmark's own motion scores are the parser's reading of the same frames
+    ours = [c["ours"] for c in a]
+    assert first["out_error_px"] == pytest.approx(np.mean([o["keypoint_error_px"] for o in ours]), rel=1e-5)
+    assert first["gt_error_px"] == pytest.approx(np.mean([o["gt_parser_error_px"] for o in ours]), rel=1e-5)
 
 
 def test_the_parser_floor_is_what_the_ground_truth_itself_scores():
