@@ -76,16 +76,14 @@ def write_report(out: Path, table: dict, args) -> Path:
              f"--combos {args.combos} --frames {args.frames} --steps {args.steps}{extra}`.", "",
              "Every metric on covered pixels only (the ground truth warped into the model's frame; padding left out). "
              "PSNR/SSIM: torchmetrics, data range 1. Eyes and mouth: keypoint boxes (iBUG 42–47 left eye, 36–41 "
-             "right eye, 48–67 mouth).", "",
-             "| cases | method | PSNR ↑ | SSIM ↑ | L1 ↓ | attribute L1 ↓ | identity L1 ↓ | left eye L1 ↓ | right eye L1 ↓ | mouth L1 ↓ |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    motion, diffs = [], []
+             "right eye, 48–67 mouth)."]
+    frames, motion, diffs = [], [], []
     for key, row in table.items():
         for name in METHODS:
             if name not in row:
                 continue
             r = row[name]
-            lines.append(f"| {key} ({row['cases']}) | {name} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['l1']:.4f} | "
+            frames.append(f"| {key} ({row['cases']}) | {name} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['l1']:.4f} | "
                          f"{r['attr_l1']:.4f} | {r['identity_l1']:.4f} | {r['left_eye_l1']:.4f} | {r['right_eye_l1']:.4f} | "
                          f"{r['mouth_l1']:.4f} |")
             if "keypoint_error_px" in r:
@@ -97,17 +95,21 @@ def write_report(out: Path, table: dict, args) -> Path:
             diffs.append(f"| {key} ({row['cases']}) | ours − {b} | {format_ci(cmp.get('psnr'), '+.2f', True)} | "
                          f"{format_ci(cmp.get('ssim'), '+.4f', True)} | {format_ci(cmp.get('attr_l1'), '+.4f', False)} | "
                          f"{format_ci(cmp.get('identity_l1'), '+.4f', False)} |")
+    if frames:  # none in a run of interpolation cases alone
+        lines += ["", "| cases | method | PSNR ↑ | SSIM ↑ | L1 ↓ | attribute L1 ↓ | identity L1 ↓ | left eye L1 ↓ | "
+                  "right eye L1 ↓ | mouth L1 ↓ |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", *frames]
     if diffs:  # none in an --ours-only run
         lines += ["", "Paired differences, ours − baseline over the same cases: mean [bootstrap 95 % interval] "
                   "(scipy.stats.bootstrap, BCa, 10,000 resamples); ▲ ours better, ▼ ours worse, where the interval "
                   "excludes 0:", "",
                   "| cases | comparison | PSNR | SSIM | attribute L1 | identity L1 |", "| --- | --- | --- | --- | --- | --- |",
                   *diffs]
-    lines += ["", "Motion (keypoints of the output through the parser, model pixels). The ground truth's jitter is "
-              "its renderer keypoints'; the last two columns are the parser on the ground-truth frames themselves, "
-              "what a perfect output would score:", "",
-              "| cases | method | keypoint error ↓ | jitter | ground-truth jitter | parser on ground truth: keypoint "
-              "error | parser on ground truth: jitter |", "| --- | --- | --- | --- | --- | --- | --- |", *motion]
+    if motion:
+        lines += ["", "Motion (keypoints of the output through the parser, model pixels). The ground truth's jitter is "
+                  "its renderer keypoints'; the last two columns are the parser on the ground-truth frames themselves, "
+                  "what a perfect output would score:", "",
+                  "| cases | method | keypoint error ↓ | jitter | ground-truth jitter | parser on ground truth: keypoint "
+                  "error | parser on ground truth: jitter |", "| --- | --- | --- | --- | --- | --- | --- |", *motion]
     for key, row in table.items():
         if "monotonic_fraction" in row:
             lines += ["", f"Interpolation ({key}, {row['cases']} case(s)): hair-region change from the first frame is "

@@ -174,3 +174,17 @@ def test_the_parser_floor_is_what_the_ground_truth_itself_scores():
     s = motion_scores(model, frames, kp, parse_keypoints(model, frames))
     assert s["keypoint_error_px"] == s["gt_parser_error_px"] and s["jitter_px"] == s["gt_parser_jitter_px"]
     assert s["jitter_px"] > 0 and s["gt_jitter_px"] > 0
+
+
+def test_a_report_of_interpolation_cases_alone_has_no_empty_tables(tmp_path):
+    from types import SimpleNamespace
+
+    from durian_export.eval_report import write_report
+
+    table = {"interpolation/hair": {"cases": 2, "monotonic_fraction": 0.75, "start": {"psnr": 20.0, "attr_l1": 0.1},
+                                    "end": {"psnr": 21.0, "attr_l1": 0.12}}}
+    args = SimpleNamespace(model="m", per_class=2, combos=0, frames=6, steps=16, seed=0, case_seed=2000000,
+                           only="interpolation/hair", guidance_scale=None, eta=None, ours_only=True)
+    text = write_report(tmp_path, table, args).read_text()
+    assert "non-decreasing over 75 % of frame steps" in text
+    assert "| cases | method |" not in text and "Motion" not in text
