@@ -42,15 +42,14 @@ esac
 gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
 compiled=(--compile --compile-render --compile-cache "$root/.compile-cache/$stage.bin")
 (( gpus > 0 )) || { gpus=1; compiled=(--device cpu); }
+# the chunk's log, the run's loss log and its newest sample sheet go back as one file, $OUT/STAGE.tgz:
+# two chunks chained in one call then return 3 checkpoint parts and 2 archives, within the 8-file limit
+logs=$(mktemp -d)
 cd "$root/tools/export"
 torchrun --standalone --nproc-per-node "$gpus" -m durian_export.train --config "${CONFIG:-configs/base.json}" --stage "$stage" \
   --out "$run" "${resume[@]}" --steps "$steps" --max-minutes "$minutes" "${fast[@]}" --data-workers "${WORKERS:-12}" \
-  "${compiled[@]}" --log-every 20 --eval-every 200 --save-every 100000 "$@" 2>&1 | tee "$out/train-$stage.log" | grep -E '^\{"stage|Error|error' | tail -40
+  "${compiled[@]}" --log-every 20 --eval-every 200 --save-every 100000 "$@" 2>&1 | tee "$logs/train-$stage.log" | grep -E '^\{"stage|Error|error' | tail -40
 python3 -m durian_export.checkpoint slim --run "$run" --out "$out" --ema --trained-only
-# the chunk's logs, the run's loss log and its newest sample sheet as one file, $OUT/STAGE.tgz: two
-# chunks chained in one call then return 3 checkpoint parts and 2 archives, within the 8-file limit
-logs=$(mktemp -d)
-cp "$out/train-$stage.log" "$logs/" && rm "$out/train-$stage.log"
 cp "$run/loss.jsonl" "$logs/loss-$stage.jsonl" 2>/dev/null
 ls "$run"/samples-*.png > /dev/null 2>&1 && cp "$(ls "$run"/samples-*.png | tail -1)" "$logs/"
 tar czf "$out/$stage.tgz" -C "$logs" . && rm -rf "$logs"

@@ -160,7 +160,7 @@ def graft_checkpoint(run: Path, donor: Path, nets: list[str], out: Path, part_by
     model.load_state_dict(mine)
     progress = dict(state["progress"])
     for stage, steps in other["progress"].items():
-        trains = {n.split(".")[0] for n, p in model.named_parameters() if id(p) in {id(q) for q in model.trainable(stage)}}
+        trains = set(trained_nets(model, {stage: 1}))  # the nets this stage trains
         if steps > 0 and trains and trains <= set(nets):
             progress[stage] = steps
     kept = trained_nets(model, progress)

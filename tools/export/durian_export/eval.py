@@ -51,7 +51,7 @@ from .eval_cases import (
     write_jobs,
 )
 from .eval_report import METHODS, summarise, write_picture, write_report
-from .metrics import psnr, region_l1, ssim
+from .metrics import keypoint_jitter, psnr, region_l1, ssim
 from .synth import catalog
 
 __all__ = ["CLS", "HOLD_OUT_SEED", "build_cases", "coverage", "estimate_similarity", "main", "psnr", "region_l1",
@@ -128,11 +128,6 @@ def parse_keypoints(model: Path, frames: torch.Tensor) -> np.ndarray:
     return _parser_session(str(model)).run(["keypoints"], {"image": (frames * 2 - 1).numpy()})[0]
 
 
-def _jitter(k: np.ndarray) -> float:
-    """Mean |second difference| of keypoints [F, 68, 2] over time (0 for fewer than 3 frames)."""
-    return float(np.linalg.norm(k[2:] - 2 * k[1:-1] + k[:-2], axis=-1).mean()) if len(k) > 2 else 0.0
-
-
 def motion_scores(model: Path, out: torch.Tensor, gt_kp: np.ndarray, gt_parsed: np.ndarray | None = None) -> dict:
     """Keypoint error of the output (through the parser) against the aligned guidance, and temporal
     jitter (mean |second difference|) of the output's keypoints against the ground truth's.
@@ -143,10 +138,10 @@ def motion_scores(model: Path, out: torch.Tensor, gt_kp: np.ndarray, gt_parsed: 
     `gt_parser_jitter_px`, what a perfect output would score."""
     kp = parse_keypoints(model, out)
     err = float(np.linalg.norm(kp - gt_kp, axis=-1).mean())
-    scores = {"keypoint_error_px": err, "jitter_px": _jitter(kp), "gt_jitter_px": _jitter(gt_kp)}
+    scores = {"keypoint_error_px": err, "jitter_px": keypoint_jitter(kp), "gt_jitter_px": keypoint_jitter(gt_kp)}
     if gt_parsed is not None:
         scores["gt_parser_error_px"] = float(np.linalg.norm(gt_parsed - gt_kp, axis=-1).mean())
-        scores["gt_parser_jitter_px"] = _jitter(gt_parsed)
+        scores["gt_parser_jitter_px"] = keypoint_jitter(gt_parsed)
     return scores
 
 

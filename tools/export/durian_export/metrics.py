@@ -94,6 +94,12 @@ def region_errors(a: torch.Tensor, b: torch.Tensor, kp: torch.Tensor, covered: t
     return out
 
 
+def keypoint_jitter(kp: np.ndarray) -> float:
+    """Mean |second difference| over time of keypoints [F, 68, 2], in their units (0 for fewer than 3
+    frames): how much they shake from frame to frame beyond steady motion."""
+    return float(np.linalg.norm(kp[2:] - 2 * kp[1:-1] + kp[:-2], axis=-1).mean()) if len(kp) > 2 else 0.0
+
+
 def paired_bootstrap(x, y, confidence: float = 0.95, resamples: int = 10_000, seed: int = 0) -> dict:
     """Mean of the paired differences x − y (one value per case each) with its bootstrap confidence
     interval (scipy.stats.bootstrap, BCa). Returns n, mean, low, high."""

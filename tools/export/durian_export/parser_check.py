@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .eval import _jitter, _read_frames, estimate_similarity, parse_keypoints, warp
-from .metrics import paired_bootstrap
+from .eval import _read_frames, estimate_similarity, parse_keypoints, warp
+from .metrics import keypoint_jitter, paired_bootstrap
 
 
 def reader(path: Path):
@@ -34,13 +34,10 @@ def reader(path: Path):
     if (path / "parser.onnx").is_file():
         return lambda frames: parse_keypoints(path, frames)
     from .checkpoint import load_model
+    from .temporal_check import keypoints
 
-    parser = load_model(path).parser.eval()
-
-    def read(frames: torch.Tensor) -> np.ndarray:
-        with torch.no_grad():
-            return parser(frames * 2 - 1)[2].numpy()
-    return read
+    model = load_model(path).eval()
+    return lambda frames: keypoints(model, frames)
 
 
 def case_frames(case: Path, size: int, template: np.ndarray):
@@ -65,22 +62,23 @@ def check(run: Path, parsers: list[Path]) -> dict:
         raise SystemExit(f"{run}: no case with ground-truth and generated frames")
     readers = [reader(p) for p in parsers]
     rows: list[list[dict]] = [[] for _ in parsers]
+    truth_jitter = []
     for case in cases:
         gt, out, kp = case_frames(case, size, template)
+        truth_jitter.append(keypoint_jitter(kp))
         for rows_p, read in zip(rows, readers):
             on_gt, on_out = read(gt), read(out)
-            rows_p.append({"gt_error_px": float(np.linalg.norm(on_gt - kp, axis=-1).mean()), "gt_jitter_px": _jitter(on_gt),
+            rows_p.append({"gt_error_px": float(np.linalg.norm(on_gt - kp, axis=-1).mean()), "gt_jitter_px": keypoint_jitter(on_gt),
                            "out_error_px": float(np.linalg.norm(on_out - kp, axis=-1).mean()),
                            "out_offset_px": float(np.linalg.norm((on_out - kp).mean(axis=(0, 1)))),
-                           "out_jitter_px": _jitter(on_out)})
-    result = {"run": str(run), "cases": len(cases), "truth_jitter_px": None, "parsers": []}
+                           "out_jitter_px": keypoint_jitter(on_out)})
+    result = {"run": str(run), "cases": len(cases), "truth_jitter_px": float(np.mean(truth_jitter)), "parsers": []}
     for p, rows_p in zip(parsers, rows):
         entry = {"parser": str(p), **{k: float(np.mean([r[k] for r in rows_p])) for k in rows_p[0]}}
         if rows_p is not rows[0]:
             entry["vs_first"] = {k: paired_bootstrap([r[k] for r in rows_p], [r[k] for r in rows[0]])
                                  for k in ("gt_error_px", "out_error_px", "out_jitter_px")}
         result["parsers"].append(entry)
-    result["truth_jitter_px"] = float(np.mean([_jitter(case_frames(c, size, template)[2]) for c in cases]))
     return result
 
 

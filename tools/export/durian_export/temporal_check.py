@@ -19,6 +19,7 @@ import torch
 from scipy.stats import bootstrap
 
 from .checkpoint import load_model
+from .metrics import keypoint_jitter
 from .sample import sample_video, transfer_case
 
 VALIDATION_SEED = 2_000_000
@@ -46,10 +47,6 @@ def temporal_off(model):
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     mse = float(((a - b) ** 2).mean())
     return 10 * np.log10(1 / max(mse, 1e-12))
-
-
-def jitter(kp: np.ndarray) -> float:
-    return float(np.linalg.norm(kp[2:] - 2 * kp[1:-1] + kp[:-2], axis=-1).mean())
 
 
 @torch.no_grad()
@@ -120,12 +117,12 @@ def main(argv=None) -> None:
     for i in range(args.cases):
         case = transfer_case(model.cfg.train_seed, args.case_seed + 2 * i, size, args.frames, "hair")
         gt_kp = keypoints(model, case.target)
-        row = {"case": i, "gt_jitter": jitter(gt_kp)}
+        row = {"case": i, "gt_jitter": keypoint_jitter(gt_kp)}
         for name, ctx in (("on", contextlib.nullcontext()), ("off", temporal_off(model))):
             with ctx:
                 out = sample_video(model, case, steps=args.steps, guidance_scale=args.guidance_scale, seed=i,
                                    eta=args.eta)
-            row[name] = {"psnr": psnr(out, case.target), "jitter": jitter(keypoints(model, out))}
+            row[name] = {"psnr": psnr(out, case.target), "jitter": keypoint_jitter(keypoints(model, out))}
         rows.append(row)
         print(json.dumps(row), flush=True)
     report = {"checkpoint": args.checkpoint, "cases": args.cases, "frames": args.frames, "steps": args.steps, "eta": args.eta,
