@@ -11,6 +11,7 @@
 # config with `python -m durian_export.checkpoint graft --nets parser`.
 # Writes $OUT/<arm>/ckpt.pt.part000 (slim: the VAE and the parser, EMA weights) and $OUT/parser-arms.tgz
 # (logs and loss logs).
+# DEADLINE (Unix seconds): as in train-chunk.sh, the arms also stop 30 s before it (time for the slims).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${OUT:-/tmp/out}"
@@ -22,6 +23,8 @@ export PYTHONUNBUFFERED=1
 # without a GPU (a check of this script on a CPU): uncompiled, on the CPU
 compiled=(--compile --compile-render)
 [[ $(python3 -c "import torch; print(torch.cuda.device_count())") -gt 0 ]] || compiled=(--device cpu)
+stop=()
+[[ -n "${DEADLINE:-}" ]] && stop=(--stop-at $(( DEADLINE - 30 )))
 cd "$root/tools/export"
 names=()
 for spec in $arms; do
@@ -30,7 +33,7 @@ for spec in $arms; do
   extra=()
   [[ $spec == *=* ]] && IFS=, read -r -a extra <<< "${spec#*=}"
   python3 -m durian_export.train --out "/tmp/parser-$name" --resume --stage parser --steps "$steps" --max-minutes "$minutes" \
-    --batch-size "${BATCH:-128}" --pool 4096 --pool-refresh 32 --data-workers "${WORKERS:-6}" "${compiled[@]}" \
+    --batch-size "${BATCH:-128}" --pool 4096 --pool-refresh 32 --data-workers "${WORKERS:-6}" "${compiled[@]}" "${stop[@]}" \
     --log-every 50 --eval-every 200 --eval-batches 2 --save-every 100000 ${CHANNELS_LAST:+--channels-last} "${extra[@]}" \
     > "$out/r/$name.log" 2>&1 &
 done

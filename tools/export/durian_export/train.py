@@ -89,6 +89,9 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, help="total steps of this stage (default: config steps)")
     ap.add_argument("--batch-size", type=int, help="per-rank batch (default: config)")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop, checkpoint and exit after this long")
+    ap.add_argument("--stop-at", type=float, default=0,
+                    help="stop, checkpoint and exit at this wall-clock time (Unix seconds): for chunks chained "
+                         "in one time-limited call, where the time before this chunk started is not its own")
     ap.add_argument("--stop-after", type=int, default=0, help="stop, checkpoint and exit after this many steps of this call")
     ap.add_argument("--save-every", type=int, default=200)
     ap.add_argument("--sample-every", type=int, default=0, help="write a sample sheet every N steps (0: at the end)")
@@ -423,14 +426,17 @@ def train(args) -> dict:
         if args.sample_every and step % args.sample_every == 0 and rank == 0:
             from .sample import write_sample_sheet
             write_sample_sheet(model, stage, out / f"samples-{stage}-{step:06d}.png", device)
-        out_of_time = bool(args.max_minutes) and (time.time() - t0) / 60 > args.max_minutes
+        now = time.time()
+        out_of_time = (bool(args.max_minutes) and (now - t0) / 60 > args.max_minutes) or \
+            (bool(args.stop_at) and now > args.stop_at)
         # every rank must stop at the same step, or the others hang: agree on it every 10 steps (the
         # all-reduce and its read-back wait for the device, so not every step)
-        if world > 1 and args.max_minutes and step % 10 == 0:
+        timed = bool(args.max_minutes or args.stop_at)
+        if world > 1 and timed and step % 10 == 0:
             flag = torch.tensor(float(out_of_time), device=device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             out_of_time = bool(flag.item())
-        if world > 1 and args.max_minutes and step % 10:
+        if world > 1 and timed and step % 10:
             out_of_time = False
         if (out_of_time or (args.stop_after and step - start >= args.stop_after)) and step < total:
             stopped_early = True

@@ -82,6 +82,17 @@ def test_reinit_restarts_one_stage_and_keeps_the_others(tmp_path, one_thread):
     assert d_init < d_trained
 
 
+def test_stop_at_a_passed_time_checkpoints_after_one_step(tmp_path, one_thread):
+    """--stop-at: a chunk that begins after its call's deadline (e.g. chained behind another job) still
+    leaves a resumable checkpoint, instead of being killed with nothing saved."""
+    import time
+    run = tmp_path / "r"
+    train_main(["--config", str(TINY), "--stage", "stage1", "--steps", "50", "--log-every", "1", "--device", "cpu",
+                "--out", str(run), "--stop-at", str(time.time() - 1)])
+    ckpt = torch.load(run / "ckpt.pt", weights_only=False)
+    assert ckpt["progress"]["stage1"] == 1
+
+
 def test_resume_may_change_the_recipe_but_not_the_architecture(tmp_path, one_thread):
     common = ["--stage", "stage1", "--steps", "4", "--log-every", "1", "--device", "cpu", "--out", str(tmp_path / "r")]
     train_main(["--config", str(TINY), "--stop-after", "2"] + common)
