@@ -42,6 +42,13 @@ class NoiseSchedule:
         ab = self._ab(t, x0)
         return ab.sqrt() * noise - (1 - ab).sqrt() * x0
 
+    def predict_x0(self, model_output: torch.Tensor, sample: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The clean sample a model output implies at timesteps `t` (one per batch entry)."""
+        ab = self._ab(t, sample)
+        if self.config["prediction_type"] == "epsilon":
+            return (sample - (1 - ab).sqrt() * model_output) / ab.sqrt()
+        return ab.sqrt() * sample - (1 - ab).sqrt() * model_output
+
     def scheduler_config(self, class_name: str = "DDIMScheduler") -> dict:
         """scheduler_config.json in diffusers' spelling."""
         return {"_class_name": class_name, **self.config, "clip_sample": False, "set_alpha_to_one": False,

@@ -1,0 +1,97 @@
+"""python -m durian_export.denoise_check --checkpoint RUN [--checkpoint RUN2 ...] [--json OUT]
+
+How well a trained denoiser (stage 1 or 2) predicts the clean frame at each noise level, on
+held-out SynthPortrait people (the config's `hold_out_seed`, never trained on), with fixed noise.
+For each timestep t it runs the UNet once on the truth noised to t, with the true references and
+pose, and reports:
+
+- `loss`: the training objective's unweighted error (ε- or v-MSE) at t;
+- `x0_rel`: the error of the implied clean latent per latent channel, relative to that channel's
+  spread over the batch (mean over channels, and the worst channel). Above 1 the prediction is
+  further from the truth than the channel's mean would be;
+- `x0_psnr`: that implied clean latent decoded, against the decoded true latent (dB): what a
+  sampler that jumped from t straight to the end would draw. Unlike the losses, it compares runs
+  with different VAEs and latent spaces.
+
+Why: the held-out loss that training logs averages over timesteps and is dominated by the
+low-noise ones, where ε is hardest to see; it stayed low for a stage-1 run whose samples were
+broken, because that run had not learned the high-noise steps that set a frame's structure
+(docs/training.md, 2026-11-29 fifth session). This check shows that in about a minute a run on the
+CPU, before any sampling or eval. For self cases of a model conditioned on the person and the pose,
+a healthy run keeps `x0_rel` well below 1 even near t = 1000.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from . import metrics
+
+TIMESTEPS = (20, 100, 300, 500, 700, 900, 990)
+
+
+@torch.no_grad()
+def denoise_check(model, batch: int = 8, timesteps=TIMESTEPS, seed: int = 0) -> list[dict]:
+    """Per timestep: loss, x0_rel (mean and worst channel), x0_psnr, on `batch` held-out people."""
+    from .components import encode_batch
+    from .data.synth_data import SynthBatchMaker
+
+    model = model.eval()
+    device = next(model.parameters()).device
+    lb = encode_batch(model, SynthBatchMaker(model.cfg, device, held_out=True).batch(0, 0, batch, 1))
+    x0 = lb.x0                                   # [B, C, 1, h, w]
+    spread = x0.transpose(0, 1).flatten(1).std(1)  # per channel
+    hp, pp = model.prnet.forward_reference(lb.portrait_in)
+    ha, pa = model.arnet.forward_reference(lb.attr_in)
+    refs = (hp, pp, [h[:, None] for h in ha], pa[:, None])
+    members = torch.ones(batch, 1, 1, device=device)
+    weights = torch.ones(batch, 1, 1, device=device)
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(device)
+
+    def decode(z):  # [B, C, 1, h, w] model latents → [B, 3, H, W] in [0, 1]
+        return ((model.vae.decoder(z[:, :, 0] / model.cfg.latent_scale) + 1) / 2).clamp(0, 1)
+
+    truth = decode(x0)
+    rows = []
+    for t in timesteps:
+        tt = torch.full((batch,), int(t), device=device)
+        noisy = model.schedule.add_noise(x0, noise, tt)
+        pred = model.denoise(noisy, tt.float(), lb.pose, refs, members, weights)
+        loss = float(((pred - model.schedule.target(x0, noise, tt)) ** 2).mean())
+        x0_hat = model.schedule.predict_x0(pred, noisy, tt)
+        rel = ((x0_hat - x0) ** 2).transpose(0, 1).flatten(1).mean(1).sqrt() / spread
+        rows.append({"t": int(t), "loss": loss, "x0_rel": float(rel.mean()), "x0_rel_worst": float(rel.max()),
+                     "x0_psnr": metrics.psnr(decode(x0_hat), truth)})
+    return rows
+
+
+def main(argv=None) -> None:
+    from .checkpoint import load_model
+
+    ap = argparse.ArgumentParser(prog="python -m durian_export.denoise_check", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", action="append", required=True, help="run directory (repeat to compare runs)")
+    ap.add_argument("--batch", type=int, default=8, help="held-out people")
+    ap.add_argument("--timesteps", default=",".join(map(str, TIMESTEPS)))
+    ap.add_argument("--json", help="also write the figures here")
+    args = ap.parse_args(argv)
+    timesteps = [int(t) for t in args.timesteps.split(",")]
+    out = {}
+    for run in args.checkpoint:
+        out[run] = denoise_check(load_model(Path(run)), args.batch, timesteps)
+    print("| run | " + " | ".join(f"t={t}" for t in timesteps) + " |")
+    print("|---|" + "---|" * len(timesteps))
+    for key, label in (("loss", "loss"), ("x0_rel", "x0 error / channel spread"),
+                       ("x0_rel_worst", "worst channel"), ("x0_psnr", "x0 decoded, dB")):
+        for run, rows in out.items():
+            print(f"| {run} {label} | " + " | ".join(f"{r[key]:.3f}" if key != "x0_psnr" else f"{r[key]:.2f}"
+                                                   for r in rows) + " |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
