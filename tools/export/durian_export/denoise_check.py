@@ -1,4 +1,4 @@
-"""python -m durian_export.denoise_check --checkpoint RUN [--checkpoint RUN2 ...] [--json OUT]
+"""python -m durian_export.denoise_check --checkpoint RUN [--checkpoint RUN2 ...] [--device cuda] [--json OUT]
 
 How well a trained denoiser (stage 1 or 2) predicts the clean frame at each noise level, on
 held-out SynthPortrait people (the config's `hold_out_seed`, never trained on), with fixed noise.
@@ -76,12 +76,13 @@ def main(argv=None) -> None:
     ap.add_argument("--checkpoint", action="append", required=True, help="run directory (repeat to compare runs)")
     ap.add_argument("--batch", type=int, default=8, help="held-out people")
     ap.add_argument("--timesteps", default=",".join(map(str, TIMESTEPS)))
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)
     timesteps = [int(t) for t in args.timesteps.split(",")]
     out = {}
     for run in args.checkpoint:
-        out[run] = denoise_check(load_model(Path(run)), args.batch, timesteps)
+        out[run] = denoise_check(load_model(Path(run)).to(args.device), args.batch, timesteps)
     print("| run | " + " | ".join(f"t={t}" for t in timesteps) + " |")
     print("|---|" + "---|" * len(timesteps))
     for key, label in (("loss", "loss"), ("x0_rel", "x0 error / channel spread"),
