@@ -34,15 +34,34 @@ TIMESTEPS = (20, 100, 300, 500, 700, 900, 990)
 
 
 @torch.no_grad()
-def denoise_check(model, batch: int = 8, timesteps=TIMESTEPS, seed: int = 0) -> list[dict]:
-    """Per timestep: loss, x0_rel (mean and worst channel), x0_psnr, on `batch` held-out people."""
+def held_out_latents(model, batch: int = 8):
+    """The check's inputs: `batch` held-out people's first frames, encoded (a LatentBatch)."""
     from .components import encode_batch
     from .data.synth_data import SynthBatchMaker
 
-    model = model.eval()
     device = next(model.parameters()).device
-    lb = encode_batch(model, SynthBatchMaker(model.cfg, device, held_out=True).batch(0, 0, batch, 1))
+    return encode_batch(model, SynthBatchMaker(model.cfg, device, held_out=True).batch(0, 0, batch, 1))
+
+
+@torch.no_grad()
+def denoise_check(model, batch: int = 8, timesteps=TIMESTEPS, seed: int = 0, latents=None,
+                  decode: bool = True) -> list[dict]:
+    """Per timestep: loss, x0_rel (mean and worst channel) and, with `decode`, x0_psnr, on `batch`
+    held-out people (or on `latents`, from held_out_latents, to repeat the check on the same people
+    during training). The model's train/eval mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        lb = latents if latents is not None else held_out_latents(model, batch)
+        return _check(model, lb, timesteps, seed, decode)
+    finally:
+        model.train(was_training)
+
+
+def _check(model, lb, timesteps, seed: int, decode: bool) -> list[dict]:
+    device = lb.x0.device
     x0 = lb.x0                                   # [B, C, 1, h, w]
+    batch = x0.shape[0]
     spread = x0.transpose(0, 1).flatten(1).std(1)  # per channel
     hp, pp = model.prnet.forward_reference(lb.portrait_in)
     ha, pa = model.arnet.forward_reference(lb.attr_in)
@@ -51,20 +70,22 @@ def denoise_check(model, batch: int = 8, timesteps=TIMESTEPS, seed: int = 0) -> 
     weights = torch.ones(batch, 1, 1, device=device)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(device)
 
-    def decode(z):  # [B, C, 1, h, w] model latents → [B, 3, H, W] in [0, 1]
+    def to_image(z):  # [B, C, 1, h, w] model latents → [B, 3, H, W] in [0, 1]
         return ((model.vae.decoder(z[:, :, 0] / model.cfg.latent_scale) + 1) / 2).clamp(0, 1)
 
-    truth = decode(x0)
+    truth = to_image(x0) if decode else None
     rows = []
     for t in timesteps:
         tt = torch.full((batch,), int(t), device=device)
         noisy = model.schedule.add_noise(x0, noise, tt)
-        pred = model.denoise(noisy, tt.float(), lb.pose, refs, members, weights)
+        pred = model.denoise(noisy, tt.float(), lb.pose, refs, members, weights).float()
         loss = float(((pred - model.schedule.target(x0, noise, tt)) ** 2).mean())
         x0_hat = model.schedule.predict_x0(pred, noisy, tt)
         rel = ((x0_hat - x0) ** 2).transpose(0, 1).flatten(1).mean(1).sqrt() / spread
-        rows.append({"t": int(t), "loss": loss, "x0_rel": float(rel.mean()), "x0_rel_worst": float(rel.max()),
-                     "x0_psnr": metrics.psnr(decode(x0_hat), truth)})
+        row = {"t": int(t), "loss": loss, "x0_rel": float(rel.mean()), "x0_rel_worst": float(rel.max())}
+        if decode:
+            row["x0_psnr"] = metrics.psnr(to_image(x0_hat), truth)
+        rows.append(row)
     return rows
 
 

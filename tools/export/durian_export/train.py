@@ -221,12 +221,25 @@ class Trainer:
         return next(self.plans)
 
 
+# noise levels of the held-out x0 check logged beside the held-out loss (diffusion stages)
+HELD_OUT_TIMESTEPS = (300, 700, 900)
+
+
 class HeldOut:
     """A fixed held-out set (people from the held-out seed range, rendered once) and fixed noise:
     the loss on it is comparable across steps, runs and data paths."""
 
     def __init__(self, trainer: Trainer, batches: int):
         self.t = trainer
+        # diffusion stages: 8 held-out people for the per-noise-level check (denoise_check), which
+        # shows whether the noisy steps that set a frame's structure are learned; the mean loss
+        # above is dominated by the low-noise steps and cannot (a stage-1 run logged a falling loss
+        # and sampled broken frames: docs/training.md)
+        self.check = None
+        if trainer.diffusion:
+            from .denoise_check import held_out_latents
+            with torch.no_grad(), trainer.amp:
+                self.check = held_out_latents(trainer.model, 8)
         maker = SynthBatchMaker(trainer.cfg, trainer.device, held_out=True)
         self.items = []
         with torch.no_grad(), trainer.amp:
@@ -249,6 +262,15 @@ class HeldOut:
                 else:
                     total += float(parser_loss(t.model, *item))
         return total / len(self.items)
+
+    def x0_errors(self) -> dict | None:
+        """Diffusion stages: {t: the implied clean latent's error / channel spread} at three noise levels."""
+        if self.check is None:
+            return None
+        from .denoise_check import denoise_check
+        with self.t.amp:
+            rows = denoise_check(self.t.model, timesteps=HELD_OUT_TIMESTEPS, latents=self.check, decode=False)
+        return {str(r["t"]): round(r["x0_rel"], 4) for r in rows}
 
 
 def load_compile_cache(path: Path) -> bool:
@@ -417,6 +439,12 @@ def train(args) -> dict:
                 rec["pool"], rec["pool_reuse"] = args.pool, trainer.reuse
             if held_out is not None and (step % args.eval_every == 0 or step == total):
                 rec["heldout_loss"] = held_out.loss()
+                if held_out.check is not None:
+                    try:
+                        rec["heldout_x0_rel"] = held_out.x0_errors()
+                    except Exception as e:  # a diagnostic; a device call's training must not die of it
+                        rec["heldout_x0_rel_error"] = f"{type(e).__name__}: {e}"[:300]
+                        held_out.check = None
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(json.dumps(rec), flush=True)

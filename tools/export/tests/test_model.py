@@ -590,8 +590,16 @@ def test_resume_on_the_pool_reproduces_the_uninterrupted_run(tmp_path, one_threa
     train_main(common + ["--out", str(tmp_path / "b"), "--stop-after", "2"])
     train_main(common[2:] + ["--resume", "--out", str(tmp_path / "b")])
     assert losses(tmp_path / "a", stage) == losses(tmp_path / "b", stage)
-    held = [json.loads(line).get("heldout_loss") for line in (tmp_path / "a" / "loss.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (tmp_path / "a" / "loss.jsonl").read_text().splitlines()]
+    held = [r.get("heldout_loss") for r in records]
     assert held[1] is not None and held[0] is None
+    # diffusion stages also log the implied x0's error at three noise levels (denoise_check)
+    if stage == "stage1":
+        x0 = records[1]["heldout_x0_rel"]
+        assert list(x0) == ["300", "700", "900"] and all(v > 0 for v in x0.values())
+        assert "heldout_x0_rel" not in records[0]
+    else:
+        assert all("heldout_x0_rel" not in r for r in records)
     a = torch.load(tmp_path / "a" / "ckpt.pt", weights_only=False)["model"]
     b = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
