@@ -88,6 +88,13 @@ class Durian(nn.Module):
         pa = torch.stack([p for _, p in per_attr], 1)
         return hp, pp, ha, pa
 
+    def references_of_inputs(self, portrait_in: torch.Tensor, attr_in: torch.Tensor):
+        """`references` from ReferenceNet inputs already made (reference_input), one attribute
+        reference per sample: what the training objective and its checks condition on."""
+        hp, pp = self.prnet.forward_reference(portrait_in)
+        ha, pa = self.arnet.forward_reference(attr_in)
+        return hp, pp, [h[:, None] for h in ha], pa[:, None]
+
     def denoise(self, noisy: torch.Tensor, t: torch.Tensor, pose_images: torch.Tensor, refs, members, weights):
         """noisy [B, C, F, h, w]; pose_images [B, F, 3, H, W] → prediction [B, C, F, h, w]."""
         return self.denoise_features(noisy, t, self.pose_features(pose_images), refs, members, weights)
@@ -177,9 +184,7 @@ class DiffusionObjective(nn.Module):
         portrait_in = torch.where(k4, portrait_in, null_ref)
         attr_in = torch.where(k4, attr_in, null_ref)
         pose = pose * (keep * pose_keep)[:, None, None, None, None].to(pose.dtype)
-        hp, pp = model.prnet.forward_reference(portrait_in)
-        ha, pa = model.arnet.forward_reference(attr_in)
-        refs = (hp, pp, [h[:, None] for h in ha], pa[:, None])
+        refs = model.references_of_inputs(portrait_in, attr_in)
         members = torch.ones(B, 1, 1, device=x0.device)
         weights = torch.ones(B, Fr, 1, device=x0.device)
         noisy = model.schedule.add_noise(x0, noise, t)

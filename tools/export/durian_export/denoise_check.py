@@ -63,9 +63,7 @@ def _check(model, lb, timesteps, seed: int, decode: bool) -> list[dict]:
     x0 = lb.x0                                   # [B, C, 1, h, w]
     batch = x0.shape[0]
     spread = x0.transpose(0, 1).flatten(1).std(1)  # per channel
-    hp, pp = model.prnet.forward_reference(lb.portrait_in)
-    ha, pa = model.arnet.forward_reference(lb.attr_in)
-    refs = (hp, pp, [h[:, None] for h in ha], pa[:, None])
+    refs = model.references_of_inputs(lb.portrait_in, lb.attr_in)
     members = torch.ones(batch, 1, 1, device=device)
     weights = torch.ones(batch, 1, 1, device=device)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(device)

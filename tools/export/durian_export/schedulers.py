@@ -44,15 +44,19 @@ class NoiseSchedule:
 
     def predict_x0(self, model_output: torch.Tensor, sample: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The clean sample a model output implies at timesteps `t` (one per batch entry)."""
-        ab = self._ab(t, sample)
-        if self.config["prediction_type"] == "epsilon":
-            return (sample - (1 - ab).sqrt() * model_output) / ab.sqrt()
-        return ab.sqrt() * sample - (1 - ab).sqrt() * model_output
+        return implied_x0(model_output, sample, self._ab(t, sample), self.config["prediction_type"])
 
     def scheduler_config(self, class_name: str = "DDIMScheduler") -> dict:
         """scheduler_config.json in diffusers' spelling."""
         return {"_class_name": class_name, **self.config, "clip_sample": False, "set_alpha_to_one": False,
                 "steps_offset": 1, "timestep_spacing": "leading"}
+
+
+def implied_x0(model_output: torch.Tensor, sample: torch.Tensor, ab, prediction_type: str) -> torch.Tensor:
+    """The clean sample implied by a model output at ᾱ = `ab` (a float, or a tensor that broadcasts)."""
+    if prediction_type == "epsilon":
+        return (sample - (1 - ab) ** 0.5 * model_output) / ab ** 0.5
+    return ab ** 0.5 * sample - (1 - ab) ** 0.5 * model_output
 
 
 def leading_timesteps(schedule: NoiseSchedule, num_inference_steps: int) -> tuple[list[int], int]:
@@ -79,11 +83,10 @@ class DDIMSampler:
         a_t = float(ac[t])
         a_prev = float(ac[prev_t]) if prev_t >= 0 else self.final_alpha
         b_t = 1 - a_t
+        x0 = implied_x0(model_output, sample, a_t, self.schedule.config["prediction_type"])
         if self.schedule.config["prediction_type"] == "epsilon":
-            x0 = (sample - b_t ** 0.5 * model_output) / a_t ** 0.5
             eps = model_output
         else:
-            x0 = a_t ** 0.5 * sample - b_t ** 0.5 * model_output
             eps = a_t ** 0.5 * model_output + b_t ** 0.5 * sample
         var = (1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)
         std = eta * var ** 0.5

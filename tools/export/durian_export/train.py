@@ -397,6 +397,7 @@ def train(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     log = open(out / "loss.jsonl", "a") if rank == 0 else None
     t0 = time.time()
+    timed = bool(args.max_minutes or args.stop_at)
     last_log, samples = t0, 0
     loss_sum, loss_n = torch.zeros((), device=device), 0  # summed on the device: no host sync per step
 
@@ -459,7 +460,6 @@ def train(args) -> dict:
             (bool(args.stop_at) and now > args.stop_at)
         # every rank must stop at the same step, or the others hang: agree on it every 10 steps (the
         # all-reduce and its read-back wait for the device, so not every step)
-        timed = bool(args.max_minutes or args.stop_at)
         if world > 1 and timed and step % 10 == 0:
             flag = torch.tensor(float(out_of_time), device=device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
