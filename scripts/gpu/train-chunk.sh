@@ -15,7 +15,7 @@
 # DEADLINE (Unix seconds, e.g. `export DEADLINE=$(( $(date +%s) + 585 ))` first thing in a device call):
 # the chunk also stops 45 s before it, leaving time for the slim and the archive, so a chunk chained
 # behind other work in one call ends with a checkpoint instead of being killed at the call's limit with
-# none (session 12 lost a 3-minute stage-1 chunk so: MINUTES counts from the first step, not from the
+# none (session 12 lost a stage-1 chunk so, about 2.5 minutes of it: MINUTES counts from the first step, not from the
 # call's start). With under 150 s to go it does not start (exit 3): a cold compile alone takes ~130 s.
 # torch.compile's cache artifacts are kept on the host in .compile-cache/STAGE.bin (ignored), which a
 # warm machine's next call loads. They are not returned or carried: the VAE stage's were 110 MB, over
