@@ -26,6 +26,7 @@ export interface RawJob {
   seed?: unknown;
   scheduler?: unknown;
   eta?: unknown;
+  noiseCorrelation?: unknown;
   window?: unknown;
   overlap?: unknown;
   analyser?: unknown;
@@ -114,6 +115,7 @@ export function resolveJob(raw: RawJob, mode: JobSpec['mode']): JobSpec {
     seed: num(raw.seed, '--seed', DEFAULTS.seed, FIELD_CHECKS.seed)!,
     scheduler: scheduler as SchedulerName,
     eta,
+    noiseCorrelation: num(raw.noiseCorrelation, '--noise-correlation', undefined, FIELD_CHECKS.noiseCorrelation),
     window,
     overlap,
     analyser: analyser as Analyser,

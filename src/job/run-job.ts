@@ -195,7 +195,7 @@ export async function runJob(p: DurianPipeline, spec: JobSpec, hooks: JobHooks =
   try {
     const result = await p.run(
       { portrait, attributes, groups, weights, poseImages },
-      { numInferenceSteps: spec.steps, guidanceScale: spec.guidanceScale, seed: spec.seed, scheduler: spec.scheduler, eta: spec.eta,
+      { numInferenceSteps: spec.steps, guidanceScale: spec.guidanceScale, seed: spec.seed, scheduler: spec.scheduler, eta: spec.eta, noiseCorrelation: spec.noiseCorrelation,
         window: spec.window, overlap: spec.overlap, splitBranches: spec.splitBranches, windowsPerCall: spec.windowsPerCall, onStep: hooks.onStep, onStage: hooks.onStage,
         signal: hooks.signal,
         onFrame: async (data, i) => {

@@ -67,6 +67,11 @@ export interface JobOptions {
    * DDPM posterior's variance). ddim only. Default: the model's (its manifest's defaults.eta).
    */
   eta?: number;
+  /**
+   * Correlation of the sampling noise between neighbouring frames, in [0, 1): 0 draws each frame's
+   * noise independently. Default: the model's (its manifest's defaults.noise_correlation).
+   */
+  noiseCorrelation?: number;
   /** Frames per temporal window; default 16. */
   window?: number;
   /** Frames shared by neighbouring windows, fewer than `window`; default 4. */
@@ -121,6 +126,8 @@ export interface JobSpec extends Omit<JobOptions, keyof typeof JOB_DEFAULTS | 'o
   scheduler: SchedulerName;
   /** Unset: the model's default. */
   eta?: number;
+  /** Unset: the model's default. */
+  noiseCorrelation?: number;
   window: number;
   overlap: number;
   analyser: Analyser;
@@ -141,6 +148,7 @@ export const FIELD_CHECKS = Object.freeze({
   overlap: { ok: (n: number) => Number.isInteger(n) && n >= 0, what: 'an integer ≥ 0' },
   alpha: { ok: (n: number) => n >= 0 && n <= 1, what: 'in [0, 1]' },
   eta: { ok: (n: number) => n >= 0 && n <= 1, what: 'in [0, 1]' },
+  noiseCorrelation: { ok: (n: number) => n >= 0 && n < 1, what: 'in [0, 1)' },
   windowsPerCall: { ok: positiveInt, what: 'a positive integer' },
 });
 
@@ -224,6 +232,7 @@ export function resolveJobSpec(spec: AnimateSpec | InterpolateSpec, mode: JobSpe
     seed: number(spec.seed, 'seed') ?? JOB_DEFAULTS.seed,
     scheduler: oneOf(spec.scheduler, 'scheduler', SCHEDULER_NAMES, JOB_DEFAULTS.scheduler),
     eta: number(spec.eta, 'eta'),
+    noiseCorrelation: number(spec.noiseCorrelation, 'noiseCorrelation'),
     window,
     overlap,
     analyser: oneOf(spec.analyser, 'analyser', ANALYSERS, JOB_DEFAULTS.analyser),

@@ -228,6 +228,10 @@ export interface DurianManifest {
      * DDIM's eta: 0 is deterministic, 1 draws fresh (seeded) noise at every step. Applies to the ddim scheduler only. Chosen per model on the benchmark's validation split (docs/training.md).
      */
     eta?: number;
+    /**
+     * Correlation of the sampling noise between neighbouring frames, in [0, 1): each frame's noise is this fraction of the previous frame's plus fresh noise, keeping unit variance (frames k apart correlate by its k-th power). Applies to the initial latents and to DDIM's per-step noise. 0 draws every frame independently. Chosen per model on the benchmark's validation split (docs/training.md).
+     */
+    noise_correlation?: number;
   };
   graphs: {
     vae_encoder: Graph;

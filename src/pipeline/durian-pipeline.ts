@@ -9,7 +9,7 @@ import { SessionSet } from '../onnx/session-set';
 import type { FloatArray } from '../onnx/tensor';
 import { applyGuidance } from './guidance';
 import { addFramesWeighted, areaDownsample, concatBatch, frameOf, sliceFrames, toSignedRange, toUnitRange } from './latents';
-import { randomNormal } from './random';
+import { correlateFrames, randomNormal } from './random';
 import { createScheduler, type SchedulerName } from './schedulers';
 import { FrameFeatureWriter, type FrameFeatureStore } from './feature-store';
 import { getSessionMemoryOptions, type MemoryMode, type SessionMemoryOptions } from './memory';
@@ -53,6 +53,12 @@ export interface RunOptions {
    * the initial latents'), so the same seed still gives the same frames.
    */
   eta?: number;
+  /**
+   * Correlation of the sampling noise between neighbouring frames in [0, 1) (random.ts
+   * correlateFrames), for the initial latents and the per-step noise; default: the model's (manifest
+   * `defaults.noise_correlation`). Not applied to injected `latents`.
+   */
+  noiseCorrelation?: number;
   window: number;
   overlap: number;
   /**
@@ -124,6 +130,8 @@ export class DurianPipeline {
   readonly defaultGuidanceScale: number;
   /** The model's DDIM η when the caller gives none (ddim only). */
   readonly defaultEta: number;
+  /** The model's frame-to-frame noise correlation when the caller gives none. */
+  readonly defaultNoiseCorrelation: number;
   private readonly maskChannel: boolean;
 
   private constructor(readonly sessions: SessionSet, private readonly schedulerConfig: Record<string, unknown>,
@@ -138,6 +146,7 @@ export class DurianPipeline {
     this.layers = m.reference_layers;
     this.defaultGuidanceScale = m.defaults.guidance_scale;
     this.defaultEta = m.defaults.eta;
+    this.defaultNoiseCorrelation = m.defaults.noise_correlation;
     const where = `${sessions.dir}/manifest.json`;
     if (this.height % this.vaeScaleFactor || this.width % this.vaeScaleFactor) {
       throw new ModelFileError(`${where}: resolution ${this.height}×${this.width} is not a multiple of vae_scale_factor ${this.vaeScaleFactor}`);
@@ -353,7 +362,8 @@ export class DurianPipeline {
     scheduler.setTimesteps(options.numInferenceSteps);
     const n = C * F * hw;
     if (options.latents && options.latents.length !== n) throw new UsageError(`injected latents have ${options.latents.length} values, expected ${n}`);
-    let x = options.latents ? new Float32Array(n) : randomNormal(n, options.seed);
+    const rho = options.noiseCorrelation ?? this.defaultNoiseCorrelation;
+    let x = options.latents ? new Float32Array(n) : correlateFrames(randomNormal(n, options.seed), C, F, hw, rho);
     const init = options.latents ?? x;
     for (let i = 0; i < n; i++) x[i] = init[i]! * scheduler.initNoiseSigma;
 
@@ -441,7 +451,7 @@ export class DurianPipeline {
         }
       }
       // the step noise: its own seeded stream per step, apart from the initial latents' (seed)
-      const noise = eta > 0 ? randomNormal(n, (options.seed + 0x9e3779b9 * (i + 1)) >>> 0) : undefined;
+      const noise = eta > 0 ? correlateFrames(randomNormal(n, (options.seed + 0x9e3779b9 * (i + 1)) >>> 0), C, F, hw, rho) : undefined;
       x = scheduler.step(acc, t, x, eta > 0 ? { eta, noise } : {}).prevSample;
       options.onStep?.({ step: i + 1, total: timesteps.length, timestep: t });
     }

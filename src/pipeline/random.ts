@@ -28,3 +28,23 @@ export function randomNormal(n: number, seed: number): Float32Array {
   }
   return out;
 }
+
+/**
+ * Correlates noise laid out [C, F, hw] (channel-major, then frame, then pixel) along the frame axis,
+ * in place: frame f becomes ρ·(frame f−1, already correlated) + √(1−ρ²)·(its own draw), a first-order
+ * autoregressive chain. Every value keeps unit variance and frames k apart correlate by ρ^k, so a
+ * long video's noise is still independent between distant frames. ρ = 0 leaves the noise unchanged.
+ */
+export function correlateFrames(noise: Float32Array, C: number, F: number, hw: number, rho: number): Float32Array {
+  if (noise.length !== C * F * hw) throw new RangeError(`noise has ${noise.length} values, expected ${C}×${F}×${hw}`);
+  if (!(rho >= 0 && rho < 1)) throw new RangeError(`frame noise correlation must be in [0, 1), got ${rho}`);
+  if (rho === 0) return noise;
+  const fresh = Math.sqrt(1 - rho * rho);
+  for (let c = 0; c < C; c++) {
+    for (let f = 1; f < F; f++) {
+      const o = (c * F + f) * hw;
+      for (let p = 0; p < hw; p++) noise[o + p] = rho * noise[o - hw + p]! + fresh * noise[o + p]!;
+    }
+  }
+  return noise;
+}

@@ -50,7 +50,7 @@ export interface Outcome {
 /** The fields a job line may have: the flags of animate/interpolate, and `command`. */
 export const JOB_FIELDS: readonly string[] = Object.freeze([
   'command', 'identity', 'identityKeypoints', 'attr', 'attrMask', 'guide', 'output', 'alpha', 'frames', 'fps', 'steps',
-  'guidanceScale', 'seed', 'scheduler', 'eta', 'window', 'overlap', 'analyser', 'preview', 'force', 'strict',
+  'guidanceScale', 'seed', 'scheduler', 'eta', 'noiseCorrelation', 'window', 'overlap', 'analyser', 'preview', 'force', 'strict',
 ]);
 
 /** kebab-case job keys (as on the command line) → camelCase; `mode` picks animate or interpolate. */

@@ -37,6 +37,7 @@ export function addGenerationOptions(cmd: Command): Command {
     .option('--seed <n>', 'noise seed (same seed → same frames on CPU)', String(DEFAULTS.seed))
     .addOption(new Option('--scheduler <name>', 'sampler').choices([...SCHEDULER_NAMES]).default(DEFAULTS.scheduler))
     .option('--eta <x>', "DDIM eta in [0, 1]: 0 deterministic, above 0 fresh seeded noise every step (ddim only; default: the model's, from its manifest; 1 for durian-synth)")
+    .option('--noise-correlation <r>', "correlation of the sampling noise between neighbouring frames in [0, 1), 0 independent (default: the model's, from its manifest)")
     .option('--window <n>', 'frames per temporal window', String(DEFAULTS.window))
     .option('--overlap <n>', 'frames shared by neighbouring windows', String(DEFAULTS.overlap))
     .addOption(new Option('--provider <device>', 'execution provider').choices([...DEVICES]).default(DEFAULTS.provider))

@@ -96,6 +96,34 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
     expect(same(a.frames[0]!, plain.frames[0]!)).toBe(false);
   }, TIMEOUT_MS);
 
+  it('with frame-correlated noise: other frames for the same seed, 0 unchanged, the model\'s default when none given', async () => {
+    const inputs = goldenInputs(2);
+    const opts = { numInferenceSteps: 3, guidanceScale: 2, seed: 7, scheduler: 'ddim' as const, window: 16, overlap: 4, eta: 1 };
+    const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
+    const plain = await pipeline.run(inputs, opts);
+    expect(pipeline.defaultNoiseCorrelation).toBe(0);
+    expect(same(plain.frames[1]!, (await pipeline.run(inputs, { ...opts, noiseCorrelation: 0 })).frames[1]!)).toBe(true);
+    const a = await pipeline.run(inputs, { ...opts, noiseCorrelation: 0.7 });
+    // frame 0's noise is its own draw, frame 1's is mixed with it
+    expect(same(a.frames[1]!, plain.frames[1]!)).toBe(false);
+    expect(same(a.frames[1]!, (await pipeline.run(inputs, { ...opts, noiseCorrelation: 0.7 })).frames[1]!)).toBe(true);
+    const dir = mkdtempSync(path.join(tmpdir(), 'durian-rho-'));
+    try {
+      cpSync(MODEL, dir, { recursive: true });
+      const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+      writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ ...manifest, defaults: { noise_correlation: 0.7 } }));
+      const chained = await DurianPipeline.fromModelDir(dir, { executionProviders: ['cpu'] });
+      try {
+        expect(chained.defaultNoiseCorrelation).toBe(0.7);
+        expect(same((await chained.run(inputs, opts)).frames[1]!, a.frames[1]!)).toBe(true);
+      } finally {
+        await chained.release();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, TIMEOUT_MS);
+
   it('takes the model\'s eta (manifest defaults.eta) when the caller gives none, with ddim only', async () => {
     // the tiny model again, its manifest saying eta 1
     const dir = mkdtempSync(path.join(tmpdir(), 'durian-eta-'));

@@ -38,6 +38,8 @@ describe('options', () => {
     [{ guidanceScale: '-1' }, /--guidance-scale/],
     [{ scheduler: 'plms' }, /--scheduler must be one of ddim, euler/],
     [{ eta: '-0.1' }, /--eta must be in \[0, 1\]/],
+    [{ noiseCorrelation: '1' }, /--noise-correlation must be in \[0, 1\)/],
+    [{ noiseCorrelation: 'x' }, /--noise-correlation/],
     [{ eta: '1', scheduler: 'euler' }, /--eta applies to --scheduler ddim only/],
     [{ window: '4', overlap: '4' }, /--overlap \(4\) must be smaller than --window \(4\)/],
     [{ attr: [] }, /at least one --attr/],

@@ -8,7 +8,7 @@ describe('resolveJobSpec', () => {
     expect(resolveJobSpec(job, 'compose')).toEqual({
       identity: 'me.png', identityKeypoints: undefined, attributes: [{ image: 'hat.png', class: 'hat' }], guide: 'd.mp4', output: 'o.mp4',
       mode: 'compose', alpha: [0, 0], frames: undefined, fps: undefined, steps: 20, guidanceScale: undefined, seed: 0, scheduler: 'ddim',
-      eta: undefined, window: 16, overlap: 4, analyser: 'auto', preview: undefined, overwrite: false, strict: false,
+      eta: undefined, noiseCorrelation: undefined, window: 16, overlap: 4, analyser: 'auto', preview: undefined, overwrite: false, strict: false,
     });
   });
 
@@ -38,6 +38,7 @@ describe('resolveJobSpec', () => {
     [{ scheduler: 'plms' }, /scheduler must be one of ddim, euler, got "plms"/],
     [{ analyser: 'eyes' }, /analyser must be one of auto, sidecar, parser, face/],
     [{ eta: 1.5 }, /eta must be in \[0, 1\]/],
+    [{ noiseCorrelation: 1 }, /noiseCorrelation must be in \[0, 1\)/],
     [{ windowsPerCall: 0 }, /windowsPerCall must be a positive integer, got 0/],
     [{ eta: 0.5, scheduler: 'euler' }, /eta applies to the ddim scheduler only/],
     [{ attributes: [] }, /at least one/],

@@ -1,5 +1,5 @@
 import { addFramesWeighted, areaDownsample, sliceFrames, stackFrames } from '../../../src/pipeline/latents';
-import { randomNormal } from '../../../src/pipeline/random';
+import { correlateFrames, randomNormal } from '../../../src/pipeline/random';
 import { getWindowStarts, getWindowWeights } from '../../../src/pipeline/windows';
 
 describe('windows (same numbers as durian_export.sample.window_starts / window_weights)', () => {
@@ -47,5 +47,40 @@ describe('latent layout helpers', () => {
     const std = Math.sqrt(a.reduce((s, v) => s + (v - mean) ** 2, 0) / a.length);
     expect(Math.abs(mean)).toBeLessThan(0.03);
     expect(Math.abs(std - 1)).toBeLessThan(0.03);
+  });
+
+  describe('frame-correlated noise (the same chain as durian_export.schedulers.correlate_frames)', () => {
+    const C = 3, F = 5, hw = 4000;
+
+    it('is each frame\'s own draw mixed with the previous frame: the closed form of the chain', () => {
+      const rho = 0.6;
+      const draw = randomNormal(C * F * hw, 11);
+      const got = correlateFrames(Float32Array.from(draw), C, F, hw, rho);
+      const fresh = Math.sqrt(1 - rho * rho);
+      for (const [c, f, p] of [[0, 0, 5], [1, 3, 17], [2, 4, 3999]] as const) {
+        // x_f = ρ^f ε_0 + √(1−ρ²) Σ_{j=1..f} ρ^(f−j) ε_j
+        let want = rho ** f * draw[(c * F) * hw + p]!;
+        for (let j = 1; j <= f; j++) want += fresh * rho ** (f - j) * draw[(c * F + j) * hw + p]!;
+        expect(got[(c * F + f) * hw + p]).toBeCloseTo(want, 5);
+      }
+    });
+
+    it('keeps unit variance, correlates neighbours by ρ and frames k apart by ρ^k; ρ = 0 changes nothing', () => {
+      const rho = 0.8;
+      const x = correlateFrames(randomNormal(C * F * hw, 5), C, F, hw, rho);
+      const frame = (c: number, f: number) => x.subarray((c * F + f) * hw, (c * F + f + 1) * hw);
+      const corr = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i]!, 0) / a.length;
+      for (let f = 0; f < F; f++) expect(corr(frame(1, f), frame(1, f))).toBeCloseTo(1, 1);
+      expect(corr(frame(0, 1), frame(0, 2))).toBeCloseTo(rho, 1);
+      expect(corr(frame(2, 0), frame(2, 3))).toBeCloseTo(rho ** 3, 1);
+      const plain = randomNormal(C * F * hw, 5);
+      expect(Array.from(correlateFrames(Float32Array.from(plain), C, F, hw, 0))).toEqual(Array.from(plain));
+    });
+
+    it('refuses a correlation outside [0, 1) or noise of the wrong size', () => {
+      expect(() => correlateFrames(new Float32Array(8), 1, 2, 4, 1)).toThrow(/\[0, 1\)/);
+      expect(() => correlateFrames(new Float32Array(8), 1, 2, 4, -0.1)).toThrow(/\[0, 1\)/);
+      expect(() => correlateFrames(new Float32Array(7), 1, 2, 4, 0.5)).toThrow(/7 values/);
+    });
   });
 });

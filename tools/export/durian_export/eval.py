@@ -86,7 +86,7 @@ def run_pipelined(chunks: list[list[dict]], out: Path, model: Path, args, size: 
     merged = {"jobs": 0, "succeeded": 0, "skipped": 0, "failed": 0, "outcomes": []}
     for k in range(len(chunks)):
         jobs = write_jobs(built[k], out, args.steps, args.seed, args.guidance_scale, name=f"jobs-{k:03d}.jsonl",
-                          eta=args.eta, ours_only=args.ours_only)
+                          eta=args.eta, ours_only=args.ours_only, noise_correlation=args.noise_correlation)
         proc = start_durian(_batch_args(jobs, model, args.provider))
         try:
             if k + 1 < len(chunks):
@@ -216,6 +216,8 @@ def main(argv=None) -> None:
                          "≥ the training hold-out, e.g. 2000000, is a validation split for tuning)")
     ap.add_argument("--guidance-scale", type=float, help="the CLI's --guidance-scale (default: the CLI's)")
     ap.add_argument("--eta", type=float, help="the CLI's --eta: DDIM's fresh noise per step, 0..1 (default: the CLI's)")
+    ap.add_argument("--noise-correlation", type=float,
+                    help="the CLI's --noise-correlation: frame-to-frame noise correlation, 0..<1 (default: the CLI's)")
     ap.add_argument("--ours-only", action="store_true",
                     help="run and score only the model itself, not the baselines: for choosing models and settings "
                          "on a validation split (compare runs with python -m durian_export.eval_compare)")

@@ -191,7 +191,8 @@ def _interpolation_case(out: Path, n: int, size: int, frames: int, seed: int, ba
 
 
 def write_jobs(cases: list[dict], out: Path, steps: int, seed: int, guidance_scale: float | None = None,
-               name: str = "jobs.jsonl", eta: float | None = None, ours_only: bool = False) -> Path:
+               name: str = "jobs.jsonl", eta: float | None = None, ours_only: bool = False,
+               noise_correlation: float | None = None) -> Path:
     lines = []
     for c in cases:
         d = Path(c["dir"])
@@ -200,6 +201,8 @@ def write_jobs(cases: list[dict], out: Path, steps: int, seed: int, guidance_sca
             common["guidanceScale"] = guidance_scale
         if eta is not None:
             common["eta"] = eta
+        if noise_correlation is not None:
+            common["noiseCorrelation"] = noise_correlation
         if c["kind"] in ("composition", "interpolation"):
             job = {**common, "identity": str(d / "identity.png"), "attr": [f"{d / f}:{k}" for f, k in c["attrs"]],
                    "output": str(d / "ours") + "/"}

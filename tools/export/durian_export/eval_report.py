@@ -66,7 +66,8 @@ def format_ci(d: dict | None, fmt: str, better_high: bool) -> str:
 def write_report(out: Path, table: dict, args) -> Path:
     extra = "".join(f" --{k.replace('_', '-')} {v}" for k, v in (("only", args.only), ("case_seed", args.case_seed),
                                                                   ("guidance_scale", args.guidance_scale),
-                                                                  ("eta", args.eta))
+                                                                  ("eta", args.eta),
+                                                                  ("noise_correlation", args.noise_correlation))
                     if v is not None and not (k == "case_seed" and v == HOLD_OUT_SEED))
     extra += " --ours-only" if args.ours_only else ""
     lines = ["# durian benchmark", "",

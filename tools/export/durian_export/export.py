@@ -30,11 +30,15 @@ def main(argv=None) -> None:
                          "(default: none written; the CLI then uses manifest.schema.json's default)")
     ap.add_argument("--eta", type=float,
                     help="the model's default DDIM eta in [0, 1], written to the manifest (default: none written: 0)")
+    ap.add_argument("--noise-correlation", type=float,
+                    help="the model's default frame-to-frame noise correlation in [0, 1), written to the manifest "
+                         "(default: none written: 0)")
     args = ap.parse_args(argv)
     model = load_model(Path(args.checkpoint))
     out = Path(args.out)
     report = export_model(model, out, args.name or out.name, fp16=args.fp16, parity=not args.no_parity,
-                          guidance_scale=args.guidance_scale, eta=args.eta)
+                          guidance_scale=args.guidance_scale, eta=args.eta,
+                          noise_correlation=args.noise_correlation)
     if not args.no_parity:
         report["loop"] = loop_parity(model, out)
     (out / "parity.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -193,9 +193,10 @@ def face_template(size: int = 128, clips: int = 64) -> list[float]:
 
 
 def export_model(model: Durian, out: Path, name: str, fp16: bool = False, parity: bool = True,
-                 guidance_scale: float | None = None, eta: float | None = None) -> dict:
+                 guidance_scale: float | None = None, eta: float | None = None,
+                 noise_correlation: float | None = None) -> dict:
     """Writes every graph, manifest.json and scheduler_config.json; returns the parity report.
-    `guidance_scale`, `eta`: the model's sampling defaults in the manifest (None: the schema's default)."""
+    `guidance_scale`, `eta`, `noise_correlation`: the model's sampling defaults in the manifest (None: the schema's default)."""
     out.mkdir(parents=True, exist_ok=True)
     model = model.eval().float()
     L = model.unet.num_ref_layers
@@ -226,7 +227,8 @@ def export_model(model: Durian, out: Path, name: str, fp16: bool = False, parity
                         "groups": [{"name": n, "start": s, "end": e, "colour": list(c)} for n, s, e, c in GROUPS]},
         image_range={"vae_encoder": [-1, 1], "vae_decoder": [-1, 1], "parser": [-1, 1], "pose_guider": [0, 1]},
         masked_fill=0.0, face_template=face_template(),
-        **({"defaults": defaults} if (defaults := {k: v for k, v in (("guidance_scale", guidance_scale), ("eta", eta))
+        **({"defaults": defaults} if (defaults := {k: v for k, v in (("guidance_scale", guidance_scale), ("eta", eta),
+                                                                         ("noise_correlation", noise_correlation))
                                                    if v is not None}) else {}),
     )
     (out / "scheduler_config.json").write_text(json.dumps(model.schedule.scheduler_config(), indent=2) + "\n")

@@ -14,7 +14,7 @@ import torch
 
 from .components import Durian
 from .keypoint_image import render_keypoints
-from .schedulers import DDIMSampler
+from .schedulers import DDIMSampler, correlate_frames
 from .synth import catalog, render, sample_attributes, sample_identities, sample_motion, with_styles
 
 CLS = {name: i for i, name in enumerate(catalog.MASK_CLASSES)}
@@ -56,13 +56,16 @@ def window_weights(window: int, overlap: int) -> torch.Tensor:
 @torch.no_grad()
 def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: float = 2.5, seed: int = 0,
                  latents: torch.Tensor | None = None, window: int = 16, overlap: int = 4, on_step=None,
-                 timings: dict | None = None, eta: float = 0.0, windows_per_call: int = 1, denoise=None) -> torch.Tensor:
+                 timings: dict | None = None, eta: float = 0.0, windows_per_call: int = 1, denoise=None,
+                 noise_correlation: float = 0.0) -> torch.Tensor:
     """Generates frames [F, 3, H, W] in [0, 1] for one case; per-stage seconds go into `timings`.
     `eta` > 0: DDIM with fresh noise at every step (1 = the DDPM posterior's variance), drawn from
     the seed's generator after the initial latents. The pose features are made once, before the
     loop. `windows_per_call` > 1 runs that many of a step's temporal windows in one UNet call (batch
     entries cond, uncond, cond, uncond, ...; the same frames). `denoise` replaces
-    `model.denoise_features` (e.g. a compiled one, bench_sampler)."""
+    `model.denoise_features` (e.g. a compiled one, bench_sampler). `noise_correlation` chains the
+    drawn noise (initial and per step, not injected `latents`) from frame to frame
+    (schedulers.correlate_frames), as the CLI's --noise-correlation."""
     import time
 
     if windows_per_call < 1:
@@ -95,7 +98,7 @@ def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: flo
     h, w = H // 8, W // 8
     g = torch.Generator().manual_seed(seed)
     if latents is None:
-        latents = torch.randn(1, f.latent_channels, Fr, h, w, generator=g)
+        latents = correlate_frames(torch.randn(1, f.latent_channels, Fr, h, w, generator=g), noise_correlation)
     x = latents.to(device).float()
     pose_images = torch.cat([case.pose[None], torch.zeros_like(case.pose)[None]]).to(device)  # [2, F, 3, H, W]
     # [2, C0, F, h, w], 32 frames a call (the guider works frame by frame; this bounds its activations)
@@ -132,7 +135,7 @@ def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: flo
                 c, u = pred[2 * j:2 * j + 1], pred[2 * j + 1:2 * j + 2]
                 acc[:, :, sl] += (u + guidance_scale * (c - u)) * ww[None, None, :, None, None]
         eps = acc / norm[None, None, :, None, None]
-        noise = torch.randn(x.shape, generator=g).to(device) if eta > 0 else None
+        noise = correlate_frames(torch.randn(x.shape, generator=g), noise_correlation).to(device) if eta > 0 else None
         x, _ = ddim.step(eps, t, x, eta=eta, noise=noise)
         if on_step:
             on_step(i + 1, len(ddim.timesteps), t)

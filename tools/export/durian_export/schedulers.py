@@ -59,6 +59,22 @@ def implied_x0(model_output: torch.Tensor, sample: torch.Tensor, ab, prediction_
     return ab ** 0.5 * sample - (1 - ab) ** 0.5 * model_output
 
 
+def correlate_frames(noise: torch.Tensor, rho: float) -> torch.Tensor:
+    """Noise [B, C, F, h, w] with its frames chained: frame f = rho * (frame f - 1, already chained) +
+    sqrt(1 - rho^2) * (its own draw). Values keep unit variance and frames k apart correlate by rho^k;
+    rho = 0 returns the noise unchanged. The CLI's correlateFrames (src/pipeline/random.ts) does the
+    same, so a sampler given the same draws gets the same noise."""
+    if not 0 <= rho < 1:
+        raise ValueError(f"frame noise correlation must be in [0, 1), got {rho}")
+    if rho == 0:
+        return noise
+    out = noise.clone()
+    fresh = (1 - rho * rho) ** 0.5
+    for f in range(1, out.shape[2]):
+        out[:, :, f] = rho * out[:, :, f - 1] + fresh * noise[:, :, f]
+    return out
+
+
 def leading_timesteps(schedule: NoiseSchedule, num_inference_steps: int) -> tuple[list[int], int]:
     """diffusers' "leading" spacing with steps_offset=1: (timesteps, descending; the step ratio)."""
     if num_inference_steps <= 0:

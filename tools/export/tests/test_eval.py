@@ -94,7 +94,8 @@ def test_benchmark_runs_through_the_cli(tmp_path, capsys):
                     reason="needs the built CLI (npm run build) and node")
 def test_benchmark_subset_on_a_validation_seed(tmp_path):
     """--only runs just the named groups (as the same cases they are in the full set); --case-seed
-    draws another held-out split for tuning; --guidance-scale and --eta reach the CLI jobs."""
+    draws another held-out split for tuning; --guidance-scale, --eta and --noise-correlation reach the
+    CLI jobs."""
     model = ROOT / "test" / "fixtures" / "onnx-tiny"
     with pytest.raises(SystemExit, match="training data"):
         eval_main(["--model", str(model), "--out", str(tmp_path / "x"), "--case-seed", "5"])
@@ -102,13 +103,13 @@ def test_benchmark_subset_on_a_validation_seed(tmp_path):
         eval_main(["--model", str(model), "--out", str(tmp_path / "y"), "--only", "transfer/tiara"])
     eval_main(["--model", str(model), "--out", str(tmp_path / "v"), "--per-class", "1", "--frames", "2", "--steps", "1",
                "--only", "transfer/glasses", "--case-seed", "2000000", "--guidance-scale", "1.5",
-               "--eta", "1"])
+               "--eta", "1", "--noise-correlation", "0.5"])
     result = json.loads((tmp_path / "v" / "benchmark.json").read_text())
     assert set(result["table"]) == {"transfer/glasses"}
     assert [p.name for p in (tmp_path / "v" / "cases").iterdir()] == ["003-transfer-glasses"]
     jobs = [json.loads(line) for f in sorted((tmp_path / "v").glob("jobs-*.jsonl")) for line in f.read_text().splitlines()]
-    assert len(jobs) == 3 and all(j["guidanceScale"] == 1.5 and j["eta"] == 1 for j in jobs)
-    assert "--case-seed 2000000 --guidance-scale 1.5 --eta 1.0" in (tmp_path / "v" / "benchmark.md").read_text()
+    assert len(jobs) == 3 and all(j["guidanceScale"] == 1.5 and j["eta"] == 1 and j["noiseCorrelation"] == 0.5 for j in jobs)
+    assert "--case-seed 2000000 --guidance-scale 1.5 --eta 1.0 --noise-correlation 0.5" in (tmp_path / "v" / "benchmark.md").read_text()
 
 
 @pytest.mark.skipif(not cli_available(),
@@ -184,7 +185,8 @@ def test_a_report_of_interpolation_cases_alone_has_no_empty_tables(tmp_path):
     table = {"interpolation/hair": {"cases": 2, "monotonic_fraction": 0.75, "start": {"psnr": 20.0, "attr_l1": 0.1},
                                     "end": {"psnr": 21.0, "attr_l1": 0.12}}}
     args = SimpleNamespace(model="m", per_class=2, combos=0, frames=6, steps=16, seed=0, case_seed=2000000,
-                           only="interpolation/hair", guidance_scale=None, eta=None, ours_only=True)
+                           only="interpolation/hair", guidance_scale=None, eta=None, noise_correlation=None,
+                           ours_only=True)
     text = write_report(tmp_path, table, args).read_text()
     assert "non-decreasing over 75 % of frame steps" in text
     assert "| cases | method |" not in text and "Motion" not in text

@@ -86,3 +86,25 @@ def test_fixtures_match_diffusers(stem, name, prediction_type, steps):
     for t in s.timesteps:
         x = s.step(0.1 * s.scale_model_input(x, t) + 0.01 * float(t) / 1000, t, x).prev_sample
     assert float(x.double().sum()) == pytest.approx(fixture["loop"]["final"]["sum"], rel=1e-4)
+
+
+def test_frame_correlated_noise_is_the_cli_chain():
+    """correlate_frames: x_f = rho^f e_0 + sqrt(1 - rho^2) sum_j rho^(f-j) e_j (the closed form the
+    TypeScript test checks correlateFrames against), unit variance, frames k apart correlated rho^k."""
+    from durian_export.schedulers import correlate_frames
+
+    rho = 0.6
+    draw = torch.randn(1, 3, 5, 40, 100, generator=torch.Generator().manual_seed(0))
+    got = correlate_frames(draw, rho)
+    fresh = (1 - rho * rho) ** 0.5
+    for f in range(5):
+        want = rho ** f * draw[:, :, 0] + sum(fresh * rho ** (f - j) * draw[:, :, j] for j in range(1, f + 1))
+        torch.testing.assert_close(got[:, :, f], want)
+    assert torch.equal(correlate_frames(draw, 0.0), draw)
+    x = correlate_frames(torch.randn(1, 4, 4, 64, 64, generator=torch.Generator().manual_seed(1)), 0.8)
+    assert x.var(dim=(0, 1, 3, 4)).sub(1).abs().max() < 0.05
+    assert abs((x[:, :, 0] * x[:, :, 1]).mean() - 0.8) < 0.05
+    assert abs((x[:, :, 0] * x[:, :, 3]).mean() - 0.8 ** 3) < 0.05
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match=r"\[0, 1\)"):
+            correlate_frames(draw, bad)
