@@ -174,6 +174,12 @@ class DiffusionObjective(nn.Module):
     def __init__(self, model: Durian):
         super().__init__()
         self.model = model
+        w = model.cfg.channel_loss_weights
+        if w and (len(w) != model.cfg.model.latent_channels or min(w) < 0 or sum(w) <= 0):
+            raise ValueError(f"channel_loss_weights needs {model.cfg.model.latent_channels} weights ≥ 0, not all 0; "
+                             f"got {w}")
+        # a buffer, so it moves with the model and a compiled objective sees a tensor, not a list
+        self.register_buffer("channel_weights", torch.tensor(w, dtype=torch.float32) if w else None, persistent=False)
 
     def forward(self, x0, portrait_in, attr_in, pose, keep, pose_keep, noise, t, null_ref):
         model, cfg = self.model, self.model.cfg
@@ -189,7 +195,10 @@ class DiffusionObjective(nn.Module):
         weights = torch.ones(B, Fr, 1, device=x0.device)
         noisy = model.schedule.add_noise(x0, noise, t)
         pred = model.denoise(noisy, t.float(), pose, refs, members, weights)
-        err = ((pred.float() - model.schedule.target(x0, noise, t).float()) ** 2).flatten(1).mean(1)  # [B]
+        sq = (pred.float() - model.schedule.target(x0, noise, t).float()) ** 2
+        if self.channel_weights is not None:
+            sq = sq * self.channel_weights.view(1, -1, *([1] * (sq.dim() - 2)))
+        err = sq.flatten(1).mean(1)  # [B]
         if cfg.min_snr_gamma > 0:
             # Min-SNR-γ: the low-noise steps, easy and many, stop crowding out the ones that set structure
             ab = model.schedule.alphas_cumprod.to(x0.device)[t].float()

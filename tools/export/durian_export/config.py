@@ -63,6 +63,10 @@ class TrainConfig:
     ref_dropout: float = 0.1        # drop both references (CFG unconditional branch)
     pose_dropout: float = 0.05      # drop the pose alone (the references dropped drop it too)
     min_snr_gamma: float = 0.0      # > 0: Min-SNR-γ loss weights (Hang et al. 2023); 0: plain MSE
+    # one weight per latent channel on the denoising loss (empty: all 1). A latent space whose image
+    # lives in a few wide channels can weigh them by how much the decoder's output moves per unit of
+    # their error (python -m durian_export.channel_weights measures that and prints the override)
+    channel_loss_weights: list[float] = field(default_factory=list)
     # training-recipe switches (paper §3 and Table 2 ablations)
     complementary_masking: bool = True
     mask_expansion: bool = True
@@ -118,7 +122,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
 # what may change between chunks of one run (`train --resume key=value`): the recipe, not the
 # architecture, the noise schedule, the latent scale or the data split
 RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
-                       "min_snr_gamma", "cross_identity", "kl_weight", "vae_freeze_encoder", "batch_size", "frames",
+                       "min_snr_gamma", "channel_loss_weights", "cross_identity", "kl_weight", "vae_freeze_encoder", "batch_size", "frames",
                        "align_attribute", "parser_degrade")
 
 

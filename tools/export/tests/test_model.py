@@ -98,9 +98,10 @@ def test_resume_may_change_the_recipe_but_not_the_architecture(tmp_path, one_thr
     train_main(["--config", str(TINY), "--stop-after", "2"] + common)
     with pytest.raises(SystemExit, match="model.heads=4"):
         train_main(common + ["--resume", "model.heads=4"])
-    train_main(common + ["--resume", "lr=5e-4", "min_snr_gamma=5"])
+    weights = [1.0, 2.0, 0.5, 0.5][:tiny_cfg().model.latent_channels]
+    train_main(common + ["--resume", "lr=5e-4", "min_snr_gamma=5", f"channel_loss_weights={json.dumps(weights)}"])
     cfg = torch.load(tmp_path / "r" / "ckpt.pt", weights_only=False)["config"]
-    assert cfg["lr"] == 5e-4 and cfg["min_snr_gamma"] == 5.0
+    assert cfg["lr"] == 5e-4 and cfg["min_snr_gamma"] == 5.0 and cfg["channel_loss_weights"] == weights
     assert cfg["model"]["heads"] == tiny_cfg().model.heads
 
 
@@ -140,6 +141,52 @@ def test_min_snr_weights_only_the_low_noise_steps(monkeypatch):
         snr = ab / (1 - ab)
         assert torch.allclose(weighted, plain * min(snr, 5.0) / snr, rtol=1e-3), t_fixed
         assert (abs(float((weighted - plain).detach())) < 1e-6) == expect_equal
+
+
+def test_channel_loss_weights_weigh_each_latent_channel_error():
+    """channel_loss_weights: all 1 is the plain loss; one channel's weight alone is that channel's
+    error scaled by the channel count (the mean runs over every channel); a wrong count refuses."""
+    from durian_export import components
+
+    cfg = tiny_cfg()
+    torch.manual_seed(0)
+    model = Durian(cfg)
+    lb = components.encode_batch(model, SynthBatchMaker(cfg).batch(0, 0, 2, 1))
+    C = cfg.model.latent_channels
+
+    def loss(weights):
+        model.cfg.channel_loss_weights = weights
+        obj = components.DiffusionObjective(model)
+        with torch.no_grad():
+            return float(components.diffusion_loss_latent(obj, model, lb, torch.Generator().manual_seed(3)))
+
+    plain = loss([])
+    assert loss([1.0] * C) == pytest.approx(plain, rel=1e-6)
+    per_channel = [loss([float(c == k) for c in range(C)]) for k in range(C)]
+    assert sum(per_channel) == pytest.approx(plain, rel=1e-5)
+    assert len(set(round(v, 6) for v in per_channel)) == C
+    with pytest.raises(ValueError, match=f"needs {C} weights"):
+        loss([1.0] * (C + 1))
+    with pytest.raises(ValueError, match="not all 0"):
+        loss([0.0] * C)
+    model.cfg.channel_loss_weights = []
+
+
+def test_channel_weights_from_decoder_sensitivity():
+    """The decoder's sensitivity per channel is ≥ 0 and grows with the noise's effect; the weights
+    have mean 1 and respect the floor."""
+    from durian_export.channel_weights import decoder_sensitivity, weights_from
+
+    torch.manual_seed(0)
+    model = Durian(tiny_cfg()).eval()
+    z = torch.randn(2, model.cfg.model.latent_channels, 8, 8)
+    s = decoder_sensitivity(model, z)
+    assert len(s) == model.cfg.model.latent_channels and min(s) >= 0 and sum(s) > 0
+    w = weights_from([1.0, 1.0, 10.0, 0.0], floor=0.25)
+    assert sum(w) / len(w) == pytest.approx(1.0, abs=1e-3)
+    assert w[2] > w[0] == w[1] > w[3] > 0 and w[3] / w[0] == pytest.approx(0.25 / (1 / 3), rel=1e-2)
+    with pytest.raises(ValueError):
+        weights_from([0.0, 0.0])
 
 
 def test_the_unconditional_branch_drops_pose_with_the_references(monkeypatch):

@@ -1,0 +1,89 @@
+"""python -m durian_export.channel_weights --checkpoint RUN [--people 8] [--floor 0.25] [--json OUT]
+
+How much each latent channel matters to the picture, measured through the run's own VAE decoder,
+and the per-channel weights of the denoising loss (`channel_loss_weights`) that follow from it.
+
+Why: the denoising loss (ε-MSE) counts an error of the same size in every latent channel the same.
+The 16-channel VAE's image lives mostly in 4 wide channels: decoded, an error there moves the
+frame 8-24× more than the same error in one of the 12 narrow channels (docs/training.md, sixth
+session). A stage-1 run on it drew the right shapes in the wrong colours, and putting the truth's 4
+wide channels into its samples took them from 20.7 to 31.1 dB while the truth's 12 narrow ones
+gave 21.2. Weighing each channel's error by how far it moves the decoded frame makes the loss
+count what the picture shows.
+
+For each channel c, on `--people` held-out people's first frames (the config's held-out seed
+range, never trained on), encoded: add Gaussian noise of standard deviation 0.1 (diffusion-latent
+units, after `latent_scale`) to that channel alone, decode, and take the decoded frame's mean
+squared change per unit of noise variance (images in [0, 1]). The weights are those sensitivities
+divided by their mean; `--floor` (a fraction of the mean weight) keeps every channel in the loss,
+and the weights are scaled to mean 1 again after it. Prints a table and the `train` override.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+NOISE_STD = 0.1
+
+
+@torch.no_grad()
+def decoder_sensitivity(model, latents: torch.Tensor, seed: int = 0) -> list[float]:
+    """Per channel of `latents` [B, C, h, w] (diffusion units): the decoded frame's mean squared
+    change (images in [0, 1]) per unit variance of noise added to that channel alone."""
+    L = model.cfg.latent_scale
+    g = torch.Generator().manual_seed(seed)
+    decode = model.vae.decoder
+    base = decode(latents / L)
+    out = []
+    for c in range(latents.shape[1]):
+        z = latents.clone()
+        z[:, c] += NOISE_STD * torch.randn(z[:, c].shape, generator=g).to(z.device)
+        # the decoder works in [-1, 1]: a change of d there is d / 2 in [0, 1], so d² / 4
+        out.append(float(((decode(z / L) - base).float() ** 2).mean() / 4 / NOISE_STD ** 2))
+    return out
+
+
+def weights_from(sensitivity: list[float], floor: float = 0.25) -> list[float]:
+    """Sensitivities → loss weights of mean 1, none below `floor` of the mean before rescaling."""
+    if not sensitivity or min(sensitivity) < 0 or sum(sensitivity) <= 0:
+        raise ValueError(f"sensitivities must be ≥ 0 and not all 0, got {sensitivity}")
+    if not 0 <= floor <= 1:
+        raise ValueError(f"--floor must be in [0, 1], got {floor}")
+    mean = sum(sensitivity) / len(sensitivity)
+    w = [max(s / mean, floor) for s in sensitivity]
+    m = sum(w) / len(w)
+    return [round(v / m, 3) for v in w]
+
+
+def main(argv=None) -> None:
+    from .checkpoint import load_model
+    from .denoise_check import held_out_latents
+
+    ap = argparse.ArgumentParser(prog="python -m durian_export.channel_weights", description=__doc__.split("\n\n")[1])
+    ap.add_argument("--checkpoint", required=True, help="run directory (ckpt.pt or its parts)")
+    ap.add_argument("--people", type=int, default=8, help="held-out people (first frames) to measure on")
+    ap.add_argument("--floor", type=float, default=0.25, help="least weight, as a fraction of the mean")
+    ap.add_argument("--json", help="also write the figures here")
+    args = ap.parse_args(argv)
+    torch.set_grad_enabled(False)
+    model = load_model(Path(args.checkpoint)).eval()
+    z = held_out_latents(model, args.people).x0[:, :, 0]          # [B, C, h, w], first frames
+    sens = decoder_sensitivity(model, z)
+    spread = [float(v) for v in z.std(dim=(0, 2, 3))]
+    weights = weights_from(sens, args.floor)
+    print("| channel | spread | decoded change per unit noise variance | weight |")
+    print("| --- | --- | --- | --- |")
+    for c, (sp, s, w) in enumerate(zip(spread, sens, weights)):
+        print(f"| {c} | {sp:.2f} | {s:.2e} | {w:.3f} |")
+    override = "channel_loss_weights=" + json.dumps(weights, separators=(",", ":"))
+    print(f"\n{override}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"spread": spread, "sensitivity": sens, "weights": weights,
+                                               "override": override}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
