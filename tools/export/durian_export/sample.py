@@ -57,7 +57,7 @@ def window_weights(window: int, overlap: int) -> torch.Tensor:
 def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: float = 2.5, seed: int = 0,
                  latents: torch.Tensor | None = None, window: int = 16, overlap: int = 4, on_step=None,
                  timings: dict | None = None, eta: float = 0.0, windows_per_call: int = 1, denoise=None,
-                 noise_correlation: float = 0.0) -> torch.Tensor:
+                 noise_correlation: float = 0.0, on_latents=None) -> torch.Tensor:
     """Generates frames [F, 3, H, W] in [0, 1] for one case; per-stage seconds go into `timings`.
     `eta` > 0: DDIM with fresh noise at every step (1 = the DDPM posterior's variance), drawn from
     the seed's generator after the initial latents. The pose features are made once, before the
@@ -65,7 +65,8 @@ def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: flo
     entries cond, uncond, cond, uncond, ...; the same frames). `denoise` replaces
     `model.denoise_features` (e.g. a compiled one, bench_sampler). `noise_correlation` chains the
     drawn noise (initial and per step, not injected `latents`) from frame to frame
-    (schedulers.correlate_frames), as the CLI's --noise-correlation."""
+    (schedulers.correlate_frames), as the CLI's --noise-correlation. `on_latents` receives the final
+    latents [1, C, F, h, w] before they are decoded."""
     import time
 
     if windows_per_call < 1:
@@ -140,6 +141,8 @@ def sample_video(model: Durian, case: Case, steps: int = 20, guidance_scale: flo
         if on_step:
             on_step(i + 1, len(ddim.timesteps), t)
     lap("denoise")
+    if on_latents:
+        on_latents(x)
     # 4. decode
     z = x[0].permute(1, 0, 2, 3) / model.cfg.latent_scale
     frames = torch.cat([model.vae.decoder(z[k:k + 8]) for k in range(0, Fr, 8)])
