@@ -73,6 +73,24 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
     };
   };
 
+  /** Runs `use` on the tiny model loaded again with its manifest's sampling defaults replaced. */
+  const withDefaults = async (defaults: Record<string, number>, use: (p: DurianPipeline) => Promise<void>) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'durian-defaults-'));
+    try {
+      cpSync(MODEL, dir, { recursive: true });
+      const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+      writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ ...manifest, defaults }));
+      const other = await DurianPipeline.fromModelDir(dir, { executionProviders: ['cpu'] });
+      try {
+        await use(other);
+      } finally {
+        await other.release();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
   it('is bit-identical for the same seed and differs for another', async () => {
     const inputs = goldenInputs(2);
     const opts = { numInferenceSteps: 2, guidanceScale: 2, seed: 7, scheduler: 'ddim' as const, window: 16, overlap: 4 };
@@ -107,49 +125,27 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
     // frame 0's noise is its own draw, frame 1's is mixed with it
     expect(same(a.frames[1]!, plain.frames[1]!)).toBe(false);
     expect(same(a.frames[1]!, (await pipeline.run(inputs, { ...opts, noiseCorrelation: 0.7 })).frames[1]!)).toBe(true);
-    const dir = mkdtempSync(path.join(tmpdir(), 'durian-rho-'));
-    try {
-      cpSync(MODEL, dir, { recursive: true });
-      const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
-      writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ ...manifest, defaults: { noise_correlation: 0.7 } }));
-      const chained = await DurianPipeline.fromModelDir(dir, { executionProviders: ['cpu'] });
-      try {
-        expect(chained.defaultNoiseCorrelation).toBe(0.7);
-        expect(same((await chained.run(inputs, opts)).frames[1]!, a.frames[1]!)).toBe(true);
-      } finally {
-        await chained.release();
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await withDefaults({ noise_correlation: 0.7 }, async (chained) => {
+      expect(chained.defaultNoiseCorrelation).toBe(0.7);
+      expect(same((await chained.run(inputs, opts)).frames[1]!, a.frames[1]!)).toBe(true);
+    });
   }, TIMEOUT_MS);
 
   it('takes the model\'s eta (manifest defaults.eta) when the caller gives none, with ddim only', async () => {
     // the tiny model again, its manifest saying eta 1
-    const dir = mkdtempSync(path.join(tmpdir(), 'durian-eta-'));
-    try {
-      cpSync(MODEL, dir, { recursive: true });
-      const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Record<string, unknown>;
-      writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify({ ...manifest, defaults: { eta: 1 } }));
-      const noisy = await DurianPipeline.fromModelDir(dir, { executionProviders: ['cpu'] });
-      try {
-        expect(pipeline.defaultEta).toBe(0);
-        expect(noisy.defaultEta).toBe(1);
-        const inputs = goldenInputs(2);
-        const opts = { numInferenceSteps: 3, guidanceScale: 2, seed: 7, scheduler: 'ddim' as const, window: 16, overlap: 4 };
-        const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
-        const byDefault = await noisy.run(inputs, opts);
-        expect(same(byDefault.frames[0]!, (await pipeline.run(inputs, { ...opts, eta: 1 })).frames[0]!)).toBe(true);
-        expect(same((await noisy.run(inputs, { ...opts, eta: 0 })).frames[0]!, (await pipeline.run(inputs, opts)).frames[0]!)).toBe(true);
-        // another scheduler ignores the model's eta (it has no noise term), rather than failing
-        const euler = { ...opts, scheduler: 'euler' as const };
-        expect(same((await noisy.run(inputs, euler)).frames[0]!, (await pipeline.run(inputs, euler)).frames[0]!)).toBe(true);
-      } finally {
-        await noisy.release();
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await withDefaults({ eta: 1 }, async (noisy) => {
+      expect(pipeline.defaultEta).toBe(0);
+      expect(noisy.defaultEta).toBe(1);
+      const inputs = goldenInputs(2);
+      const opts = { numInferenceSteps: 3, guidanceScale: 2, seed: 7, scheduler: 'ddim' as const, window: 16, overlap: 4 };
+      const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
+      const byDefault = await noisy.run(inputs, opts);
+      expect(same(byDefault.frames[0]!, (await pipeline.run(inputs, { ...opts, eta: 1 })).frames[0]!)).toBe(true);
+      expect(same((await noisy.run(inputs, { ...opts, eta: 0 })).frames[0]!, (await pipeline.run(inputs, opts)).frames[0]!)).toBe(true);
+      // another scheduler ignores the model's eta (it has no noise term), rather than failing
+      const euler = { ...opts, scheduler: 'euler' as const };
+      expect(same((await noisy.run(inputs, euler)).frames[0]!, (await pipeline.run(inputs, euler)).frames[0]!)).toBe(true);
+    });
   }, TIMEOUT_MS);
 
   it('gives the same pose features whatever the pose guider\'s chunk size', async () => {
