@@ -65,19 +65,11 @@ def swap_check(model, wide: list[int], cases: int = 6, steps: int = 16, guidance
     PyTorch sampler, their final latents decoded as they are, with the `wide` channels taken from
     the target's true latents, and with the other channels taken from it (PSNR against the target,
     images in [0, 1]); also the target's own round trip."""
+    from .metrics import psnr
     from .sample import sample_video, transfer_case
     from .temporal_check import VALIDATION_SEED
 
-    L = model.cfg.latent_scale
     device = next(model.parameters()).device
-    decode = model.vae.decoder
-
-    def psnr(a, b):
-        return float(10 * torch.log10(1 / ((a.float() - b.float()) ** 2).mean()))
-
-    def show(z):  # [F, C, h, w] diffusion units → frames in [0, 1]
-        return ((decode(z / L) + 1) / 2).clamp(0, 1)
-
     rows = []
     for i in range(cases):
         case = transfer_case(VALIDATION_SEED, 2 * i, model.cfg.model.image_size, 2, "hair", device=device)
@@ -88,11 +80,11 @@ def swap_check(model, wide: list[int], cases: int = 6, steps: int = 16, guidance
         truth = model.encode(target)
         keep = torch.zeros(truth.shape[1], dtype=torch.bool, device=device)
         keep[wide] = True
-        row = {"case": i, "sampled": psnr(frames, target), "round_trip": psnr(show(truth), target)}
+        row = {"case": i, "sampled": psnr(frames, target), "round_trip": psnr(model.decode(truth), target)}
         for name, mask in (("truth_wide", keep), ("truth_narrow", ~keep)):
             z = got["z"].clone()
             z[:, mask] = truth[:, mask]
-            row[name] = psnr(show(z), target)
+            row[name] = psnr(model.decode(z), target)
         rows.append(row)
     return rows
 

@@ -72,6 +72,10 @@ class Durian(nn.Module):
         mean, _ = self.vae.encoder(images * 2 - 1)
         return mean * self.cfg.latent_scale
 
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """`encode`'s inverse: model latents [B, C, h, w] → images [B, 3, H, W] in [0, 1]."""
+        return ((self.vae.decoder(latents / self.cfg.latent_scale) + 1) / 2).clamp(0, 1)
+
     def reference_input(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Masked reference image [B, 3, H, W] + mask [B, 1, H, W] → ReferenceNet input [B, 5, h, w]."""
         z = self.encode(image)

@@ -68,10 +68,7 @@ def _check(model, lb, timesteps, seed: int, decode: bool) -> list[dict]:
     weights = torch.ones(batch, 1, 1, device=device)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(device)
 
-    def to_image(z):  # [B, C, 1, h, w] model latents → [B, 3, H, W] in [0, 1]
-        return ((model.vae.decoder(z[:, :, 0] / model.cfg.latent_scale) + 1) / 2).clamp(0, 1)
-
-    truth = to_image(x0) if decode else None
+    truth = model.decode(x0[:, :, 0]) if decode else None
     rows = []
     for t in timesteps:
         tt = torch.full((batch,), int(t), device=device)
@@ -82,7 +79,7 @@ def _check(model, lb, timesteps, seed: int, decode: bool) -> list[dict]:
         rel = ((x0_hat - x0) ** 2).transpose(0, 1).flatten(1).mean(1).sqrt() / spread
         row = {"t": int(t), "loss": loss, "x0_rel": float(rel.mean()), "x0_rel_worst": float(rel.max())}
         if decode:
-            row["x0_psnr"] = metrics.psnr(to_image(x0_hat), truth)
+            row["x0_psnr"] = metrics.psnr(model.decode(x0_hat[:, :, 0]), truth)
         rows.append(row)
     return rows
 
