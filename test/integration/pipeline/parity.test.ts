@@ -73,6 +73,9 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
     };
   };
 
+  /** Two frames bit for bit the same. */
+  const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
+
   /** Runs `use` on the tiny model loaded again with its manifest's sampling defaults replaced. */
   const withDefaults = async (defaults: Record<string, number>, use: (p: DurianPipeline) => Promise<void>) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'durian-defaults-'));
@@ -97,8 +100,8 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
     const a = await pipeline.run(inputs, opts);
     const b = await pipeline.run(inputs, opts);
     const c = await pipeline.run(inputs, { ...opts, seed: 8 });
-    expect(Buffer.from(a.frames[0]!.buffer).equals(Buffer.from(b.frames[0]!.buffer))).toBe(true);
-    expect(Buffer.from(a.frames[0]!.buffer).equals(Buffer.from(c.frames[0]!.buffer))).toBe(false);
+    expect(same(a.frames[0]!, b.frames[0]!)).toBe(true);
+    expect(same(a.frames[0]!, c.frames[0]!)).toBe(false);
   }, TIMEOUT_MS);
 
   it('with DDIM eta > 0: fresh noise every step, the same frames for the same seed, eta 0 unchanged', async () => {
@@ -108,7 +111,6 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
     const zero = await pipeline.run(inputs, { ...opts, eta: 0 });
     const a = await pipeline.run(inputs, { ...opts, eta: 1 });
     const b = await pipeline.run(inputs, { ...opts, eta: 1 });
-    const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
     expect(same(plain.frames[0]!, zero.frames[0]!)).toBe(true);
     expect(same(a.frames[0]!, b.frames[0]!)).toBe(true);
     expect(same(a.frames[0]!, plain.frames[0]!)).toBe(false);
@@ -117,7 +119,6 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
   it('with frame-correlated noise: other frames for the same seed, 0 unchanged, the model\'s default when none given', async () => {
     const inputs = goldenInputs(2);
     const opts = { numInferenceSteps: 3, guidanceScale: 2, seed: 7, scheduler: 'ddim' as const, window: 16, overlap: 4, eta: 1 };
-    const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
     const plain = await pipeline.run(inputs, opts);
     expect(pipeline.defaultNoiseCorrelation).toBe(0);
     expect(same(plain.frames[1]!, (await pipeline.run(inputs, { ...opts, noiseCorrelation: 0 })).frames[1]!)).toBe(true);
@@ -138,8 +139,7 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
       expect(noisy.defaultEta).toBe(1);
       const inputs = goldenInputs(2);
       const opts = { numInferenceSteps: 3, guidanceScale: 2, seed: 7, scheduler: 'ddim' as const, window: 16, overlap: 4 };
-      const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
-      const byDefault = await noisy.run(inputs, opts);
+        const byDefault = await noisy.run(inputs, opts);
       expect(same(byDefault.frames[0]!, (await pipeline.run(inputs, { ...opts, eta: 1 })).frames[0]!)).toBe(true);
       expect(same((await noisy.run(inputs, { ...opts, eta: 0 })).frames[0]!, (await pipeline.run(inputs, opts)).frames[0]!)).toBe(true);
       // another scheduler ignores the model's eta (it has no noise term), rather than failing
