@@ -1,4 +1,4 @@
-"""python -m durian_export.channel_weights --checkpoint RUN [--people 8] [--floor 0.25] [--json OUT]
+"""python -m durian_export.channel_weights --checkpoint RUN [--people 8] [--floor 0.25] [--sample-cases N] [--device D] [--json OUT]
 
 How much each latent channel matters to the picture, measured through the run's own VAE decoder,
 and the per-channel weights of the denoising loss (`channel_loss_weights`) that follow from it.
@@ -101,10 +101,12 @@ def main(argv=None) -> None:
                     help="also sample N held-out hair transfers (2 frames, 16 steps, guidance 4, eta 1; "
                          "about a minute each here) and decode them with the wide channels (weight ≥ 1), "
                          "then the others, from the truth: where the samples' error lives")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="where to run (the sampled figures differ from the CPU's in the last decimals)")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args(argv)
     torch.set_grad_enabled(False)
-    model = load_model(Path(args.checkpoint)).eval()
+    model = load_model(Path(args.checkpoint)).to(args.device).eval()
     z = held_out_latents(model, args.people).x0[:, :, 0]          # [B, C, h, w], first frames
     sens = decoder_sensitivity(model, z)
     spread = [float(v) for v in z.std(dim=(0, 2, 3))]

@@ -182,8 +182,12 @@ class DiffusionObjective(nn.Module):
         if w and (len(w) != model.cfg.model.latent_channels or min(w) < 0 or sum(w) <= 0):
             raise ValueError(f"channel_loss_weights needs {model.cfg.model.latent_channels} weights ≥ 0, not all 0; "
                              f"got {w}")
-        # a buffer, so it moves with the model and a compiled objective sees a tensor, not a list
-        self.register_buffer("channel_weights", torch.tensor(w, dtype=torch.float32) if w else None, persistent=False)
+        # a buffer, so it moves with the objective and a compiled objective sees a tensor, not a list;
+        # made on the model's device, since training wraps a model that is already there (a CPU
+        # buffer beside CUDA activations stopped the first GPU chunk with it)
+        device = next(model.parameters()).device
+        self.register_buffer("channel_weights", torch.tensor(w, dtype=torch.float32, device=device) if w else None,
+                             persistent=False)
 
     def forward(self, x0, portrait_in, attr_in, pose, keep, pose_keep, noise, t, null_ref):
         model, cfg = self.model, self.model.cfg

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from durian_export.components import Durian
+from durian_export.components import DiffusionObjective, Durian
 from durian_export.config import TrainConfig, load_config
 from durian_export.data import SynthBatchMaker
 from durian_export.synth import catalog
@@ -170,6 +170,16 @@ def test_channel_loss_weights_weigh_each_latent_channel_error():
     with pytest.raises(ValueError, match="not all 0"):
         loss([0.0] * C)
     model.cfg.channel_loss_weights = []
+
+
+def test_channel_loss_weights_live_on_the_models_device():
+    """The objective's channel weights are made where the model already is: training builds the
+    objective around a model on its GPU, and a CPU tensor there fails the compiled step (it stopped a
+    GPU chunk). The meta device stands in for the GPU here."""
+    cfg = tiny_cfg()
+    cfg.channel_loss_weights = [1.0] * cfg.model.latent_channels
+    model = Durian(cfg).to("meta")
+    assert DiffusionObjective(model).channel_weights.device.type == "meta"
 
 
 def test_channel_weights_from_decoder_sensitivity():
