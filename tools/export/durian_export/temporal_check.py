@@ -16,10 +16,9 @@ import json
 
 import numpy as np
 import torch
-from scipy.stats import bootstrap
 
 from .checkpoint import load_model
-from .metrics import keypoint_jitter
+from .metrics import keypoint_jitter, paired_bootstrap, psnr
 from .sample import sample_video, transfer_case
 
 VALIDATION_SEED = 2_000_000
@@ -44,21 +43,16 @@ def temporal_off(model):
                 mod.bias.copy_(b)
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a - b) ** 2).mean())
-    return 10 * np.log10(1 / max(mse, 1e-12))
-
-
 @torch.no_grad()
 def keypoints(model, frames: torch.Tensor) -> np.ndarray:
     return model.parser(frames * 2 - 1)[2].float().numpy()
 
 
 def paired(on: list[float], off: list[float]) -> dict:
-    d = np.asarray(on) - np.asarray(off)
-    ci = bootstrap((d,), np.mean, n_resamples=10_000, method="BCa", random_state=0).confidence_interval
-    return {"on": float(np.mean(on)), "off": float(np.mean(off)), "diff": float(d.mean()),
-            "ci95": [float(ci.low), float(ci.high)]}
+    """Means with the layers on and off, and the paired difference on − off with its 95 % interval
+    (metrics.paired_bootstrap, the benchmark's own)."""
+    d = paired_bootstrap(on, off)
+    return {"on": float(np.mean(on)), "off": float(np.mean(off)), "diff": d["mean"], "ci95": [d["low"], d["high"]]}
 
 
 @torch.no_grad()
