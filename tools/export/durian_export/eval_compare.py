@@ -24,25 +24,29 @@ from .metrics import paired_bootstrap
 METRICS = (*COMPARED, "jitter_px")
 
 
-def load_cases(run: Path) -> list[dict]:
+def load_result(run: Path) -> dict:
+    """An eval run's benchmark.json (run: its output directory or the file itself)."""
     path = run / "benchmark.json" if run.is_dir() else run
     try:
-        cases = json.loads(path.read_text())["cases"]
+        result = json.loads(path.read_text())
     except FileNotFoundError:
         raise SystemExit(f"{path}: no such benchmark result (run python -m durian_export.eval first)") from None
-    if any("case" not in c for c in cases):
+    if any("case" not in c for c in result["cases"]):
         raise SystemExit(f"{path}: written before cases were named; run that evaluation again")
-    return cases
+    return result
+
+
+def load_cases(run: Path) -> list[dict]:
+    return load_result(run)["cases"]
 
 
 MOTION = ("keypoint_error_px", "jitter_px")
 
 
-def keypoint_parser(run: Path) -> str | None:
+def keypoint_parser(result: dict) -> str | None:
     """The sha256 of the parser that read a run's keypoints (None: a run from before it was recorded,
     when it was always the model's own)."""
-    path = run / "benchmark.json" if run.is_dir() else run
-    return (json.loads(path.read_text()).get("keypoint_parser") or {}).get("sha256")
+    return (result.get("keypoint_parser") or {}).get("sha256")
 
 
 def compare_runs(a: list[dict], b: list[dict], motion: bool = True) -> dict:
@@ -93,12 +97,12 @@ def main(argv=None) -> None:
     ap.add_argument("run_b", type=Path, help="eval output directory (or its benchmark.json): the candidate")
     ap.add_argument("--json", type=Path, help="also write the comparison here")
     args = ap.parse_args(argv)
-    parsers = keypoint_parser(args.run_a), keypoint_parser(args.run_b)
-    same_parser = parsers[0] == parsers[1]
+    a, b = load_result(args.run_a), load_result(args.run_b)
+    same_parser = keypoint_parser(a) == keypoint_parser(b)
     if not same_parser:
         print("note: different parsers read the two runs' keypoints (or one run does not record which), so "
               "keypoint error and jitter are left out; score both with the same --keypoint-parser to compare them\n")
-    result = compare_runs(load_cases(args.run_a), load_cases(args.run_b), motion=same_parser)
+    result = compare_runs(a["cases"], b["cases"], motion=same_parser)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     print(format_table(result, str(args.run_a), str(args.run_b)))
