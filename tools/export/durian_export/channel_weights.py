@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 NOISE_STD = 0.1
+DARK = 0.15  # swap_check: a target pixel whose mean of RGB (in [0, 1]) is below this counts as dark
 
 
 @torch.no_grad()
@@ -60,11 +61,14 @@ def weights_from(sensitivity: list[float], floor: float = 0.25) -> list[float]:
 
 @torch.no_grad()
 def swap_check(model, wide: list[int], cases: int = 6, steps: int = 16, guidance_scale: float = 4.0,
-               eta: float = 1.0) -> list[dict]:
+               eta: float = 1.0, dark: float = DARK) -> list[dict]:
     """Where a sample's error lives: `cases` hair transfers of the validation split (2 frames) sampled with the
     PyTorch sampler, their final latents decoded as they are, with the `wide` channels taken from
-    the target's true latents, and with the other channels taken from it (PSNR against the target,
-    images in [0, 1]); also the target's own round trip."""
+    the target's true latents, with each wide channel alone (`truth_<c>`), and with the other
+    channels taken from it (PSNR against the target, images in [0, 1]); also the target's own round
+    trip. Where at least 1 % of the target's pixels are dark (mean of RGB below `dark`), the same
+    PSNRs over those pixels alone (`dark_…`): dark hair is where this latent space's colours went
+    wrong (docs/training.md, seventh session)."""
     from .metrics import psnr
     from .sample import sample_video, transfer_case
     from .temporal_check import VALIDATION_SEED
@@ -80,11 +84,21 @@ def swap_check(model, wide: list[int], cases: int = 6, steps: int = 16, guidance
         truth = model.encode(target)
         keep = torch.zeros(truth.shape[1], dtype=torch.bool, device=device)
         keep[wide] = True
-        row = {"case": i, "sampled": psnr(frames, target), "round_trip": psnr(model.decode(truth), target)}
-        for name, mask in (("truth_wide", keep), ("truth_narrow", ~keep)):
+        dark_px = target.mean(1, keepdim=True) < dark
+        dark_px = dark_px if float(dark_px.float().mean()) >= 0.01 else None
+        decoded = {"sampled": frames, "round_trip": model.decode(truth)}
+        swaps = [("truth_wide", keep), ("truth_narrow", ~keep)]
+        for c in wide:
+            one = torch.zeros_like(keep)
+            one[c] = True
+            swaps.append((f"truth_{c}", one))
+        for name, mask in swaps:
             z = got["z"].clone()
             z[:, mask] = truth[:, mask]
-            row[name] = psnr(model.decode(z), target)
+            decoded[name] = model.decode(z)
+        row = {"case": i, **{name: psnr(img, target) for name, img in decoded.items()}}
+        if dark_px is not None:
+            row.update({f"dark_{name}": psnr(img, target, dark_px) for name, img in decoded.items()})
         rows.append(row)
     return rows
 
@@ -121,10 +135,19 @@ def main(argv=None) -> None:
     if args.sample_cases:
         wide = [c for c, w in enumerate(weights) if w >= 1]
         rows = swap_check(model, wide, args.sample_cases)
-        mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("sampled", "truth_wide", "truth_narrow", "round_trip")}
+        keys = ("sampled", "truth_wide", "truth_narrow", "round_trip", *(f"truth_{c}" for c in wide))
+        mean = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
         print(f"\n{len(rows)} held-out hair transfers, PSNR (dB), mean: as sampled {mean['sampled']:.2f}; "
               f"wide channels {wide} from the truth {mean['truth_wide']:.2f}; the others from the truth "
               f"{mean['truth_narrow']:.2f}; the truth's round trip {mean['round_trip']:.2f}")
+        print("one wide channel from the truth: " + "; ".join(f"{c}: {mean[f'truth_{c}']:.2f}" for c in wide))
+        dark_rows = [r for r in rows if "dark_sampled" in r]
+        if dark_rows:
+            dark_mean = {k: sum(r[f"dark_{k}"] for r in dark_rows) / len(dark_rows) for k in keys}
+            print(f"dark pixels ({len(dark_rows)} cases with ≥ 1 % of them): as sampled {dark_mean['sampled']:.2f}; "
+                  f"wide from the truth {dark_mean['truth_wide']:.2f}; "
+                  + "; ".join(f"{c} alone {dark_mean[f'truth_{c}']:.2f}" for c in wide))
+            report.update(dark_mean=dark_mean)
         report.update(wide=wide, swap=rows, swap_mean=mean)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")

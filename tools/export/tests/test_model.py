@@ -211,6 +211,13 @@ def test_swap_check_decodes_the_sample_with_the_truths_channels():
     assert every["truth_wide"] == pytest.approx(every["round_trip"], abs=1e-4)
     assert every["truth_narrow"] == pytest.approx(every["sampled"], abs=1e-3)
     assert every["round_trip"] != pytest.approx(every["sampled"], abs=0.1)
+    # one wide channel: its own swap is the wide swap; a threshold above white makes every pixel
+    # dark, so the dark figures are the whole frame's; one below black makes none, and none are given
+    one = swap_check(model, [1], cases=1, steps=2, dark=1.01)[0]
+    assert one["truth_1"] == pytest.approx(one["truth_wide"], abs=1e-6)
+    assert one["dark_sampled"] == pytest.approx(one["sampled"], abs=1e-4)
+    assert one["dark_truth_1"] == pytest.approx(one["truth_1"], abs=1e-4)
+    assert not any(k.startswith("dark_") for k in swap_check(model, [1], cases=1, steps=2, dark=0.0)[0])
 
 
 def test_the_unconditional_branch_drops_pose_with_the_references(monkeypatch):
