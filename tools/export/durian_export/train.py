@@ -303,8 +303,19 @@ def train(args) -> dict:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
+    # where the time before the first step goes (the first log line carries it): on a fresh GPU host the
+    # set-up before step 1 is a large share of a device call, and the per-step figures do not show it
+    setup, mark = {}, time.time()
+
+    def lap(name: str):
+        nonlocal mark
+        now = time.time()
+        setup[name] = round(now - mark, 1)
+        mark = now
+
     if args.compile_cache:
         load_compile_cache(Path(args.compile_cache))
+    lap("compile_cache_load")
     device = torch.device(args.device)
     if world > 1:
         if device.type == "cuda":
@@ -349,6 +360,7 @@ def train(args) -> dict:
             progress[stage] = 0
     total = args.steps or cfg.steps
     batch = args.batch_size or cfg.batch_size
+    lap("model")
     if progress[stage] > 0 and not args.resume:
         raise SystemExit(f"{out} already trained {stage} for {progress[stage]} steps; pass --resume to continue")
     start = progress[stage]
@@ -368,6 +380,7 @@ def train(args) -> dict:
     data = ClipBatchMaker(cfg, args.data, device) if args.data else SynthBatchMaker(cfg, device, compile=args.compile_render)
     if stage in ("stage1", "stage2") and cfg.latent_scale == 1.0 and progress["vae"] > 0:
         cfg.latent_scale = calibrate_latent_scale(model, data)
+    lap("data")
     if args.pool and args.data:
         raise SystemExit("--pool renders SynthPortrait samples; it does not read --data clips")
     if args.fixed_batch and (args.pool or args.data_workers):
@@ -376,6 +389,7 @@ def train(args) -> dict:
     trainer = Trainer(model, stage, data, batch, device, world, rank, compile=args.compile, channels_last=args.channels_last, pool=args.pool,
                       pool_refresh=args.pool_refresh, workers=args.data_workers, start=start)
     params = trainer.params
+    lap("trainer")
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99),
                             fused=device.type == "cuda")
     ema = [p.detach().clone() for p in params]
@@ -393,6 +407,7 @@ def train(args) -> dict:
         lr_for = lambda s: scheduled(s) * min(1.0, (s - start + 1) / cfg.warmup)  # noqa: E731
     held_out = HeldOut(trainer, args.eval_batches) if args.eval_every and rank == 0 and not args.data else None
     ema_decay = args.ema_decay if args.ema_decay is not None else cfg.ema
+    lap("optimiser_heldout")
 
     out.mkdir(parents=True, exist_ok=True)
     log = open(out / "loss.jsonl", "a") if rank == 0 else None
@@ -438,6 +453,8 @@ def train(args) -> dict:
                    "samples_per_s": samples / (now - last_log), "elapsed_s": now - t0, "world": world, "batch": batch}
             if trainer.pool is not None:
                 rec["pool"], rec["pool_reuse"] = args.pool, trainer.reuse
+            if setup:  # once: the set-up before t0 (seconds per phase; "trainer" fills the pool)
+                rec["setup_s"], setup = setup, {}
             if held_out is not None and (step % args.eval_every == 0 or step == total):
                 rec["heldout_loss"] = held_out.loss()
                 if held_out.check is not None:

@@ -93,6 +93,19 @@ def test_stop_at_a_passed_time_checkpoints_after_one_step(tmp_path, one_thread):
     assert ckpt["progress"]["stage1"] == 1
 
 
+def test_the_first_log_line_says_where_the_set_up_time_went(tmp_path, one_thread):
+    """A device call's time before step 1 (loading, building, filling the pool) is reported once, by
+    phase, so a GPU session can see what its cold start costs; later lines do not repeat it."""
+    run = tmp_path / "r"
+    train_main(["--config", str(TINY), "--stage", "stage1", "--steps", "3", "--log-every", "1", "--device", "cpu",
+                "--pool", "4", "--pool-refresh", "1", "--batch-size", "2", "--out", str(run)])
+    recs = [json.loads(line) for line in (run / "loss.jsonl").read_text().splitlines()]
+    setup = recs[0]["setup_s"]
+    assert list(setup) == ["compile_cache_load", "model", "data", "trainer", "optimiser_heldout"]
+    assert all(v >= 0 for v in setup.values()) and sum(setup.values()) > 0
+    assert all("setup_s" not in r for r in recs[1:])
+
+
 def test_resume_may_change_the_recipe_but_not_the_architecture(tmp_path, one_thread):
     common = ["--stage", "stage1", "--steps", "4", "--log-every", "1", "--device", "cpu", "--out", str(tmp_path / "r")]
     train_main(["--config", str(TINY), "--stop-after", "2"] + common)
