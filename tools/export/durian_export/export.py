@@ -8,12 +8,14 @@ PyTorch sampler with the same injected noise (PSNR of the decoded frames; parity
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from pathlib import Path
 
 from .checkpoint import load_model
 from .export_onnx import export_model
 from .parity import loop_parity
+from .temporal_check import temporal_off
 
 
 def main(argv=None) -> None:
@@ -30,17 +32,27 @@ def main(argv=None) -> None:
                          "(default: none written; the CLI then uses manifest.schema.json's default)")
     ap.add_argument("--eta", type=float,
                     help="the model's default DDIM eta in [0, 1], written to the manifest (default: none written: 0)")
+    ap.add_argument("--temporal-off", action="store_true",
+                    help="a diagnostic model: every temporal layer's output projection zeroed, so each frame is "
+                         "denoised on its own; exported beside the real one, it measures through the CLI what "
+                         "stage 2 adds (the name in the manifest says so)")
     ap.add_argument("--noise-correlation", type=float,
                     help="the model's default frame-to-frame noise correlation in [0, 1), written to the manifest "
                          "(default: none written: 0)")
     args = ap.parse_args(argv)
     model = load_model(Path(args.checkpoint))
     out = Path(args.out)
-    report = export_model(model, out, args.name or out.name, fp16=args.fp16, parity=not args.no_parity,
-                          guidance_scale=args.guidance_scale, eta=args.eta,
-                          noise_correlation=args.noise_correlation)
-    if not args.no_parity:
-        report["loop"] = loop_parity(model, out)
+    name = args.name or out.name
+    with temporal_off(model) if args.temporal_off else contextlib.nullcontext() as zeroed:
+        if args.temporal_off:
+            if not zeroed:
+                raise SystemExit(f"--temporal-off: {args.checkpoint} has no temporal layers")
+            name += " (temporal layers off)"
+        report = export_model(model, out, name, fp16=args.fp16, parity=not args.no_parity,
+                              guidance_scale=args.guidance_scale, eta=args.eta,
+                              noise_correlation=args.noise_correlation)
+        if not args.no_parity:
+            report["loop"] = loop_parity(model, out)
     (out / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 

@@ -165,3 +165,41 @@ def test_half_variant_converts_the_unet_and_refuses_a_bad_fit(tmp_path):
     assert unet["compute_dtype"] == "float16" and unet["sha256"] == sha256_file(tmp_path / "half" / unet["file"])
     assert [i["dtype"] for i in unet["inputs"]] == ["float32"] * len(unet["inputs"])  # the CLI feeds it unchanged
     assert "compute_dtype" not in manifest["graphs"]["vae_decoder"]
+
+
+def test_temporal_off_exports_a_unet_without_its_temporal_layers(tmp_path):
+    """export --temporal-off: the diagnostic model that measures what stage 2 adds through the CLI.
+    Only the UNet differs from the plain export; in it every temporal output projection is zero."""
+    import onnx
+    from onnx import numpy_helper
+
+    from durian_export.checkpoint import save_checkpoint
+    from durian_export.export import main as export_main
+    torch.manual_seed(0)
+    cfg = load_config(TINY)
+    model = Durian(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.abs().max() == 0:
+                p.normal_(0, 0.05)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_checkpoint(run / "ckpt.pt", {"config": cfg.to_json(), "stage": "stage2", "model": model.state_dict(),
+                                      "progress": {"vae": 1, "parser": 1, "stage1": 1, "stage2": 1}})
+    export_main(["--checkpoint", str(run), "--out", str(tmp_path / "on"), "--no-parity"])
+    export_main(["--checkpoint", str(run), "--out", str(tmp_path / "off"), "--no-parity", "--temporal-off"])
+    on, off = tmp_path / "on", tmp_path / "off"
+    assert json.loads((off / "manifest.json").read_text())["name"] == "off (temporal layers off)"
+    for graph in ("vae_encoder", "vae_decoder", "prnet", "arnet", "pose_guider", "parser"):
+        assert (on / f"{graph}.onnx").read_bytes() == (off / f"{graph}.onnx").read_bytes(), graph
+
+    def temporal_out(path):
+        init = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+        return {k: v for k, v in init.items() if "temporal.attn.to_out" in k}
+
+    # the exporter may fold a zero bias away, so the off graph can hold fewer of them
+    t_on, t_off = temporal_out(on / "unet.onnx"), temporal_out(off / "unet.onnx")
+    assert t_on and t_off and set(t_off) <= set(t_on)
+    assert all(np.abs(v).max() > 0 for v in t_on.values())
+    assert all(np.abs(v).max() == 0 for v in t_off.values())
+    assert (on / "unet.onnx").read_bytes() != (off / "unet.onnx").read_bytes()
