@@ -352,6 +352,13 @@ def train(args) -> dict:
         keep = {n: p.detach().clone() for n, p in model.named_parameters() if id(p) in trained}
         restore_weights(model, state)
         progress.update(state["progress"])
+        if state.get("stage") not in (None, stage) and not state.get("finished") and state.get("ema"):
+            # the previous stage stopped early (a chunk's deadline), so its raw weights are in "model"
+            # and what it trained towards is its EMA, the weights a slim checkpoint carries: a new stage
+            # started on this host's full checkpoint builds on the EMA too, as it would on the slim
+            with torch.no_grad():
+                for p, e in zip(model.trainable(state["stage"]), state["ema"]):
+                    p.copy_(e.to(p.device))
         if keep:
             with torch.no_grad():
                 for n, p in model.named_parameters():

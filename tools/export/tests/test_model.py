@@ -579,6 +579,29 @@ def test_a_stage_resumed_without_its_optimiser_ramps_its_learning_rate_up_again(
     last = json.loads((run / "loss.jsonl").read_text().splitlines()[-1])
     assert last["lr"] == pytest.approx(lr_at(4, cfg, 20))
 
+def test_a_stage_after_one_that_stopped_early_starts_from_its_ema(tmp_path, one_thread):
+    """Stage 2 chained on a host's full checkpoint, after a stage-1 chunk stopped at its deadline: the
+    stage-1 weights it builds on (and keeps, as it trains only the temporal layers) are stage 1's EMA,
+    the same as from the slim checkpoint, not the raw last step."""
+    run = tmp_path / "run"
+    common = ["--device", "cpu", "--log-every", "1", "--batch-size", "1", "--out", str(run)]
+    train_main(["--config", str(TINY), "--stage", "stage1", "--steps", "20", "--stop-after", "3"] + common)
+    s1 = torch.load(run / "ckpt.pt", weights_only=False)
+    assert s1["stage"] == "stage1" and not s1["finished"]
+    model = Durian(TrainConfig.from_json(s1["config"]))
+    names = {id(p): n for n, p in model.named_parameters()}
+    stage1 = [names[id(p)] for p in model.trainable("stage1")]
+    temporal = {names[id(p)] for p in model.trainable("stage2")}
+    ema = dict(zip(stage1, s1["ema"]))
+    spatial = [n for n in stage1 if n not in temporal]
+    assert any(not torch.equal(ema[n], s1["model"][n]) for n in spatial)  # the EMA is not the raw weights
+    train_main(["--stage", "stage2", "--resume", "--steps", "5", "--stop-after", "1"] + common)
+    s2 = torch.load(run / "ckpt.pt", weights_only=False)
+    assert s2["progress"]["stage2"] == 1
+    for n in spatial:
+        assert torch.equal(s2["model"][n], ema[n]), n
+
+
 # --- the fast data path (data/pool.py) and ordered clips ---
 
 def test_stage2_targets_are_an_ordered_contiguous_run_of_the_clip():
