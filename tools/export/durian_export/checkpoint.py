@@ -105,6 +105,18 @@ def restore_weights(model, state: dict) -> None:
         raise ValueError(f"checkpoint lists nets {nets} but its weights do not match the model: {wrong[:5]}")
 
 
+def apply_stage_ema(model, state: dict) -> bool:
+    """Where the checkpoint's last stage stopped early (a chunk's deadline), its trainable weights in
+    `model` become their EMA, the weights that stage trained towards (a finished stage saved its EMA
+    as the weights already). True where it did."""
+    if not state.get("ema") or state.get("finished"):
+        return False
+    with torch.no_grad():
+        for p, e in zip(model.trainable(state["stage"]), state["ema"]):
+            p.copy_(e.to(p.device))
+    return True
+
+
 def slim_checkpoint(run: Path, out: Path, part_bytes: int = PART_BYTES, ema: bool = False,
                     trained_only: bool = False) -> list[Path]:
     """A copy of a run's checkpoint with fp16 weights only (no optimiser, no EMA: a resumed stage
@@ -116,10 +128,7 @@ def slim_checkpoint(run: Path, out: Path, part_bytes: int = PART_BYTES, ema: boo
     use_ema = ema and bool(state.get("ema")) and not state.get("finished")
     if use_ema or trained_only:
         model = model_from_state(state)
-        if use_ema:
-            with torch.no_grad():
-                for p, e in zip(model.trainable(state["stage"]), state["ema"]):
-                    p.copy_(e)
+        if use_ema and apply_stage_ema(model, state):
             state["model"] = model.state_dict()
         if trained_only:
             nets = trained_nets(model, state["progress"])

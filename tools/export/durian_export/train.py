@@ -27,7 +27,14 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .checkpoint import checkpoint_exists, load_checkpoint, restore_weights, save_checkpoint, split_checkpoint
+from .checkpoint import (
+    apply_stage_ema,
+    checkpoint_exists,
+    load_checkpoint,
+    restore_weights,
+    save_checkpoint,
+    split_checkpoint,
+)
 from .components import (
     STAGES,
     DiffusionObjective,
@@ -352,13 +359,11 @@ def train(args) -> dict:
         keep = {n: p.detach().clone() for n, p in model.named_parameters() if id(p) in trained}
         restore_weights(model, state)
         progress.update(state["progress"])
-        if state.get("stage") not in (None, stage) and not state.get("finished") and state.get("ema"):
-            # the previous stage stopped early (a chunk's deadline), so its raw weights are in "model"
-            # and what it trained towards is its EMA, the weights a slim checkpoint carries: a new stage
-            # started on this host's full checkpoint builds on the EMA too, as it would on the slim
-            with torch.no_grad():
-                for p, e in zip(model.trainable(state["stage"]), state["ema"]):
-                    p.copy_(e.to(p.device))
+        if state.get("stage") not in (None, stage):
+            # a new stage on this host's full checkpoint builds on the previous stage's EMA where that
+            # stage stopped early, as it would on the slim checkpoint (the same stage resumes its raw
+            # weights and keeps its EMA beside them)
+            apply_stage_ema(model, state)
         if keep:
             with torch.no_grad():
                 for n, p in model.named_parameters():

@@ -595,6 +595,11 @@ def test_a_stage_after_one_that_stopped_early_starts_from_its_ema(tmp_path, one_
     ema = dict(zip(stage1, s1["ema"]))
     spatial = [n for n in stage1 if n not in temporal]
     assert any(not torch.equal(ema[n], s1["model"][n]) for n in spatial)  # the EMA is not the raw weights
+    from durian_export.checkpoint import load_checkpoint, slim_checkpoint
+    slim_checkpoint(run, tmp_path / "slim", ema=True)  # the slim carries the same EMA (in fp16)
+    slim = load_checkpoint(tmp_path / "slim" / "ckpt.pt")["model"]
+    for n in spatial:
+        assert torch.equal(slim[n], ema[n].half().float()), n
     train_main(["--stage", "stage2", "--resume", "--steps", "5", "--stop-after", "1"] + common)
     s2 = torch.load(run / "ckpt.pt", weights_only=False)
     assert s2["progress"]["stage2"] == 1
