@@ -122,6 +122,17 @@ def write_report(out: Path, table: dict, args) -> Path:
     return path
 
 
+def aligned_case(d: Path, size: int, template: np.ndarray, read_frames):
+    """A case folder's truth record, the portrait's alignment (2×3), and in the CLI's aligned frame:
+    the identity image, the attribute donor (aligned by its own keypoints) and the ground-truth frames."""
+    t = torch.load(d / "truth.pt")
+    m = estimate_similarity(t["portrait_kp"].numpy(), template)
+    gt = warp(read_frames(d / "gt"), m, size)
+    ident = warp(t["portrait"][None], m, size)[0]
+    attr = warp(t["donor"][None], estimate_similarity(t["donor_kp"].numpy(), template), size)[0]
+    return t, m, ident, attr, gt
+
+
 def write_picture(path: Path, cases: list[dict], size: int, template: np.ndarray, read_frames, max_rows: int = 12,
                   methods: tuple[str, ...] = METHODS) -> None:
     """Rows: identity | attribute | guidance | ours | baseline | plain animator (those of `methods`) | ground truth
@@ -134,15 +145,10 @@ def write_picture(path: Path, cases: list[dict], size: int, template: np.ndarray
         if c["kind"] not in ("transfer", "combo") or len(rows) >= max_rows:
             continue
         d = Path(c["dir"])
-        t = torch.load(d / "truth.pt")
-        m = estimate_similarity(t["portrait_kp"].numpy(), template)
-        gt = warp(read_frames(d / "gt"), m, size)
+        t, m, ident, attr, gt = aligned_case(d, size, template, read_frames)
         outs = [read_frames(d / n)[1:] for n in methods]
         mid = len(gt) // 2
         kp = torch.from_numpy((t["keypoints"][mid].numpy() @ m[:, :2].T + m[:, 2]).astype(np.float32))
-        ident = warp(t["portrait"][None], m, size)[0]
-        ma = estimate_similarity(t["donor_kp"].numpy(), template)
-        attr = warp(t["donor"][None], ma, size)[0]
         rows.append(torch.cat([ident, attr, render_keypoints(kp[None], size, size)[0], *(o[mid] for o in outs), gt[mid]], -1))
     if rows:
         save_png(path, torch.cat(rows, -2))

@@ -140,6 +140,30 @@ def test_ours_only_runs_compare_case_by_case(tmp_path):
         compare_runs(a, b[:1])
     compare_main([str(tmp_path / "a"), str(tmp_path / "b"), "--json", str(tmp_path / "cmp.json")])
     assert json.loads((tmp_path / "cmp.json").read_text())["transfer/hat"]["cases"] == 2
+    # the side-by-side sheet of the two runs: a header, then per case identity, attribute, truth and
+    # each run at the chosen frames, the outputs pixel for pixel those the CLI wrote
+    from PIL import Image
+
+    from durian_export.eval_sheet import main as sheet_main
+    number = int(a[1]["case"][:3])
+    sheet_main([str(tmp_path / "s.png"), str(tmp_path / "a"), str(tmp_path / "b"), "--cases", str(number),
+                "--frames", "1,2", "--names", "a,b"])
+    size = json.loads((model / "manifest.json").read_text())["resolution"][0]
+    sheet = np.asarray(Image.open(tmp_path / "s.png"))
+    assert sheet.shape == (18 + size, 8 * size, 3)
+    wrote = np.asarray(Image.open(tmp_path / "b" / "cases" / a[1]["case"] / "ours" / "0002.png").convert("RGB"))
+    assert np.array_equal(sheet[18:, 7 * size:], wrote)
+    with pytest.raises(SystemExit, match="no case 99"):
+        sheet_main([str(tmp_path / "t.png"), str(tmp_path / "a"), "--cases", "99"])
+    with pytest.raises(SystemExit, match="output frames 1..3"):
+        sheet_main([str(tmp_path / "t.png"), str(tmp_path / "a"), "--cases", str(number), "--frames", "4"])
+    import shutil
+    other = tmp_path / "other" / "cases" / a[1]["case"]
+    shutil.copytree(tmp_path / "a" / "cases" / a[1]["case"], other)
+    shutil.copy(other / "attr.png", other / "identity.png")  # as if another case with the same number
+    with pytest.raises(SystemExit, match="different cases"):
+        sheet_main([str(tmp_path / "t.png"), str(tmp_path / "a"), str(tmp_path / "other"), "--cases", str(number)])
+    assert not (tmp_path / "t.png").exists()
     # each run records the parser that read its keypoints; runs read by different parsers do not
     # compare on motion (the same run, as if scored by another parser)
     import hashlib
