@@ -11,7 +11,11 @@ pose, and reports:
   further from the truth than the channel's mean would be;
 - `x0_psnr`: that implied clean latent decoded, against the decoded true latent (dB): what a
   sampler that jumped from t straight to the end would draw. Unlike the losses, it compares runs
-  with different VAEs and latent spaces.
+  with different VAEs and latent spaces;
+- `x0_psnr_dark`: the same over the dark pixels of the decoded truth alone (mean of RGB below
+  0.15), and `x0_psnr_dark_c9` with latent channel 9 of the prediction replaced by the truth's
+  (16-channel latents only): at which noise levels the dark colours go wrong, and how much of it is
+  that channel, the one the sampled dark-colour error lives in (docs/training.md, seventh session).
 
 Why: the held-out loss that training logs averages over timesteps and is dominated by the
 low-noise ones, where ε is hardest to see; it stayed low for a stage-1 run whose samples were
@@ -31,6 +35,8 @@ import torch
 from . import metrics
 
 TIMESTEPS = (20, 100, 300, 500, 700, 900, 990)
+DARK = 0.15       # a decoded truth pixel whose mean of RGB (in [0, 1]) is below this counts as dark
+DARK_CHANNEL = 9  # of the 16-channel latent space: where the sampled dark-colour error lives
 
 
 @torch.no_grad()
@@ -69,6 +75,8 @@ def _check(model, lb, timesteps, seed: int, decode: bool) -> list[dict]:
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(device)
 
     truth = model.decode(x0[:, :, 0]) if decode else None
+    dark = truth.mean(1, keepdim=True) < DARK if decode else None
+    dark = dark if dark is not None and float(dark.float().mean()) >= 0.01 else None
     rows = []
     for t in timesteps:
         tt = torch.full((batch,), int(t), device=device)
@@ -79,7 +87,14 @@ def _check(model, lb, timesteps, seed: int, decode: bool) -> list[dict]:
         rel = ((x0_hat - x0) ** 2).transpose(0, 1).flatten(1).mean(1).sqrt() / spread
         row = {"t": int(t), "loss": loss, "x0_rel": float(rel.mean()), "x0_rel_worst": float(rel.max())}
         if decode:
-            row["x0_psnr"] = metrics.psnr(model.decode(x0_hat[:, :, 0]), truth)
+            drawn = model.decode(x0_hat[:, :, 0])
+            row["x0_psnr"] = metrics.psnr(drawn, truth)
+            if dark is not None:
+                row["x0_psnr_dark"] = metrics.psnr(drawn, truth, dark)
+                if x0.shape[1] > DARK_CHANNEL:
+                    swapped = x0_hat[:, :, 0].clone()
+                    swapped[:, DARK_CHANNEL] = x0[:, DARK_CHANNEL, 0]
+                    row["x0_psnr_dark_c9"] = metrics.psnr(model.decode(swapped), truth, dark)
         rows.append(row)
     return rows
 
@@ -102,10 +117,13 @@ def main(argv=None) -> None:
     print("| run | " + " | ".join(f"t={t}" for t in timesteps) + " |")
     print("|---|" + "---|" * len(timesteps))
     for key, label in (("loss", "loss"), ("x0_rel", "x0 error / channel spread"),
-                       ("x0_rel_worst", "worst channel"), ("x0_psnr", "x0 decoded, dB")):
+                       ("x0_rel_worst", "worst channel"), ("x0_psnr", "x0 decoded, dB"),
+                       ("x0_psnr_dark", "x0 decoded, dark pixels, dB"),
+                       ("x0_psnr_dark_c9", f"the same, channel {DARK_CHANNEL} from the truth, dB")):
         for run, rows in out.items():
-            print(f"| {run} {label} | " + " | ".join(f"{r[key]:.3f}" if key != "x0_psnr" else f"{r[key]:.2f}"
-                                                   for r in rows) + " |")
+            if key in rows[0]:
+                print(f"| {run} {label} | " + " | ".join(f"{r[key]:.3f}" if "psnr" not in key else f"{r[key]:.2f}"
+                                                       for r in rows) + " |")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
 

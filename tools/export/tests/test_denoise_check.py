@@ -37,6 +37,22 @@ def test_a_denoiser_that_predicts_the_target_exactly_recovers_the_clean_latent(p
         assert r["x0_psnr"] > 60
 
 
+def test_dark_pixel_figures_score_the_dark_pixels_and_the_swapped_channel(monkeypatch):
+    """With every pixel counted dark, the dark figure is the whole-frame one; taking the swapped
+    channel from the truth changes the decoded frame (an untrained model had it wrong)."""
+    import durian_export.denoise_check as dc
+
+    model = tiny("epsilon")
+    monkeypatch.setattr(dc, "DARK", 1.01)
+    monkeypatch.setattr(dc, "DARK_CHANNEL", 1)
+    rows = denoise_check(model, batch=2, timesteps=(500, 990))
+    for r in rows:
+        assert r["x0_psnr_dark"] == pytest.approx(r["x0_psnr"], abs=1e-4)
+        assert r["x0_psnr_dark_c9"] != r["x0_psnr_dark"]
+    monkeypatch.setattr(dc, "DARK", -1.0)  # no dark pixel: no dark figures
+    assert "x0_psnr_dark" not in denoise_check(model, batch=2, timesteps=(500,))[0]
+
+
 def test_an_untrained_denoiser_loses_the_frame_as_noise_grows(tmp_path):
     """The real UNet, untrained (it outputs about zero, so x0 is the noisy latent rescaled): the
     implied x0 is near the truth at little noise and lost near t = 1000; the table is written."""
