@@ -92,7 +92,7 @@ def main(argv=None) -> None:
     sheet = build_sheet(runs, names, [int(c) for c in args.cases.split(",")], [int(k) for k in args.frames.split(",")], model)
     out = Path(args.out)
     tmp = out.with_name(f".{out.name}.part{out.suffix}")  # written whole, then moved into place
-    sheet.save(tmp, quality=90) if out.suffix.lower() in (".jpg", ".jpeg") else sheet.save(tmp)
+    sheet.save(tmp, quality=80) if out.suffix.lower() in (".jpg", ".jpeg") else sheet.save(tmp)
     tmp.replace(out)
     print(out)
 
