@@ -69,7 +69,7 @@ def swap_check(model, wide: list[int], cases: int = 6, steps: int = 16, guidance
     trip. Where at least 1 % of the target's pixels are dark (mean of RGB below `dark`), the same
     PSNRs over those pixels alone (`dark_…`): dark hair is where this latent space's colours went
     wrong (docs/training.md, seventh session)."""
-    from .metrics import psnr
+    from .metrics import dark_pixels, psnr
     from .sample import sample_video, transfer_case
     from .temporal_check import VALIDATION_SEED
 
@@ -84,8 +84,7 @@ def swap_check(model, wide: list[int], cases: int = 6, steps: int = 16, guidance
         truth = model.encode(target)
         keep = torch.zeros(truth.shape[1], dtype=torch.bool, device=device)
         keep[wide] = True
-        dark_px = target.mean(1, keepdim=True) < dark
-        dark_px = dark_px if float(dark_px.float().mean()) >= 0.01 else None
+        dark_px = dark_pixels(target, dark)
         decoded = {"sampled": frames, "round_trip": model.decode(truth)}
         swaps = [("truth_wide", keep), ("truth_narrow", ~keep)]
         for c in wide:

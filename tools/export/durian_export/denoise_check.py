@@ -32,10 +32,10 @@ from pathlib import Path
 
 import torch
 
-from . import metrics
+from . import channel_weights, metrics
 
 TIMESTEPS = (20, 100, 300, 500, 700, 900, 990)
-DARK = 0.15       # a decoded truth pixel whose mean of RGB (in [0, 1]) is below this counts as dark
+DARK = channel_weights.DARK  # a decoded truth pixel whose mean of RGB is below this counts as dark
 DARK_CHANNEL = 9  # of the 16-channel latent space: where the sampled dark-colour error lives
 
 
@@ -75,8 +75,7 @@ def _check(model, lb, timesteps, seed: int, decode: bool) -> list[dict]:
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(device)
 
     truth = model.decode(x0[:, :, 0]) if decode else None
-    dark = truth.mean(1, keepdim=True) < DARK if decode else None
-    dark = dark if dark is not None and float(dark.float().mean()) >= 0.01 else None
+    dark = metrics.dark_pixels(truth, DARK) if decode else None
     rows = []
     for t in timesteps:
         tt = torch.full((batch,), int(t), device=device)

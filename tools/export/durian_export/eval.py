@@ -46,6 +46,7 @@ from .eval_cases import (
     build_cases,
     coverage,
     estimate_similarity,
+    model_frame,
     plan_cases,
     warp,
     write_jobs,
@@ -230,9 +231,7 @@ def main(argv=None) -> None:
     if args.case_seed < HOLD_OUT_SEED:
         raise SystemExit(f"--case-seed {args.case_seed}: seeds below {HOLD_OUT_SEED} are training data")
     model = Path(args.model).resolve()
-    manifest = json.loads((model / "manifest.json").read_text())
-    size = manifest["resolution"][0]
-    template = np.array(manifest["face_template"], dtype=np.float64).reshape(68, 2) * size
+    manifest, size, template = model_frame(model)
     args.scorer = Path(args.keypoint_parser).resolve() if args.keypoint_parser else model
     if not (args.scorer / "parser.onnx").is_file():
         raise SystemExit(f"--keypoint-parser {args.scorer}: no parser.onnx there")

@@ -20,6 +20,14 @@ HOLD_OUT_SEED = 1_000_000
 
 # --- alignment, as src/face/align.ts --------------------------------------------------------------
 
+def model_frame(model: Path) -> tuple[dict, int, np.ndarray]:
+    """A model folder's manifest, its square resolution and its face template in that frame's pixels
+    ([68, 2]): what the CLI aligns every input to."""
+    manifest = json.loads((Path(model) / "manifest.json").read_text())
+    size = manifest["resolution"][0]
+    return manifest, size, np.array(manifest["face_template"], dtype=np.float64).reshape(68, 2) * size
+
+
 def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity src → dst ([K, 2] each) as a 2×3 matrix."""
     ms, md = src.mean(0), dst.mean(0)

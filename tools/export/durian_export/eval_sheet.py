@@ -17,11 +17,11 @@ import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
 from .eval import _read_frames
+from .eval_cases import model_frame
 from .eval_report import aligned_case
 
 
@@ -36,14 +36,8 @@ def _inputs_digest(d: Path) -> str:
     return hashlib.sha256(b"".join((d / n).read_bytes() for n in ("identity.png", "attr.png"))).hexdigest()
 
 
-def _template(model: Path) -> tuple[int, np.ndarray]:
-    manifest = json.loads((model / "manifest.json").read_text())
-    size = manifest["resolution"][0]
-    return size, np.array(manifest["face_template"], dtype=np.float64).reshape(68, 2) * size
-
-
 def build_sheet(runs: list[Path], names: list[str], cases: list[int], frames: list[int], model: Path) -> Image.Image:
-    size, template = _template(model)
+    _, size, template = model_frame(model)
     rows, labels = [], ["identity", "attribute", *(f"truth {k}" for k in frames),
                         *(f"{n} {k}" for n in names for k in frames)]
     for number in cases:

@@ -25,6 +25,13 @@ SSIM_WINDOW = 11
 REGIONS = {"right_eye": (36, 42), "left_eye": (42, 48), "mouth": (48, 68)}
 
 
+def dark_pixels(images: torch.Tensor, below: float, least: float = 0.01) -> torch.Tensor | None:
+    """bool [N, 1, H, W]: the pixels of images [N, 3, H, W] in [0, 1] whose mean of RGB is below
+    `below`; None where they are under `least` of all pixels (too few to score on their own)."""
+    dark = images.mean(1, keepdim=True) < below
+    return dark if float(dark.float().mean()) >= least else None
+
+
 def _mask(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     """mask [N, 1, H, W] (or None: everything) → bool [N, 1, H, W]."""
     if mask is None:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .eval import _read_frames, estimate_similarity, parse_keypoints, warp
+from .eval_cases import model_frame
 from .metrics import keypoint_jitter, paired_bootstrap
 
 
@@ -52,11 +53,9 @@ def case_frames(case: Path, size: int, template: np.ndarray):
 def check(run: Path, parsers: list[Path]) -> dict:
     recorded = json.loads((run / "benchmark.json").read_text())
     model = recorded.get("model") or recorded.get("keypoint_parser", {}).get("model")
-    manifest = json.loads((Path(model) / "manifest.json").read_text()) if model else None
-    if manifest is None:
+    if not model:
         raise SystemExit(f"{run}: its benchmark.json does not record the model (run eval again to rescore it)")
-    size = manifest["resolution"][0]
-    template = np.array(manifest["face_template"], dtype=np.float64).reshape(68, 2) * size
+    _, size, template = model_frame(Path(model))
     cases = [c for c in sorted((run / "cases").iterdir()) if (c / "gt").is_dir() and (c / "ours").is_dir()]
     if not cases:
         raise SystemExit(f"{run}: no case with ground-truth and generated frames")
