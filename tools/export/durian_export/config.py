@@ -47,6 +47,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema: float = 0.999
     frames: int = 4                 # target frames per clip in stage 2
+    # how stage 2 draws a clip's target frames from its 2-second motion (data/synth_data.clip_columns):
+    # "run", every clip_stride-th frame of a run in order; "random", distinct frames in random order
+    clip_sampling: str = "run"
+    clip_stride: int = 1
     prediction_type: str = "epsilon"  # epsilon | v_prediction
     num_train_timesteps: int = 1000
     beta_start: float = 0.00085
@@ -123,7 +127,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
 # architecture, the noise schedule, the latent scale or the data split
 RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
                        "min_snr_gamma", "channel_loss_weights", "cross_identity", "kl_weight", "vae_freeze_encoder", "batch_size", "frames",
-                       "align_attribute", "parser_degrade")
+                       "clip_sampling", "clip_stride", "align_attribute", "parser_degrade")
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:

@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -52,6 +53,7 @@ from .data import SynthBatchMaker
 from .data.augment import degrade
 from .data.clips import ClipBatchMaker
 from .data.pool import Pool, plan_stream, pool_reuse
+from .data.synth_data import clip_columns
 from .transfer import to_device
 
 
@@ -165,6 +167,8 @@ class Trainer:
             p.requires_grad_(id(p) not in dead)
         self.diffusion = stage in ("stage1", "stage2")
         self.frames = 1 if stage == "stage1" else self.cfg.frames
+        if self.diffusion:  # a clip setting the clip cannot hold fails here, not in a data worker later
+            clip_columns(random.Random(0), self.frames, sampling=self.cfg.clip_sampling, stride=self.cfg.clip_stride)
         self.objective = DiffusionObjective(model) if self.diffusion else ImageObjective(model, stage)
         net = self.objective
         if world > 1:

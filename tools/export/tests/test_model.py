@@ -631,6 +631,55 @@ def test_stage2_targets_are_an_ordered_contiguous_run_of_the_clip():
     torch.testing.assert_close(gt_yaw[:, 1:], yaw[:, 2:])
 
 
+def test_clip_sampling_strided_runs_and_random_frames():
+    import random
+
+    from durian_export.data.synth_data import CLIP_LEN, clip_columns
+
+    # the default draws exactly what it drew before the option existed (a resumed run's batches stay)
+    a, b = random.Random(7), random.Random(7)
+    start = b.randrange(CLIP_LEN - 16 + 1)
+    assert clip_columns(a, 16) == [b.randrange(CLIP_LEN), b.randrange(CLIP_LEN)] + list(range(start, start + 16))
+    rng = random.Random(1)
+    for _ in range(200):
+        cols = clip_columns(rng, 16, stride=3)
+        targets = cols[2:]
+        assert [y - x for x, y in zip(targets, targets[1:])] == [3] * 15 and 0 <= targets[0] and targets[-1] < CLIP_LEN
+        cols = clip_columns(rng, 8, sampling="random")
+        assert len(set(cols)) == 10 and all(0 <= c < CLIP_LEN for c in cols)
+    # random order really is unordered: over many draws, some target runs go backwards
+    assert any(c[3] < c[2] for c in (clip_columns(rng, 8, sampling="random") for _ in range(50)))
+    with pytest.raises(ValueError, match="spans 61 frames; the clip has 50"):
+        clip_columns(rng, 16, stride=4)
+    with pytest.raises(ValueError, match="clip_sampling must be one of"):
+        clip_columns(rng, 4, sampling="shuffled")
+    with pytest.raises(ValueError, match="clip_stride=0"):
+        clip_columns(rng, 4, stride=0)
+
+
+def test_stage2_batch_follows_clip_sampling():
+    cfg = tiny_cfg("clip_stride=2")
+    plan = SynthBatchMaker(cfg).plan_batch(step=3, rank=0, batch=2, frames=4)
+    import random
+
+    from durian_export.data.synth_data import CLIP_LEN
+    from durian_export.synth import sample_motion
+    rng = random.Random(hash((cfg.train_seed, 3, 0)) & 0x7FFFFFFF)
+    idx = [rng.randrange(cfg.hold_out_seed) for _ in range(2)]
+    full = sample_motion(cfg.train_seed, idx, frames=CLIP_LEN).yaw
+    yaw = plan.motion.yaw[:2 * 6, 0].reshape(2, 6)
+    for n in range(2):
+        cols = [int((full[n] == v).nonzero()[0]) for v in yaw[n, 2:]]
+        assert cols == list(range(cols[0], cols[0] + 8, 2)), cols
+
+
+def test_a_clip_setting_the_clip_cannot_hold_stops_training_before_any_step(tmp_path):
+    with pytest.raises(ValueError, match="clip_stride=9 with 8 frames spans 64"):
+        train_main(["--config", str(TINY), "--stage", "stage2", "--out", str(tmp_path), "--steps", "2",
+                    "--device", "cpu", "clip_stride=9", "frames=8"])
+    assert not (tmp_path / "ckpt.pt").exists()
+
+
 def test_held_out_batches_draw_only_held_out_people():
     cfg = tiny_cfg()
     train = SynthBatchMaker(cfg).plan_batch(0, 0, 4, 1)

@@ -72,11 +72,28 @@ def _per_frame(m: Motion) -> Motion:
 CLIP_LEN = 50  # frames of motion sampled per training clip (2 s at 25 fps)
 
 
-def clip_columns(rng: random.Random, frames: int, clip_len: int = CLIP_LEN) -> list[int]:
+CLIP_SAMPLING = ("run", "random")
+
+
+def clip_columns(rng: random.Random, frames: int, clip_len: int = CLIP_LEN, sampling: str = "run",
+                 stride: int = 1) -> list[int]:
     """Frame columns of one training sample: the portrait frame, the attribute frame, then `frames`
-    target frames in order and contiguous (a run of the clip), as a window of a video is at inference."""
-    start = rng.randrange(clip_len - frames + 1)
-    return [rng.randrange(clip_len), rng.randrange(clip_len)] + list(range(start, start + frames))
+    target frames. sampling "run": the targets are every `stride`-th frame of a run of the clip, in
+    order, as a window of a video is at inference (stride 1: contiguous). "random": the portrait,
+    attribute and target frames are distinct frames of the clip in random order, as stage 2 drew them
+    before ordered runs (the shipped model's temporal layers were trained so); the temporal layers
+    then cannot lean on neighbouring frames being alike, only on one person's look across a clip."""
+    if sampling == "random":
+        if 2 + frames > clip_len:
+            raise ValueError(f"clip_sampling=random needs 2 + {frames} distinct frames of a {clip_len}-frame clip")
+        return rng.sample(range(clip_len), 2 + frames)
+    if sampling != "run":
+        raise ValueError(f"clip_sampling must be one of {', '.join(CLIP_SAMPLING)}, not {sampling!r}")
+    span = stride * (frames - 1) + 1
+    if stride < 1 or span > clip_len:
+        raise ValueError(f"clip_stride={stride} with {frames} frames spans {span} frames; the clip has {clip_len}")
+    start = rng.randrange(clip_len - span + 1)
+    return [rng.randrange(clip_len), rng.randrange(clip_len)] + list(range(start, start + span, stride))
 
 
 @dataclass
@@ -178,7 +195,7 @@ class SynthBatchMaker:
             gen_attrs = gen_attrs.set_item(n, gen_attrs[[n]].swap_class(c, alt[[n]]))
 
         motion = sample_motion(seed, idx, frames=CLIP_LEN)
-        cols = torch.tensor([clip_columns(rng, frames) for _ in idx])
+        cols = torch.tensor([clip_columns(rng, frames, sampling=cfg.clip_sampling, stride=cfg.clip_stride) for _ in idx])
         B, per = len(idx), 2 + frames
         rows = torch.arange(B).repeat_interleave(per)
         idents, attr_rows = [ident[rows], ident], [attrs[rows], gen_attrs]
