@@ -67,6 +67,8 @@ class TrainConfig:
     ref_dropout: float = 0.1        # drop both references (CFG unconditional branch)
     pose_dropout: float = 0.05      # drop the pose alone (the references dropped drop it too)
     min_snr_gamma: float = 0.0      # > 0: Min-SNR-γ loss weights (Hang et al. 2023); 0: plain MSE
+    # with min_snr_gamma: the clean-latent error's weight is at least this at the noisy end (0: none)
+    min_snr_floor: float = 0.0
     # one weight per latent channel on the denoising loss (empty: all 1). A latent space whose image
     # lives in a few wide channels can weigh them by how much the decoder's output moves per unit of
     # their error (python -m durian_export.channel_weights measures that and prints the override)
@@ -126,7 +128,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
 # what may change between chunks of one run (`train --resume key=value`): the recipe, not the
 # architecture, the noise schedule, the latent scale or the data split
 RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
-                       "min_snr_gamma", "channel_loss_weights", "cross_identity", "kl_weight", "vae_freeze_encoder", "batch_size", "frames",
+                       "min_snr_gamma", "min_snr_floor", "channel_loss_weights", "cross_identity", "kl_weight", "vae_freeze_encoder", "batch_size", "frames",
                        "clip_sampling", "clip_stride", "align_attribute", "parser_degrade")
 
 

@@ -156,6 +156,28 @@ def test_min_snr_weights_only_the_low_noise_steps(monkeypatch):
         assert (abs(float((weighted - plain).detach())) < 1e-6) == expect_equal
 
 
+def test_min_snr_floor_raises_only_the_noisy_steps_weight(monkeypatch):
+    """min_snr_floor f: the clean-latent weight max(min(SNR, γ), f), so for ε-prediction the noisy end
+    (SNR < f) weighs f / SNR instead of 1, and steps with SNR ≥ f keep their Min-SNR-γ weight."""
+    from durian_export import components
+
+    cfg = tiny_cfg("min_snr_gamma=5")
+    torch.manual_seed(0)
+    model = Durian(cfg)
+    b = SynthBatchMaker(cfg).batch(0, 0, 2, 1)
+    for t_fixed in (900, 400, 0):
+        monkeypatch.setattr(components.torch, "randint", lambda lo, hi, size, generator=None: torch.full(size, t_fixed))
+        model.cfg.min_snr_floor = 0.0
+        gamma = components.diffusion_loss(model, b, torch.Generator().manual_seed(1))
+        model.cfg.min_snr_floor = 0.25
+        floored = components.diffusion_loss(model, b, torch.Generator().manual_seed(1))
+        ab = float(model.schedule.alphas_cumprod[t_fixed])
+        snr = ab / (1 - ab)
+        expect = max(min(snr, 5.0), 0.25) / min(snr, 5.0)
+        assert torch.allclose(floored, gamma * expect, rtol=1e-3), (t_fixed, snr)
+        assert (expect > 1) == (snr < 0.25), t_fixed  # 900 is floored; 400 and 0 are not
+
+
 def test_channel_loss_weights_weigh_each_latent_channel_error():
     """channel_loss_weights: all 1 is the plain loss; one channel's weight alone is that channel's
     error scaled by the channel count (the mean runs over every channel); a wrong count refuses."""
