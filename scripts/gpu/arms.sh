@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Arms of one stage side by side, each continuing the same carried checkpoint with its own recipe
+# overrides, so that two recipes are compared from the same start at equal device time:
+#   bash scripts/gpu/arms.sh STAGE START_DIR STEPS MINUTES "NAME=OVERRIDES NAME=OVERRIDES ..."
+#   bash scripts/gpu/arms.sh parser runs/next 1300 3 "deg=lr=2e-4,warmup=50,parser_degrade=true clean=lr=2e-4,warmup=50"
+#   bash scripts/gpu/arms.sh stage2 checkpoints/next 600 6 "rand=clip_sampling=random,lr=2e-4,warmup=100 s3=clip_stride=3,lr=2e-4,warmup=100"
+#   bash scripts/gpu/arms.sh stage1 checkpoints/next 12000 7 "plain= floor=min_snr_floor=0.25"
+# STAGE: parser, stage1 or stage2. START_DIR holds ckpt.pt.partNNN (carried). OVERRIDES are comma-separated
+# config overrides (those resume allows). Every arm trains STAGE towards STEPS total steps for at most
+# MINUTES. Stage-2 arms start with --reinit: their temporal layers begin at the seeded init, whatever
+# the start checkpoint holds, so every arm starts from the same stage-1 weights and nothing else.
+# GPUs: with at least as many GPUs as arms, arm i runs alone on GPU i at the stage's full batch; with
+# fewer, the arms share GPU 0 (GPUS="0 0" forces that; GPUS="0 1" sets the mapping). BATCH sets the
+# per-arm batch (defaults: parser 128; stage1 512 alone on a GPU with a pool of 16,384 and 64 fresh
+# renders a step, the batch and 8x reuse of stage 1's two-GPU runs, or 256 sharing one; stage2 128
+# alone, 64 sharing); WORKERS the data workers an arm (default 6; 0 on a CPU). CHANNELS_LAST=1: NHWC convolutions. The arms compile cold (no compile
+# cache: arms of different clip lengths compile different graphs).
+# Writes $OUT/<arm>/ckpt.pt.partNNN (slim: EMA weights, trained nets only) and $OUT/STAGE-arms.tgz (logs
+# and loss logs). A stage-1 or stage-2 slim is 3 parts, so two such arms are the most one call can
+# return (6 parts and the archive, of the 8 files a call may return).
+# DEADLINE (Unix seconds): as in train-chunk.sh, the arms also stop 30 s before it (time for the slims).
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+out="${OUT:-/tmp/out}"
+stage="$1"; start="$2"; steps="$3"; minutes="$4"; arms="$5"
+[[ "$start" = /* ]] || start="$root/$start"
+compgen -G "$start/ckpt.pt.part*" > /dev/null || { echo "no checkpoint parts in $start" >&2; exit 2; }
+read -r -a specs <<< "$arms"
+n=${#specs[@]}
+export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0
+gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
+if [[ -n "${GPUS:-}" ]]; then read -r -a map <<< "$GPUS"
+elif (( gpus >= n )); then map=($(seq 0 $(( n - 1 ))))
+else map=($(for _ in "${specs[@]}"; do echo 0; done)); fi
+shared=$(printf '%s\n' "${map[@]}" | sort | uniq -d | wc -l)
+case "$stage" in
+  parser) fast=(--batch-size "${BATCH:-128}" --pool 4096 --pool-refresh 32); extra_stage=() ;;
+  stage1) if (( shared > 0 )); then fast=(--batch-size "${BATCH:-256}" --pool 8192 --pool-refresh 32)
+          else fast=(--batch-size "${BATCH:-512}" --pool 16384 --pool-refresh 64); fi; extra_stage=() ;;
+  stage2) fast=(--batch-size "${BATCH:-$(( shared > 0 ? 64 : 128 ))}" --pool 2048 --pool-refresh 8); extra_stage=(--reinit) ;;
+  *) echo "arms.sh: STAGE must be parser, stage1 or stage2, not $stage" >&2; exit 2 ;;
+esac
+compiled=(--compile --compile-render)
+# without a GPU (a check of this script on a CPU): uncompiled, on the CPU, tiny batches
+workers=${WORKERS:-6}
+(( gpus > 0 )) || { compiled=(--device cpu); fast=(--batch-size 2 --pool 8 --pool-refresh 2); map=(); workers=${WORKERS:-0}; }
+stop=()
+[[ -n "${DEADLINE:-}" ]] && stop=(--stop-at $(( DEADLINE - 30 )))
+mkdir -p "$out/r"
+cd "$root/tools/export"
+names=()
+for i in "${!specs[@]}"; do
+  spec=${specs[$i]}; name=${spec%%=*}; names+=("$name")
+  run="/tmp/$stage-arm-$name"
+  rm -rf "$run" && mkdir -p "$run" && cp "$start"/ckpt.pt.part* "$run/"
+  extra=()
+  [[ $spec == *=* ]] && IFS=, read -r -a extra <<< "${spec#*=}"
+  CUDA_VISIBLE_DEVICES=${map[$i]:-} python3 -m durian_export.train --out "$run" --resume --stage "$stage" \
+    "${extra_stage[@]}" --steps "$steps" --max-minutes "$minutes" "${fast[@]}" --data-workers "$workers" \
+    "${compiled[@]}" "${stop[@]}" --log-every 20 --eval-every 200 --eval-batches 2 --save-every 100000 \
+    ${CHANNELS_LAST:+--channels-last} "${extra[@]}" > "$out/r/$name.log" 2>&1 &
+done
+wait
+for name in "${names[@]}"; do
+  run="/tmp/$stage-arm-$name"
+  cp "$run/loss.jsonl" "$out/r/$name-loss.jsonl"
+  python3 -m durian_export.checkpoint slim --run "$run" --out "$out/$name" --ema --trained-only >> "$out/r/slim.log" 2>&1
+  echo "$name:"; grep -h heldout "$out/r/$name-loss.jsonl" | tail -3 | cut -c1-240
+done
+cd "$out" && tar czf "$stage-arms.tgz" r && rm -rf r
