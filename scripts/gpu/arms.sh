@@ -13,8 +13,9 @@
 # fewer, the arms share GPU 0 (GPUS="0 0" forces that; GPUS="0 1" sets the mapping). BATCH sets the
 # per-arm batch (defaults: parser 128; stage1 512 alone on a GPU with a pool of 16,384 and 64 fresh
 # renders a step, the batch and 8x reuse of stage 1's two-GPU runs, or 256 sharing one; stage2 128
-# alone, 64 sharing); WORKERS the data workers an arm (default 6; 0 on a CPU). CHANNELS_LAST=1: NHWC convolutions. The arms compile cold (no compile
-# cache: arms of different clip lengths compile different graphs).
+# alone, 64 sharing); WORKERS the data workers an arm (default: below; 0 on a CPU). CHANNELS_LAST=1:
+# NHWC convolutions. The arms compile cold (no compile cache: arms of different clip lengths compile
+# different graphs).
 # Writes $OUT/<arm>/ckpt.pt.partNNN (slim: EMA weights, trained nets only) and $OUT/STAGE-arms.tgz (logs
 # and loss logs). A stage-1 or stage-2 slim is 3 parts, so two such arms are the most one call can
 # return (6 parts and the archive, of the 8 files a call may return).
@@ -42,7 +43,9 @@ case "$stage" in
 esac
 compiled=(--compile --compile-render)
 # without a GPU (a check of this script on a CPU): uncompiled, on the CPU, tiny batches
-workers=${WORKERS:-6}
+# data workers an arm: the host's cores shared between the arms, 2 left for each arm's main process
+# and at most the 12 a rank of train-chunk.sh has (6 for two arms on the 16 cores of one H200)
+workers=${WORKERS:-$(( $(nproc) / n - 2 > 12 ? 12 : ($(nproc) / n - 2 < 1 ? 1 : $(nproc) / n - 2) ))}
 (( gpus > 0 )) || { compiled=(--device cpu); fast=(--batch-size 2 --pool 8 --pool-refresh 2); map=(); workers=${WORKERS:-0}; }
 stop=()
 [[ -n "${DEADLINE:-}" ]] && stop=(--stop-at $(( DEADLINE - 30 )))
