@@ -26,8 +26,9 @@ from pathlib import Path
 
 import torch
 
+from .metrics import DARK
+
 NOISE_STD = 0.1
-DARK = 0.15  # swap_check: a target pixel whose mean of RGB (in [0, 1]) is below this counts as dark
 
 
 @torch.no_grad()

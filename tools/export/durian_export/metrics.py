@@ -25,7 +25,10 @@ SSIM_WINDOW = 11
 REGIONS = {"right_eye": (36, 42), "left_eye": (42, 48), "mouth": (48, 68)}
 
 
-def dark_pixels(images: torch.Tensor, below: float, least: float = 0.01) -> torch.Tensor | None:
+DARK = 0.15  # a pixel whose mean of RGB (in [0, 1]) is below this counts as dark (dark hair, dark skin)
+
+
+def dark_pixels(images: torch.Tensor, below: float = DARK, least: float = 0.01) -> torch.Tensor | None:
     """bool [N, 1, H, W]: the pixels of images [N, 3, H, W] in [0, 1] whose mean of RGB is below
     `below`; None where they are under `least` of all pixels (too few to score on their own)."""
     dark = images.mean(1, keepdim=True) < below
