@@ -42,19 +42,21 @@ case "$stage" in
   *) echo "arms.sh: STAGE must be parser, stage1 or stage2, not $stage" >&2; exit 2 ;;
 esac
 compiled=(--compile --compile-render)
-# without a GPU (a check of this script on a CPU): uncompiled, on the CPU, tiny batches
 # data workers an arm: the host's cores shared between the arms, 2 left for each arm's main process
 # and at most the 12 a rank of train-chunk.sh has (6 for two arms on the 16 cores of one H200)
-workers=${WORKERS:-$(( $(nproc) / n - 2 > 12 ? 12 : ($(nproc) / n - 2 < 1 ? 1 : $(nproc) / n - 2) ))}
+w=$(( $(nproc) / n - 2 )); (( w > 12 )) && w=12; (( w < 1 )) && w=1
+workers=${WORKERS:-$w}
+# without a GPU (a check of this script on a CPU): uncompiled, on the CPU, tiny batches, no workers
 (( gpus > 0 )) || { compiled=(--device cpu); fast=(--batch-size 2 --pool 8 --pool-refresh 2); map=(); workers=${WORKERS:-0}; }
 stop=()
 [[ -n "${DEADLINE:-}" ]] && stop=(--stop-at $(( DEADLINE - 30 )))
 mkdir -p "$out/r"
 cd "$root/tools/export"
 names=()
+run_of() { echo "/tmp/$stage-arm-$1"; }  # an arm's run directory on the host
 for i in "${!specs[@]}"; do
   spec=${specs[$i]}; name=${spec%%=*}; names+=("$name")
-  run="/tmp/$stage-arm-$name"
+  run=$(run_of "$name")
   rm -rf "$run" && mkdir -p "$run" && cp "$start"/ckpt.pt.part* "$run/"
   extra=()
   [[ $spec == *=* ]] && IFS=, read -r -a extra <<< "${spec#*=}"
@@ -65,7 +67,7 @@ for i in "${!specs[@]}"; do
 done
 wait
 for name in "${names[@]}"; do
-  run="/tmp/$stage-arm-$name"
+  run=$(run_of "$name")
   cp "$run/loss.jsonl" "$out/r/$name-loss.jsonl"
   python3 -m durian_export.checkpoint slim --run "$run" --out "$out/$name" --ema --trained-only >> "$out/r/slim.log" 2>&1
   echo "$name:"; grep -h heldout "$out/r/$name-loss.jsonl" | tail -3 | cut -c1-240
