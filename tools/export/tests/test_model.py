@@ -631,22 +631,27 @@ def test_a_stage_after_one_that_stopped_early_starts_from_its_ema(tmp_path, one_
 
 # --- the fast data path (data/pool.py) and ordered clips ---
 
-def test_stage2_targets_are_an_ordered_contiguous_run_of_the_clip():
-    from durian_export.data.synth_data import CLIP_LEN
+def _target_columns(cfg, plan, step: int, B: int, F: int) -> list[list[int]]:
+    """The clip columns a rank-0 batch plan's target frames came from, read back through the yaw of
+    each person's whole 2-second motion (the people are redrawn as plan_batch draws them)."""
+    import random
 
+    from durian_export.data.synth_data import CLIP_LEN
+    from durian_export.synth import sample_motion
+    rng = random.Random(hash((cfg.train_seed, step, 0)) & 0x7FFFFFFF)
+    idx = [rng.randrange(cfg.hold_out_seed) for _ in range(B)]
+    full = sample_motion(cfg.train_seed, idx, frames=CLIP_LEN).yaw
+    yaw = plan.motion.yaw[:B * (2 + F), 0].reshape(B, 2 + F)
+    return [[int((full[n] == v).nonzero()[0]) for v in yaw[n, 2:]] for n in range(B)]
+
+
+def test_stage2_targets_are_an_ordered_contiguous_run_of_the_clip():
     cfg = tiny_cfg("cross_identity=0.5")
     maker = SynthBatchMaker(cfg)
     plan = maker.plan_batch(step=5, rank=0, batch=3, frames=4)
     B, per = 3, 2 + 4
     yaw = plan.motion.yaw[:B * per, 0].reshape(B, per)
-    import random
-
-    from durian_export.synth import sample_motion
-    rng = random.Random(hash((cfg.train_seed, 5, 0)) & 0x7FFFFFFF)
-    idx = [rng.randrange(cfg.hold_out_seed) for _ in range(B)]
-    full = sample_motion(cfg.train_seed, idx, frames=CLIP_LEN).yaw
-    for n in range(B):
-        cols = [int((full[n] == v).nonzero()[0]) for v in yaw[n, 2:]]
+    for cols in _target_columns(cfg, plan, 5, B, 4):
         assert cols == list(range(cols[0], cols[0] + 4)), cols
     # the cross-identity ground truths follow the same frames
     gt_yaw = plan.motion.yaw[B * per + 2 * B:, 0].reshape(B, 5)
@@ -682,16 +687,7 @@ def test_clip_sampling_strided_runs_and_random_frames():
 def test_stage2_batch_follows_clip_sampling():
     cfg = tiny_cfg("clip_stride=2")
     plan = SynthBatchMaker(cfg).plan_batch(step=3, rank=0, batch=2, frames=4)
-    import random
-
-    from durian_export.data.synth_data import CLIP_LEN
-    from durian_export.synth import sample_motion
-    rng = random.Random(hash((cfg.train_seed, 3, 0)) & 0x7FFFFFFF)
-    idx = [rng.randrange(cfg.hold_out_seed) for _ in range(2)]
-    full = sample_motion(cfg.train_seed, idx, frames=CLIP_LEN).yaw
-    yaw = plan.motion.yaw[:2 * 6, 0].reshape(2, 6)
-    for n in range(2):
-        cols = [int((full[n] == v).nonzero()[0]) for v in yaw[n, 2:]]
+    for cols in _target_columns(cfg, plan, 3, 2, 4):
         assert cols == list(range(cols[0], cols[0] + 8, 2)), cols
 
 
