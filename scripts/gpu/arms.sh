@@ -5,6 +5,7 @@
 #   bash scripts/gpu/arms.sh parser runs/next 1300 3 "deg=lr=2e-4,warmup=50,parser_degrade=true clean=lr=2e-4,warmup=50"
 #   bash scripts/gpu/arms.sh stage2 checkpoints/next 600 6 "rand=clip_sampling=random,lr=2e-4,warmup=100 s3=clip_stride=3,lr=2e-4,warmup=100"
 #   bash scripts/gpu/arms.sh stage1 checkpoints/next 12000 7 "plain= floor=min_snr_floor=0.25"
+#   bash scripts/gpu/arms.sh fetch stage1 floor      (the next call, on the same warm host: see below)
 # STAGE: parser, stage1 or stage2. START_DIR holds ckpt.pt.partNNN (carried). OVERRIDES are comma-separated
 # config overrides (those resume allows). Every arm trains STAGE towards STEPS total steps for at most
 # MINUTES. Stage-2 arms start with --reinit: their temporal layers begin at the seeded init, whatever
@@ -17,12 +18,27 @@
 # NHWC convolutions. The arms compile cold (no compile cache: arms of different clip lengths compile
 # different graphs).
 # Writes $OUT/<arm>/ckpt.pt.partNNN (slim: EMA weights, trained nets only) and $OUT/STAGE-arms.tgz (logs
-# and loss logs). A stage-1 or stage-2 slim is 3 parts, so two such arms are the most one call can
-# return (6 parts and the archive, of the 8 files a call may return).
+# and loss logs). A call returns at most 64 MiB in all, and a stage-1 or stage-2 slim is about 44 MB,
+# so the slims go back in arm order while they fit under that; an arm whose slim does not fit stays
+# in its run directory on the host, and `arms.sh fetch STAGE NAME...` as the next call (on the same
+# warm host, within its idle window) slims it into $OUT/NAME.
 # DEADLINE (Unix seconds): as in train-chunk.sh, the arms also stop 30 s before it (time for the slims).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${OUT:-/tmp/out}"
+run_of() { echo "/tmp/$stage-arm-$1"; }  # an arm's run directory on the host
+slim_to() {  # slim_to NAME DEST: the arm's EMA weights, trained nets only, as parts in DEST
+  (cd "$root/tools/export" && python3 -m durian_export.checkpoint slim --run "$(run_of "$1")" --out "$2" \
+    --ema --trained-only)
+}
+if [[ "${1:-}" == fetch ]]; then
+  stage="$2"; shift 2
+  for name in "$@"; do
+    [[ -f "$(run_of "$name")/ckpt.pt" ]] || { echo "no run of arm $name of $stage on this host" >&2; exit 2; }
+    slim_to "$name" "$out/$name" > /dev/null && echo "$name: $(du -sb "$out/$name" | cut -f1) bytes in $out/$name"
+  done
+  exit 0
+fi
 stage="$1"; start="$2"; steps="$3"; minutes="$4"; arms="$5"
 [[ "$start" = /* ]] || start="$root/$start"
 compgen -G "$start/ckpt.pt.part*" > /dev/null || { echo "no checkpoint parts in $start" >&2; exit 2; }
@@ -53,7 +69,6 @@ stop=()
 mkdir -p "$out/r"
 cd "$root/tools/export"
 names=()
-run_of() { echo "/tmp/$stage-arm-$1"; }  # an arm's run directory on the host
 for i in "${!specs[@]}"; do
   spec=${specs[$i]}; name=${spec%%=*}; names+=("$name")
   run=$(run_of "$name")
@@ -66,10 +81,17 @@ for i in "${!specs[@]}"; do
     ${CHANNELS_LAST:+--channels-last} "${extra[@]}" > "$out/r/$name.log" 2>&1 &
 done
 wait
+room=$(( 60 * 1024 * 1024 ))  # of the 64 MiB a call returns, 4 MiB kept for the logs' archive
 for name in "${names[@]}"; do
-  run=$(run_of "$name")
-  cp "$run/loss.jsonl" "$out/r/$name-loss.jsonl"
-  python3 -m durian_export.checkpoint slim --run "$run" --out "$out/$name" --ema --trained-only >> "$out/r/slim.log" 2>&1
+  cp "$(run_of "$name")/loss.jsonl" "$out/r/$name-loss.jsonl"
   echo "$name:"; grep -h heldout "$out/r/$name-loss.jsonl" | tail -3 | cut -c1-240
+  rm -rf "/tmp/$stage-slim-$name"; slim_to "$name" "/tmp/$stage-slim-$name" >> "$out/r/slim.log" 2>&1
+  size=$(du -sb "/tmp/$stage-slim-$name" | cut -f1)
+  if (( size <= room )); then
+    mv "/tmp/$stage-slim-$name" "$out/$name"; room=$(( room - size ))
+  else
+    rm -rf "/tmp/$stage-slim-$name"
+    echo "$name: its slim ($size bytes) does not fit in what this call returns; next call: bash scripts/gpu/arms.sh fetch $stage $name"
+  fi
 done
 cd "$out" && tar czf "$stage-arms.tgz" r && rm -rf r
