@@ -1,4 +1,5 @@
-"""python -m durian_export.denoise_check --checkpoint RUN [--checkpoint RUN2 ...] [--device cuda] [--json OUT]
+"""python -m durian_export.denoise_check --checkpoint RUN [--checkpoint RUN2 ...] [--frames N] [--temporal-off]
+    [--device cuda] [--json OUT]
 
 How well a trained denoiser (stage 1 or 2) predicts the clean frame at each noise level, on
 held-out SynthPortrait people (the config's `hold_out_seed`, never trained on), with fixed noise.
@@ -23,6 +24,11 @@ broken, because that run had not learned the high-noise steps that set a frame's
 (docs/training.md, 2026-11-29 fifth session). This check shows that in about a minute a run on the
 CPU, before any sampling or eval. For self cases of a model conditioned on the person and the pose,
 a healthy run keeps `x0_rel` well below 1 even near t = 1000.
+
+`--frames N` runs it on clips of N frames (the stage-2 recipe's way of drawing them), so that the
+temporal layers see what they were trained on; every frame is decoded and scored. `--temporal-off`
+adds each run once more with its temporal layers' outputs zeroed (the stage-1 model alone): whether
+stage 2 made the clean-frame prediction better or worse, and at which noise levels.
 """
 from __future__ import annotations
 
@@ -40,25 +46,31 @@ DARK_CHANNEL = 9  # of the 16-channel latent space: where the sampled dark-colou
 
 
 @torch.no_grad()
-def held_out_latents(model, batch: int = 8):
-    """The check's inputs: `batch` held-out people's first frames, encoded (a LatentBatch)."""
+def held_out_latents(model, batch: int = 8, frames: int = 1):
+    """The check's inputs: `batch` held-out people's clips of `frames` frames, encoded (a
+    LatentBatch)."""
     from .components import encode_batch
     from .data.synth_data import SynthBatchMaker
 
     device = next(model.parameters()).device
-    return encode_batch(model, SynthBatchMaker(model.cfg, device, held_out=True).batch(0, 0, batch, 1))
+    return encode_batch(model, SynthBatchMaker(model.cfg, device, held_out=True).batch(0, 0, batch, frames))
+
+
+def _each_frame(z: torch.Tensor) -> torch.Tensor:
+    """[B, C, F, h, w] latents as [B*F, C, h, w], every frame on its own for the decoder."""
+    return z.transpose(1, 2).flatten(0, 1)
 
 
 @torch.no_grad()
 def denoise_check(model, batch: int = 8, timesteps=TIMESTEPS, seed: int = 0, latents=None,
-                  decode: bool = True) -> list[dict]:
+                  decode: bool = True, frames: int = 1) -> list[dict]:
     """Per timestep: loss, x0_rel (mean and worst channel) and, with `decode`, x0_psnr, on `batch`
     held-out people (or on `latents`, from held_out_latents, to repeat the check on the same people
     during training). The model's train/eval mode is restored afterwards."""
     was_training = model.training
     model.eval()
     try:
-        lb = latents if latents is not None else held_out_latents(model, batch)
+        lb = latents if latents is not None else held_out_latents(model, batch, frames)
         return _check(model, lb, timesteps, seed, decode)
     finally:
         model.train(was_training)
@@ -66,15 +78,15 @@ def denoise_check(model, batch: int = 8, timesteps=TIMESTEPS, seed: int = 0, lat
 
 def _check(model, lb, timesteps, seed: int, decode: bool) -> list[dict]:
     device = lb.x0.device
-    x0 = lb.x0                                   # [B, C, 1, h, w]
+    x0 = lb.x0                                   # [B, C, F, h, w]
     batch = x0.shape[0]
     spread = x0.transpose(0, 1).flatten(1).std(1)  # per channel
     refs = model.references_of_inputs(lb.portrait_in, lb.attr_in)
     members = torch.ones(batch, 1, 1, device=device)
-    weights = torch.ones(batch, 1, 1, device=device)
+    weights = torch.ones(batch, x0.shape[2], 1, device=device)  # [B, F, G]: every frame in the one group
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(device)
 
-    truth = model.decode(x0[:, :, 0]) if decode else None
+    truth = model.decode(_each_frame(x0)) if decode else None
     dark = metrics.dark_pixels(truth, DARK) if decode else None
     rows = []
     for t in timesteps:
@@ -86,25 +98,29 @@ def _check(model, lb, timesteps, seed: int, decode: bool) -> list[dict]:
         rel = ((x0_hat - x0) ** 2).transpose(0, 1).flatten(1).mean(1).sqrt() / spread
         row = {"t": int(t), "loss": loss, "x0_rel": float(rel.mean()), "x0_rel_worst": float(rel.max())}
         if decode:
-            drawn = model.decode(x0_hat[:, :, 0])
+            drawn = model.decode(_each_frame(x0_hat))
             row["x0_psnr"] = metrics.psnr(drawn, truth)
             if dark is not None:
                 row["x0_psnr_dark"] = metrics.psnr(drawn, truth, dark)
                 if x0.shape[1] > DARK_CHANNEL:
-                    swapped = x0_hat[:, :, 0].clone()
-                    swapped[:, DARK_CHANNEL] = x0[:, DARK_CHANNEL, 0]
-                    row["x0_psnr_dark_c9"] = metrics.psnr(model.decode(swapped), truth, dark)
+                    swapped = x0_hat.clone()
+                    swapped[:, DARK_CHANNEL] = x0[:, DARK_CHANNEL]
+                    row["x0_psnr_dark_c9"] = metrics.psnr(model.decode(_each_frame(swapped)), truth, dark)
         rows.append(row)
     return rows
 
 
 def main(argv=None) -> None:
     from .checkpoint import load_model
+    from .temporal_check import temporal_off
 
     ap = argparse.ArgumentParser(prog="python -m durian_export.denoise_check", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", action="append", required=True, help="run directory (repeat to compare runs)")
     ap.add_argument("--batch", type=int, default=8, help="held-out people")
+    ap.add_argument("--frames", type=int, default=1, help="frames a clip (stage 2 trains on clips)")
+    ap.add_argument("--temporal-off", action="store_true",
+                    help="also check each run with its temporal layers' outputs zeroed")
     ap.add_argument("--timesteps", default=",".join(map(str, TIMESTEPS)))
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--json", help="also write the figures here")
@@ -112,7 +128,12 @@ def main(argv=None) -> None:
     timesteps = [int(t) for t in args.timesteps.split(",")]
     out = {}
     for run in args.checkpoint:
-        out[run] = denoise_check(load_model(Path(run)).to(args.device), args.batch, timesteps)
+        model = load_model(Path(run)).to(args.device)
+        lb = held_out_latents(model, args.batch, args.frames)  # the same clips for both settings
+        out[run] = denoise_check(model, timesteps=timesteps, latents=lb)
+        if args.temporal_off:
+            with temporal_off(model):
+                out[f"{run} (layers off)"] = denoise_check(model, timesteps=timesteps, latents=lb)
     print("| run | " + " | ".join(f"t={t}" for t in timesteps) + " |")
     print("|---|" + "---|" * len(timesteps))
     for key, label in (("loss", "loss"), ("x0_rel", "x0 error / channel spread"),
