@@ -144,13 +144,18 @@ def slim_checkpoint(run: Path, out: Path, part_bytes: int = PART_BYTES, ema: boo
     return split_checkpoint(target, part_bytes)
 
 
-def graft_checkpoint(run: Path, donor: Path, nets: list[str], out: Path, part_bytes: int = PART_BYTES) -> list[Path]:
+def graft_checkpoint(run: Path, donor: Path, nets: list[str], out: Path, part_bytes: int = PART_BYTES,
+                     stages: list[str] = ()) -> list[Path]:
     """`run`'s checkpoint with the trained weights of `nets` taken from `donor`'s, written slim
     (fp16, trained nets only) to `out`. For a net that does not depend on the rest, e.g. the parser,
     which reads images and not latents: a run on a new latent space reuses a parser trained before
     it instead of training it again. Each grafted net must have the same shapes in both and have
     been trained in the donor. A stage that trains only grafted nets takes the donor's step count,
-    so the run records that it is trained (and later slims keep it)."""
+    so the run records that it is trained (and later slims keep it).
+
+    `stages` grafts the weights a stage trains, where they are part of a net: `stage2` takes the
+    donor's temporal layers into `run`'s UNet, e.g. a stage 2 trained on an earlier step of the same
+    stage 1. Such a stage takes the donor's step count too."""
     state, other = load_checkpoint(Path(run) / "ckpt.pt"), load_checkpoint(Path(donor) / "ckpt.pt")
     model, source = model_from_state(state), model_from_state(other)
     have = trained_nets(source, other["progress"])
@@ -166,8 +171,18 @@ def graft_checkpoint(run: Path, donor: Path, nets: list[str], out: Path, part_by
             raise SystemExit(f"graft: {net!r} differs in shape between the two runs ({wrong[0]}); "
                              "a net can only be grafted between models of the same config for it")
         mine.update({k: theirs[k] for k in keys})
+    names = {id(p): n for n, p in model.named_parameters()}
+    for stage in stages:
+        if other["progress"].get(stage, 0) <= 0:
+            raise SystemExit(f"graft: {donor} has not trained {stage}")
+        keys = [names[id(p)] for p in model.trainable(stage)]
+        wrong = [k for k in keys if theirs[k].shape != mine[k].shape]
+        if wrong:
+            raise SystemExit(f"graft: {stage}'s weights differ in shape between the two runs ({wrong[0]})")
+        mine.update({k: theirs[k] for k in keys})
     model.load_state_dict(mine)
     progress = dict(state["progress"])
+    progress.update({stage: other["progress"][stage] for stage in stages})
     for stage, steps in other["progress"].items():
         trains = set(trained_nets(model, {stage: 1}))  # the nets this stage trains
         if steps > 0 and trains and trains <= set(nets):
@@ -176,7 +191,7 @@ def graft_checkpoint(run: Path, donor: Path, nets: list[str], out: Path, part_by
     slim = {k: v for k, v in state.items() if k not in ("optim", "ema")}
     slim.update(progress=progress, nets=kept, ema=[],
                 model=_half({k: v for k, v in model.state_dict().items() if k.split(".")[0] in kept}),
-                grafted={net: {"from": str(donor), "progress": other["progress"]} for net in nets})
+                grafted={net: {"from": str(donor), "progress": other["progress"]} for net in (*nets, *stages)})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "ckpt.pt"
@@ -198,11 +213,14 @@ if __name__ == "__main__":
                     help="slim: keep only the nets a stage has trained; the rest are rebuilt from the config's seed")
     ap.add_argument("--from", dest="donor", help="graft: the run directory the nets come from")
     ap.add_argument("--nets", help="graft: comma-separated top-level nets to take, e.g. parser")
+    ap.add_argument("--stages", help="graft: comma-separated stages whose trained weights to take, e.g. stage2 "
+                                     "(the temporal layers)")
     a = ap.parse_args()
     if a.command == "graft":
-        if not a.donor or not a.nets:
-            ap.error("graft needs --from and --nets")
-        parts = graft_checkpoint(Path(a.run), Path(a.donor), a.nets.split(","), Path(a.out))
+        if not a.donor or not (a.nets or a.stages):
+            ap.error("graft needs --from, and --nets or --stages")
+        parts = graft_checkpoint(Path(a.run), Path(a.donor), a.nets.split(",") if a.nets else [], Path(a.out),
+                                 stages=a.stages.split(",") if a.stages else [])
     else:
         parts = slim_checkpoint(Path(a.run), Path(a.out), ema=a.ema, trained_only=a.trained_only)
     for p in parts:

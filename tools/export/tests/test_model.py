@@ -834,3 +834,27 @@ def test_aligned_attribute_references_fit_the_portrait_better():
     better = sum(iou(with_[i], gt[i]) for i in range(B)) / B
     worse = sum(iou(without[i], gt[i]) for i in range(B)) / B
     assert better > worse + 0.05, (better, worse)
+
+
+def test_graft_of_a_stage_takes_its_temporal_layers_and_nothing_else(tmp_path):
+    """checkpoint graft --stages stage2: the donor's temporal layers in the run's UNet, every other
+    weight the run's own; the run records the donor's stage-2 steps."""
+    from durian_export.checkpoint import graft_checkpoint, load_checkpoint, load_model
+
+    common = ["--log-every", "1", "--device", "cpu", "--batch-size", "2"]
+    train_main(["--config", str(TINY), "--stage", "stage1", "--out", str(tmp_path / "d"), "--steps", "1"] + common)
+    train_main(["--stage", "stage2", "--out", str(tmp_path / "d"), "--steps", "2", "--resume", "lr=1e-2",
+                "warmup=0"] + common)
+    train_main(["--config", str(TINY), "--stage", "stage1", "--out", str(tmp_path / "r"), "--steps", "2"] + common)
+    with pytest.raises(SystemExit, match="has not trained stage2"):
+        graft_checkpoint(tmp_path / "d", tmp_path / "r", [], tmp_path / "x", stages=["stage2"])
+    graft_checkpoint(tmp_path / "r", tmp_path / "d", [], tmp_path / "g", stages=["stage2"])
+    state = load_checkpoint(tmp_path / "g" / "ckpt.pt")
+    assert state["progress"]["stage2"] == 2
+    r, d, g = (load_model(tmp_path / n).state_dict() for n in ("r", "d", "g"))
+    temporal = [k for k in g if ".temporal." in k]
+    assert temporal and any(not torch.equal(r[k], d[k]) for k in temporal)
+    for k in g:  # the slim keeps the trained nets in fp16; the rest rebuild from the seed
+        src = d if ".temporal." in k else r
+        halved = k.split(".")[0] in state["nets"] and src[k].is_floating_point()
+        assert torch.equal(src[k].half().float() if halved else src[k], g[k]), k
