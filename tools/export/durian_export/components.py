@@ -159,12 +159,13 @@ class Draws:
     t: torch.Tensor          # [B] integer timesteps
 
     @classmethod
-    def draw(cls, cfg: TrainConfig, x0_shape, g: torch.Generator) -> "Draws":
+    def draw(cls, cfg: TrainConfig, x0_shape, g: torch.Generator, t_min: int = 0) -> "Draws":
+        """`t_min`: timesteps from [t_min, N) only (stage 2 with ModelArgs.temporal_min_t)."""
         B = x0_shape[0]
         keep = (torch.rand(B, generator=g) >= cfg.ref_dropout).float()
         pose_keep = (torch.rand(B, generator=g) >= cfg.pose_dropout).float()
         noise = torch.randn(x0_shape, generator=g)
-        t = torch.randint(0, cfg.num_train_timesteps, (B,), generator=g)
+        t = torch.randint(t_min, cfg.num_train_timesteps, (B,), generator=g)
         return cls(keep=keep, pose_keep=pose_keep, noise=noise, t=t)
 
     def to(self, device) -> "Draws":
@@ -221,9 +222,10 @@ class DiffusionObjective(nn.Module):
 
 
 def diffusion_loss_latent(objective: nn.Module, model: Durian, lb: LatentBatch, g: torch.Generator,
-                          null_ref: torch.Tensor | None = None) -> torch.Tensor:
-    """The objective on an encoded batch with this step's draws (`objective` may be compiled or DDP)."""
-    d = Draws.draw(model.cfg, lb.x0.shape, g).to(lb.x0.device)
+                          null_ref: torch.Tensor | None = None, t_min: int = 0) -> torch.Tensor:
+    """The objective on an encoded batch with this step's draws (`objective` may be compiled or DDP;
+    `t_min`: see Draws.draw)."""
+    d = Draws.draw(model.cfg, lb.x0.shape, g, t_min).to(lb.x0.device)
     if null_ref is None:
         null_ref = null_reference(model, lb.portrait_in)
     return objective(lb.x0, lb.portrait_in, lb.attr_in, lb.pose, d.keep, d.pose_keep, d.noise, d.t,

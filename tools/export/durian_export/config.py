@@ -25,6 +25,11 @@ class ModelArgs:
     heads: int = 2
     ff_mult: int = 4               # feed-forward width of the transformer blocks
     temporal: bool = True
+    # the temporal layers act only at timesteps t >= this (0: at every step). Below it the denoiser
+    # is the stage-1 model frame by frame: the layers' residual is multiplied by (t >= T), a gate
+    # inside the graph, so every sampler (PyTorch's, the CLI's) follows it. Stage 2 then draws its
+    # timesteps from [T, N) only, the steps where the layers can act (docs/training.md)
+    temporal_min_t: int = 0
     max_frames: int = 64
     embed_dim: int = 64            # pooled semantic embedding (stand-in for CLIP/ArcFace)
     pose_channels: list[int] = field(default_factory=lambda: [8, 16, 32])
@@ -129,7 +134,8 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
 # architecture, the noise schedule, the latent scale or the data split
 RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
                        "min_snr_gamma", "min_snr_floor", "channel_loss_weights", "cross_identity", "kl_weight", "vae_freeze_encoder", "batch_size", "frames",
-                       "clip_sampling", "clip_stride", "align_attribute", "parser_degrade")
+                       "clip_sampling", "clip_stride", "align_attribute", "parser_degrade",
+                       "model.temporal_min_t")
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:

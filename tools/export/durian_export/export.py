@@ -39,8 +39,15 @@ def main(argv=None) -> None:
     ap.add_argument("--noise-correlation", type=float,
                     help="the model's default frame-to-frame noise correlation in [0, 1), written to the manifest "
                          "(default: none written: 0)")
+    ap.add_argument("--temporal-min-t", type=int, metavar="T",
+                    help="export with the temporal layers acting only at timesteps t >= T (a gate inside the UNet "
+                         "graph; ModelArgs.temporal_min_t), whatever the checkpoint's config says")
     args = ap.parse_args(argv)
     model = load_model(Path(args.checkpoint))
+    if args.temporal_min_t is not None:
+        if not 0 <= args.temporal_min_t < model.cfg.num_train_timesteps:
+            raise SystemExit(f"--temporal-min-t must be in [0, {model.cfg.num_train_timesteps}), got {args.temporal_min_t}")
+        model.cfg.model.temporal_min_t = args.temporal_min_t
     out = Path(args.out)
     name = args.name or out.name
     with temporal_off(model) if args.temporal_off else contextlib.nullcontext() as zeroed:

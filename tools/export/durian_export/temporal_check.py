@@ -169,6 +169,8 @@ def main(argv=None) -> None:
     ap.add_argument("--json-out")
     ap.add_argument("--switch", type=int, metavar="T",
                     help="also the videos with the layers on only while t >= T (hi) and only while t < T (lo)")
+    ap.add_argument("--variants", help="comma-separated subset of on,off,hi,lo to make (default: all there are; "
+                                       "off is always made, the baseline of every comparison)")
     ap.add_argument("--trace", action="store_true",
                     help="per sampler step: clean-latent error on both trajectories, the other setting's on the same "
                          "input, the implied noise's frame-to-frame correlation (frames <= 16)")
@@ -188,6 +190,11 @@ def main(argv=None) -> None:
     variants = {"on": lambda t: True, "off": lambda t: False}
     if args.switch is not None:
         variants.update(hi=lambda t: t >= args.switch, lo=lambda t: t < args.switch)
+    if args.variants:
+        keep = set(args.variants.split(",")) | {"off"}
+        if keep - set(variants):
+            raise SystemExit(f"--variants: unknown or unavailable {sorted(keep - set(variants))} (have {sorted(variants)})")
+        variants = {k: v for k, v in variants.items() if k in keep}
     rows = []
     for i in range(args.cases):
         case = transfer_case(model.cfg.train_seed, args.case_seed + 2 * i, size, args.frames, "hair")
@@ -208,12 +215,11 @@ def main(argv=None) -> None:
         print(json.dumps(row), flush=True)
     report = {"checkpoint": args.checkpoint, "cases": args.cases, "frames": args.frames, "steps": args.steps, "eta": args.eta,
               "case_seed": args.case_seed, "gt_jitter": float(np.mean([r["gt_jitter"] for r in rows])),
-              "psnr": paired([r["on"]["psnr"] for r in rows], [r["off"]["psnr"] for r in rows]),
-              "jitter": paired([r["on"]["jitter"] for r in rows], [r["off"]["jitter"] for r in rows])}
-    if args.switch is not None:
-        report["switch"] = args.switch
-        for v in ("hi", "lo"):
-            report[f"psnr_{v}"] = paired([r[v]["psnr"] for r in rows], [r["off"]["psnr"] for r in rows])
+              "switch": args.switch}
+    for v in variants:
+        if v != "off":  # each variant against the layers off: PSNR and jitter
+            for k in ("psnr", "jitter"):
+                report[k if v == "on" else f"{k}_{v}"] = paired([r[v][k] for r in rows], [r["off"][k] for r in rows])
     if args.trace:
         report["trace"] = trace_summary(rows, list(variants))
     print(json.dumps(report, indent=1))

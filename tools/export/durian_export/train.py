@@ -166,6 +166,8 @@ class Trainer:
         for p in self.params:
             p.requires_grad_(id(p) not in dead)
         self.diffusion = stage in ("stage1", "stage2")
+        # stage 2 trains only the temporal layers, which act only at t >= temporal_min_t: it draws those steps
+        self.t_min = self.cfg.model.temporal_min_t if stage == "stage2" else 0
         self.frames = 1 if stage == "stage1" else self.cfg.frames
         if self.diffusion:  # a clip setting the clip cannot hold fails here, not in a data worker later
             clip_columns(random.Random(0), self.frames, sampling=self.cfg.clip_sampling, stride=self.cfg.clip_stride)
@@ -198,7 +200,7 @@ class Trainer:
                 else:
                     lb = encode_batch(self.model, self.data.realize(self._plan(step)) if self.plans is not None else
                                       self.data.batch(step, self.rank, self.batch, self.frames))
-                return diffusion_loss_latent(net, self.model, lb, g, self.null_ref)
+                return diffusion_loss_latent(net, self.model, lb, g, self.null_ref, self.t_min)
             if self.pool is not None:
                 pb = self.pool.batch(step, self.batch)
                 rgb, masks, kp = pb.images, pb.masks, pb.keypoints
@@ -267,7 +269,7 @@ class HeldOut:
             for i, item in enumerate(self.items):
                 g = torch.Generator().manual_seed(1_000_003 + i)
                 if t.diffusion:
-                    total += float(diffusion_loss_latent(t.objective, t.model, item, g, t.null_ref))
+                    total += float(diffusion_loss_latent(t.objective, t.model, item, g, t.null_ref, t.t_min))
                 elif t.stage == "vae":
                     total += float(vae_loss(t.model, item[0], g))
                 else:

@@ -52,16 +52,13 @@ def test_manifest_validates_and_hashes_match(exported):
         validate_manifest(broken)
 
 
-def test_unet_graph_takes_any_frames_attributes_and_groups(exported):
-    model, out, _ = exported
-    manifest = json.loads((out / "manifest.json").read_text())
-    sess = ort.InferenceSession(str(out / "unet.onnx"), providers=["CPUExecutionProvider"])
+def _unet_feeds(model, manifest, B, F, A, G, timesteps):
+    """Random UNet graph feeds of these sizes (reference hidden states of the manifest's shapes)."""
     a = model.cfg.model
     h = a.image_size // 8
-    B, F, A, G = 2, 5, 3, 1
     g = np.random.default_rng(0)
     hidden = {t["name"]: t for t in manifest["graphs"]["prnet"]["outputs"]}
-    feeds = {"sample": g.standard_normal((B, 4, F, h, h)), "timestep": np.array([10.0, 900.0]),
+    feeds = {"sample": g.standard_normal((B, 4, F, h, h)), "timestep": np.array(timesteps),
              "pose_features": g.standard_normal((B, a.unet_channels[0], F, h, h)) * 0.1,
              "members": np.ones((B, G, A)), "weights": np.ones((B, F, G)),
              "portrait_embedding": g.standard_normal((B, a.embed_dim)),
@@ -70,16 +67,28 @@ def test_unet_graph_takes_any_frames_attributes_and_groups(exported):
         n, c = hidden[f"hidden_{i}"]["shape"][1:]
         feeds[f"portrait_hidden_{i}"] = g.standard_normal((B, n, c))
         feeds[f"attr_hidden_{i}"] = g.standard_normal((B, A, n, c))
-    feeds = {k: v.astype(np.float32) for k, v in feeds.items()}
+    return {k: v.astype(np.float32) for k, v in feeds.items()}
+
+
+@torch.no_grad()
+def _torch_unet(model, manifest, feeds):
+    t = {k: torch.from_numpy(v) for k, v in feeds.items()}
+    L = manifest["reference_layers"]
+    return model.unet(t["sample"], t["timestep"], t["pose_features"], [t[f"portrait_hidden_{i}"] for i in range(L)],
+                      [t[f"attr_hidden_{i}"] for i in range(L)], t["members"], t["weights"],
+                      t["portrait_embedding"], t["attr_embedding"]).numpy()
+
+
+def test_unet_graph_takes_any_frames_attributes_and_groups(exported):
+    model, out, _ = exported
+    manifest = json.loads((out / "manifest.json").read_text())
+    sess = ort.InferenceSession(str(out / "unet.onnx"), providers=["CPUExecutionProvider"])
+    B, F = 2, 5
+    feeds = _unet_feeds(model, manifest, B, F, 3, 1, [10.0, 900.0])
     (out_sample,) = sess.run(None, feeds)
+    h = model.cfg.model.image_size // 8
     assert out_sample.shape == (B, 4, F, h, h)
-    with torch.no_grad():
-        t = {k: torch.from_numpy(v) for k, v in feeds.items()}
-        L = manifest["reference_layers"]
-        ref = model.unet(t["sample"], t["timestep"], t["pose_features"], [t[f"portrait_hidden_{i}"] for i in range(L)],
-                         [t[f"attr_hidden_{i}"] for i in range(L)], t["members"], t["weights"],
-                         t["portrait_embedding"], t["attr_embedding"])
-    np.testing.assert_allclose(out_sample, ref.numpy(), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(out_sample, _torch_unet(model, manifest, feeds), rtol=1e-3, atol=1e-4)
 
 
 def test_sampling_loop_over_onnx_matches_pytorch(exported):
@@ -203,3 +212,36 @@ def test_temporal_off_exports_a_unet_without_its_temporal_layers(tmp_path):
     assert all(np.abs(v).max() > 0 for v in t_on.values())
     assert all(np.abs(v).max() == 0 for v in t_off.values())
     assert (on / "unet.onnx").read_bytes() != (off / "unet.onnx").read_bytes()
+
+
+def test_temporal_min_t_gates_the_temporal_layers_by_timestep_in_the_graph(tmp_path):
+    """export --temporal-min-t T: below T the UNet graph denoises each frame as with the temporal
+    layers off, from T on as with them on (the gate is in the graph, so the CLI follows it)."""
+    from durian_export.checkpoint import save_checkpoint
+    from durian_export.export import main as export_main
+    from durian_export.temporal_check import temporal_off
+    torch.manual_seed(0)
+    cfg = load_config(TINY)
+    model = Durian(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.abs().max() == 0:
+                p.normal_(0, 0.05)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_checkpoint(run / "ckpt.pt", {"config": cfg.to_json(), "stage": "stage2", "model": model.state_dict(),
+                                      "progress": {"vae": 1, "parser": 1, "stage1": 1, "stage2": 1}})
+    export_main(["--checkpoint", str(run), "--out", str(tmp_path / "gated"), "--no-parity", "--temporal-min-t", "500"])
+    manifest = json.loads((tmp_path / "gated" / "manifest.json").read_text())
+    sess = ort.InferenceSession(str(tmp_path / "gated" / "unet.onnx"), providers=["CPUExecutionProvider"])
+    feeds = _unet_feeds(model, manifest, 3, 4, 1, 1, [499.0, 500.0, 900.0])
+    (got,) = sess.run(None, feeds)
+    on = _torch_unet(model, manifest, feeds)
+    with temporal_off(model):
+        off = _torch_unet(model, manifest, feeds)
+    assert np.abs(on[0] - off[0]).max() > 1e-3  # the layers matter in this model
+    np.testing.assert_allclose(got[0], off[0], rtol=1e-3, atol=1e-4)   # t = 499 < T: off
+    np.testing.assert_allclose(got[1:], on[1:], rtol=1e-3, atol=1e-4)  # t >= T: on
+    # the PyTorch model gated the same way agrees
+    model.cfg.model.temporal_min_t = 500
+    np.testing.assert_allclose(_torch_unet(model, manifest, feeds), got, rtol=1e-3, atol=1e-4)

@@ -112,10 +112,26 @@ def test_resume_may_change_the_recipe_but_not_the_architecture(tmp_path, one_thr
     with pytest.raises(SystemExit, match="model.heads=4"):
         train_main(common + ["--resume", "model.heads=4"])
     weights = [1.0, 2.0, 0.5, 0.5][:tiny_cfg().model.latent_channels]
-    train_main(common + ["--resume", "lr=5e-4", "min_snr_gamma=5", f"channel_loss_weights={json.dumps(weights)}"])
+    train_main(common + ["--resume", "lr=5e-4", "min_snr_gamma=5", f"channel_loss_weights={json.dumps(weights)}",
+                         "model.temporal_min_t=600"])
     cfg = torch.load(tmp_path / "r" / "ckpt.pt", weights_only=False)["config"]
     assert cfg["lr"] == 5e-4 and cfg["min_snr_gamma"] == 5.0 and cfg["channel_loss_weights"] == weights
-    assert cfg["model"]["heads"] == tiny_cfg().model.heads
+    assert cfg["model"]["heads"] == tiny_cfg().model.heads and cfg["model"]["temporal_min_t"] == 600
+
+
+def test_stage2_with_temporal_min_t_draws_only_the_steps_its_layers_act_on():
+    from durian_export.components import Draws
+
+    cfg = tiny_cfg()
+    g = torch.Generator().manual_seed(0)
+    assert int(Draws.draw(cfg, (512, 4, 2, 8, 8), g).t.min()) < 100
+    t = Draws.draw(cfg, (512, 4, 2, 8, 8), g, t_min=600).t
+    assert int(t.min()) >= 600 and int(t.max()) == cfg.num_train_timesteps - 1
+    cfg.model.temporal_min_t = 600
+    model = Durian(cfg)
+    data = SynthBatchMaker(cfg, "cpu")
+    assert Trainer(model, "stage2", data, 2, torch.device("cpu"), 1, 0).t_min == 600
+    assert Trainer(model, "stage1", data, 2, torch.device("cpu"), 1, 0).t_min == 0
 
 
 def test_restart_schedule_warms_up_again_and_later_chunks_keep_it(tmp_path, one_thread):

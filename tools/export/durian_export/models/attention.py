@@ -145,14 +145,18 @@ class TemporalTransformer(nn.Module):
         pe[:, 0::2], pe[:, 1::2] = torch.sin(pos), torch.cos(pos)
         self.register_buffer("pos", pe, persistent=False)
 
-    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, frames: int, gate: torch.Tensor | None = None) -> torch.Tensor:
+        """`gate` [B] (optional): a clip's residual is multiplied by it (UNet: t >= temporal_min_t)."""
         BF, C, H, W = x.shape
         B = BF // frames
         t = x.reshape(B, frames, C, H * W).permute(0, 3, 1, 2).reshape(B * H * W, frames, C)
         n = self.norm(t) + self.pos[:frames][None]
         if frames == 1 and self.training:
             # one frame attends only to itself: softmax over one key is 1, so the output is the value
-            t = t + self.attn.to_out(self.attn.to_v(n))
+            r = self.attn.to_out(self.attn.to_v(n))
         else:
-            t = t + self.attn(n, n)
+            r = self.attn(n, n)
+        if gate is not None:
+            r = r * gate.to(r.dtype).repeat_interleave(H * W)[:, None, None]
+        t = t + r
         return t.reshape(B, H * W, frames, C).permute(0, 2, 3, 1).reshape(BF, C, H, W)

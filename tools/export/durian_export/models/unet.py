@@ -24,10 +24,10 @@ class Block(nn.Module):
         self.spatial = SpatialTransformer(cout, args.heads, args.ff_mult)
         self.temporal = TemporalTransformer(cout, args.heads, args.max_frames) if temporal else None
 
-    def forward(self, x, emb, frames, ref, record):
+    def forward(self, x, emb, frames, ref, record, gate=None):
         x = self.spatial(self.res(x, emb), frames, ref, record)
         if self.temporal is not None:
-            x = self.temporal(x, frames)
+            x = self.temporal(x, frames, gate)
         return x
 
 
@@ -69,7 +69,7 @@ class UNet(nn.Module):
     def num_ref_layers(self) -> int:
         return len(self.args.unet_channels) * self.args.unet_blocks * 2 + 1
 
-    def _run(self, h, emb, frames, refs, record):
+    def _run(self, h, emb, frames, refs, record, gate=None):
         skips, i = [], 0
 
         def ctx():
@@ -80,16 +80,16 @@ class UNet(nn.Module):
 
         for blocks, down in zip(self.down, self.downsample):
             for blk in blocks:
-                h = blk(h, emb, frames, ctx(), record)
+                h = blk(h, emb, frames, ctx(), record, gate)
             skips.append(h)
             h = down(h)
-        h = self.mid(h, emb, frames, ctx(), record)
+        h = self.mid(h, emb, frames, ctx(), record, gate)
         mid = h
         for blocks, up in zip(self.up, self.upsample):
             h = up(h)
             h = torch.cat([h, skips.pop()], 1)
             for blk in blocks:
-                h = blk(h, emb, frames, ctx(), record)
+                h = blk(h, emb, frames, ctx(), record, gate)
         return h, mid
 
     def forward_reference(self, latent_and_mask: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -124,6 +124,8 @@ class UNet(nn.Module):
         emb = emb.reshape(B * Fr, -1)
         refs = [RefContext(po, at, members, weights) for po, at in zip(portrait, attrs)]
         h = self.conv_in(x) + p
-        h, _ = self._run(h, emb, Fr, refs, None)
+        # the temporal layers only at t >= temporal_min_t (ModelArgs)
+        gate = (timestep >= self.args.temporal_min_t) if self.args.temporal_min_t > 0 else None
+        h, _ = self._run(h, emb, Fr, refs, None, gate)
         out = self.conv_out(F.silu(self.norm_out(h)))
         return out.reshape(B, Fr, -1, H, W).permute(0, 2, 1, 3, 4)
