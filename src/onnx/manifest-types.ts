@@ -55,6 +55,10 @@ export interface DurianManifest {
    * Hidden states per ReferenceNet (hidden_0 … hidden_{n-1}).
    */
   reference_layers: number;
+  /**
+   * Heads of the UNet's spatial attention. With the hidden states' token counts it sizes a UNet call's attention scores, which the CLI keeps under 2^31 elements per call (the most a cuDNN tensor takes). Absent: the CLI assumes 8.
+   */
+  attention_heads?: number;
   embed_dim?: number;
   pose_channels?: number;
   /**

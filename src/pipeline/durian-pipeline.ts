@@ -13,7 +13,7 @@ import { correlateFrames, randomNormal } from './random';
 import { createScheduler, type SchedulerName } from './schedulers';
 import { FrameFeatureWriter, type FrameFeatureStore } from './feature-store';
 import { getSessionMemoryOptions, type MemoryMode, type SessionMemoryOptions } from './memory';
-import { getWindowStarts, getWindowWeights } from './windows';
+import { getWindowStarts, getWindowWeights, maxWindowsPerCall } from './windows';
 
 /** A reference image already masked (complementary masking), with its mask; images [3, H, W] in [0, 1], mask [H, W]. */
 export interface PreparedReference {
@@ -133,6 +133,9 @@ export class DurianPipeline {
   /** The model's frame-to-frame noise correlation when the caller gives none. */
   readonly defaultNoiseCorrelation: number;
   private readonly maskChannel: boolean;
+  /** The UNet's spatial attention heads (the manifest's; 8 where it does not say) and the most tokens of a hidden state: they size a call's attention scores. */
+  private readonly attentionHeads: number;
+  private readonly finestTokens: number;
 
   private constructor(readonly sessions: SessionSet, private readonly schedulerConfig: Record<string, unknown>,
     /** How the sessions hold memory (memory.ts): reported by `durian animate --json`. */
@@ -171,6 +174,8 @@ export class DurianPipeline {
       throw new ModelFileError(`${where}: graphs.prnet takes ${String(refIn)} channels; latent_channels ${this.latentChannels} needs ${this.latentChannels} or ${this.latentChannels + 1} (with the mask)`);
     }
     this.maskChannel = refIn === this.latentChannels + 1;
+    this.attentionHeads = m.attention_heads ?? 8;
+    this.finestTokens = Math.max(...m.graphs.prnet.outputs.map((t) => (typeof t.shape[1] === 'number' ? t.shape[1] : 0)));
   }
 
   /**
@@ -397,7 +402,10 @@ export class DurianPipeline {
     const split = options.splitBranches ?? cpu;
     const requested = options.windowsPerCall ?? (cpu ? 1 : Math.max(1, Math.floor(GPU_FRAMES_PER_CALL / (window * (split ? 1 : 2)))));
     if (!Number.isInteger(requested) || requested < 1) throw new UsageError(`windowsPerCall must be a whole number ≥ 1, got ${requested}`);
-    const perCall = Math.min(requested, starts.length);
+    const perCall = Math.min(requested, starts.length, maxWindowsPerCall({
+      heads: this.attentionHeads, tokens: this.finestTokens, attributes: inputs.attributes.length, groups: G, window,
+      branches: split ? 1 : 2,
+    }));
     const groups: number[][] = [];
     for (let g = 0; g < starts.length; g += perCall) groups.push(starts.map((_, wi) => wi).slice(g, g + perCall));
     const branchSets: readonly (readonly (0 | 1)[])[] = split ? [[0], [1]] : [[0, 1]];

@@ -21,3 +21,19 @@ export function getWindowWeights(window: number, overlap: number): Float32Array 
   for (let p = 0; p < window; p++) w[p] = Math.min(1, (p + 1) / (overlap + 1), (window - p) / (overlap + 1));
   return w;
 }
+
+/** The most elements one tensor may have in cuDNN (its descriptors count in 32-bit integers). */
+export const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
+
+/**
+ * The most temporal windows one UNet call may take so that the graph's largest attention scores
+ * (the spatial attention at the finest level: every frame's tokens against its own, the portrait's
+ * and all attributes' tokens, once per attribute group and head) stay within MAX_TENSOR_ELEMENTS.
+ * Past it ONNX Runtime's CUDA softmax fails (CUDNN_STATUS_NOT_SUPPORTED). At least 1: a single
+ * window is what the graph takes at the least.
+ */
+export function maxWindowsPerCall(p: { heads: number; tokens: number; attributes: number; groups: number; window: number; branches: number }): number {
+  const keys = p.tokens * (2 + p.attributes); // target | portrait | attr_1..attr_A
+  const perFrame = p.groups * p.heads * p.tokens * keys;
+  return Math.max(1, Math.floor(MAX_TENSOR_ELEMENTS / perFrame / (p.window * p.branches)));
+}

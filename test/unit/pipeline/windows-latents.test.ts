@@ -1,6 +1,6 @@
 import { addFramesWeighted, areaDownsample, sliceFrames, stackFrames } from '../../../src/pipeline/latents';
 import { correlateFrames, randomNormal } from '../../../src/pipeline/random';
-import { getWindowStarts, getWindowWeights } from '../../../src/pipeline/windows';
+import { getWindowStarts, getWindowWeights, MAX_TENSOR_ELEMENTS, maxWindowsPerCall } from '../../../src/pipeline/windows';
 
 describe('windows (same numbers as durian_export.sample.window_starts / window_weights)', () => {
   it.each([
@@ -82,5 +82,27 @@ describe('latent layout helpers', () => {
       expect(() => correlateFrames(new Float32Array(8), 1, 2, 4, -0.1)).toThrow(/\[0, 1\)/);
       expect(() => correlateFrames(new Float32Array(7), 1, 2, 4, 0.5)).toThrow(/7 values/);
     });
+  });
+});
+
+describe('maxWindowsPerCall', () => {
+  const shipped = { heads: 4, tokens: 1024, window: 16, branches: 2 };
+  it('keeps a call within cuDNN\'s 2^31 - 1 elements of attention scores', () => {
+    for (const [attributes, groups] of [[1, 1], [2, 1], [2, 2], [3, 3]] as const) {
+      const n = maxWindowsPerCall({ ...shipped, attributes, groups });
+      const scores = (k: number) => k * 16 * 2 * groups * 4 * 1024 * 1024 * (2 + attributes);
+      expect(scores(n)).toBeLessThanOrEqual(MAX_TENSOR_ELEMENTS);
+      if (n > 1) expect(scores(n + 1)).toBeGreaterThan(MAX_TENSOR_ELEMENTS);
+    }
+  });
+  it('leaves the GPU default of 4 windows for one attribute and cuts it for two attributes', () => {
+    expect(maxWindowsPerCall({ ...shipped, attributes: 1, groups: 1 })).toBe(5);
+    // 4 windows of a 2-attribute composition would be exactly 2^31 elements: one too many
+    expect(maxWindowsPerCall({ ...shipped, attributes: 2, groups: 1 })).toBe(3);
+    expect(maxWindowsPerCall({ ...shipped, attributes: 2, groups: 2 })).toBe(1); // 2 would be exactly 2^31 too
+    expect(maxWindowsPerCall({ ...shipped, attributes: 1, groups: 1, branches: 1 })).toBe(10);
+  });
+  it('is at least one window, whatever the sizes', () => {
+    expect(maxWindowsPerCall({ heads: 64, tokens: 4096, attributes: 8, groups: 8, window: 64, branches: 2 })).toBe(1);
   });
 });
