@@ -199,13 +199,70 @@ def graft_checkpoint(run: Path, donor: Path, nets: list[str], out: Path, part_by
     return split_checkpoint(target, part_bytes)
 
 
+UNET_NETS = ("unet", "prnet", "arnet")  # the nets of the UNet layout (denoiser and ReferenceNets)
+
+
+def grow_checkpoint(run: Path, out: Path, unet_blocks: int, part_bytes: int = PART_BYTES) -> list[Path]:
+    """`run`'s model with `unet_blocks` blocks a level in the denoiser and both ReferenceNets,
+    written slim (fp16, trained nets only) to `out`, computing the same function as before.
+
+    Each level's existing blocks keep their weights and places; each new block comes after them
+    with its residual branches' last layers zeroed (the ResBlock's second convolution, the spatial
+    attention's output projection and feed-forward's last layer; its temporal output projection is
+    zero from the init), so it passes its input through unchanged. The denoiser's blocks and the
+    ReferenceNets' grow alike, so every old block still attends to the reference tokens it was
+    trained with. Training then resumes on the larger model from where the smaller one stood (with
+    a fresh optimiser, as after a slim), instead of starting over: a test of whether capacity, not
+    steps, limits the model."""
+    state = load_checkpoint(Path(run) / "ckpt.pt")
+    old = model_from_state(state)
+    have = old.cfg.model.unet_blocks
+    if unet_blocks <= have:
+        raise SystemExit(f"grow: the model already has {have} block(s) a level; ask for more than that")
+    from .components import Durian
+    from .config import TrainConfig
+
+    cfg = TrainConfig.from_json(state["config"])
+    cfg.model.unet_blocks = unet_blocks
+    torch.manual_seed(cfg.seed)
+    model = Durian(cfg)
+    mine, theirs = model.state_dict(), old.state_dict()
+    for k, v in theirs.items():
+        if k not in mine or mine[k].shape != v.shape:  # the layouts differ in added blocks only
+            raise SystemExit(f"grow: {k} has no place of the same shape in the grown model")
+        mine[k] = v
+    model.load_state_dict(mine)
+    with torch.no_grad():
+        for net in UNET_NETS:
+            for levels in (getattr(model, net).down, getattr(model, net).up):
+                for blocks in levels:
+                    for blk in list(blocks)[have:]:
+                        for layer in (blk.res.conv2, blk.spatial.attn.to_out, blk.spatial.ff[-1]):
+                            for p in layer.parameters():
+                                p.zero_()
+                        if blk.temporal is not None:
+                            for p in blk.temporal.attn.to_out.parameters():
+                                p.zero_()
+    kept = trained_nets(model, state["progress"])
+    slim = {k: v for k, v in state.items() if k not in ("optim", "ema")}
+    slim.update(config=cfg.to_json(), nets=kept, ema=[],
+                model=_half({k: v for k, v in model.state_dict().items() if k.split(".")[0] in kept}),
+                grown={"from": str(run), "unet_blocks": [have, unet_blocks]})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "ckpt.pt"
+    torch.save(slim, target)
+    return split_checkpoint(target, part_bytes)
+
+
 if __name__ == "__main__":
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m durian_export.checkpoint",
                                  description="slim: a run's checkpoint as fp16 parts to carry; graft: a run's "
-                                             "checkpoint with some nets' trained weights taken from another run")
-    ap.add_argument("command", choices=["slim", "graft"])
+                                             "checkpoint with some nets' trained weights taken from another run; "
+                                             "grow: a run's model with more blocks a level, the same function")
+    ap.add_argument("command", choices=["slim", "graft", "grow"])
     ap.add_argument("--run", required=True, help="run directory holding ckpt.pt (or its parts)")
     ap.add_argument("--out", required=True, help="where to write ckpt.pt.partNNN (fp16 weights only)")
     ap.add_argument("--ema", action="store_true", help="slim: keep the EMA of the last stage's weights, not the raw ones")
@@ -215,8 +272,13 @@ if __name__ == "__main__":
     ap.add_argument("--nets", help="graft: comma-separated top-level nets to take, e.g. parser")
     ap.add_argument("--stages", help="graft: comma-separated stages whose trained weights to take, e.g. stage2 "
                                      "(the temporal layers)")
+    ap.add_argument("--unet-blocks", type=int, help="grow: blocks a level in the UNet and the ReferenceNets")
     a = ap.parse_args()
-    if a.command == "graft":
+    if a.command == "grow":
+        if not a.unet_blocks:
+            ap.error("grow needs --unet-blocks")
+        parts = grow_checkpoint(Path(a.run), Path(a.out), a.unet_blocks)
+    elif a.command == "graft":
         if not a.donor or not (a.nets or a.stages):
             ap.error("graft needs --from, and --nets or --stages")
         parts = graft_checkpoint(Path(a.run), Path(a.donor), a.nets.split(",") if a.nets else [], Path(a.out),

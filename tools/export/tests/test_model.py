@@ -874,3 +874,40 @@ def test_graft_of_a_stage_takes_its_temporal_layers_and_nothing_else(tmp_path):
         src = d if ".temporal." in k else r
         halved = k.split(".")[0] in state["nets"] and src[k].is_floating_point()
         assert torch.equal(src[k].half().float() if halved else src[k], g[k]), k
+
+
+def test_grow_adds_blocks_that_leave_the_function_alone_and_train_on(tmp_path):
+    """checkpoint grow --unet-blocks 2: every UNet-layout net gets a second block a level; the grown
+    model computes what the old one did (its fp16 weights), has more parameters, and resumes training."""
+    from durian_export.checkpoint import grow_checkpoint, load_checkpoint, load_model
+    from durian_export.components import DiffusionObjective, Draws, encode_batch, null_reference
+
+    common = ["--log-every", "1", "--device", "cpu", "--batch-size", "2"]
+    train_main(["--config", str(TINY), "--stage", "stage1", "--out", str(tmp_path / "r"), "--steps", "1"] + common)
+    train_main(["--stage", "stage2", "--out", str(tmp_path / "r"), "--steps", "2", "--resume", "lr=1e-2",
+                "warmup=0"] + common)
+    with pytest.raises(SystemExit, match="already has 1"):
+        grow_checkpoint(tmp_path / "r", tmp_path / "x", 1)
+    grow_checkpoint(tmp_path / "r", tmp_path / "g", 2)
+    old, new = load_model(tmp_path / "r"), load_model(tmp_path / "g")
+    assert load_checkpoint(tmp_path / "g" / "ckpt.pt")["config"]["model"]["unet_blocks"] == 2
+    with torch.no_grad():  # the grown slim holds fp16 weights: compare with the old model rounded alike
+        for p in old.parameters():
+            p.copy_(p.half().float())
+    assert sum(p.numel() for p in new.unet.parameters()) > 1.3 * sum(p.numel() for p in old.unet.parameters())
+    assert new.unet.num_ref_layers > old.unet.num_ref_layers
+    cfg = old.cfg
+    lb = encode_batch(old, SynthBatchMaker(cfg, "cpu").batch(0, 0, 2, 3))
+    d = Draws.draw(cfg, lb.x0.shape, torch.Generator().manual_seed(0))
+    d.keep = torch.ones(2)  # the conditional branch: references in play
+    losses = []
+    for m in (old.eval(), new.eval()):
+        with torch.no_grad():
+            losses.append(float(DiffusionObjective(m)(lb.x0, lb.portrait_in, lb.attr_in, lb.pose, d.keep,
+                                                      d.pose_keep, d.noise, d.t, null_reference(m, lb.portrait_in))))
+    assert abs(losses[0] - losses[1]) < 1e-5 * max(1.0, losses[0])
+    # and it trains on: stage 1 resumes on the grown model and moves its new blocks
+    train_main(["--stage", "stage1", "--out", str(tmp_path / "g"), "--steps", "2", "--resume"] + common)
+    after = load_model(tmp_path / "g")
+    k = "unet.down.0.1.res.conv2.weight"
+    assert float(new.state_dict()[k].abs().max()) == 0 and float(after.state_dict()[k].abs().max()) > 0
