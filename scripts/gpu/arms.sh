@@ -23,10 +23,16 @@
 # in its run directory on the host, and `arms.sh fetch STAGE NAME...` as the next call (on the same
 # warm host, within its idle window) slims it into $OUT/NAME.
 # DEADLINE (Unix seconds): as in train-chunk.sh, the arms also stop 30 s before it (time for the slims).
+# GROW="NAME:BLOCKS ...": those arms start from START_DIR grown on the host to BLOCKS blocks a level in
+# the UNet and both ReferenceNets (`checkpoint grow`: the same function, a fresh optimiser). A grown
+# model's slim may be too large to return beside another arm's; `arms.sh fetch` brings it alone.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${OUT:-/tmp/out}"
 run_of() { echo "/tmp/$stage-arm-$1"; }  # an arm's run directory on the host
+grow_of() {  # the blocks a level GROW gives arm $1 (GROW="NAME:BLOCKS ..."), or nothing
+  local g; for g in ${GROW:-}; do [[ "${g%%:*}" == "$1" ]] && echo "${g#*:}"; done; return 0
+}
 slim_to() {  # slim_to NAME DEST: the arm's EMA weights, trained nets only, as parts in DEST
   (cd "$root/tools/export" && python3 -m durian_export.checkpoint slim --run "$(run_of "$1")" --out "$2" \
     --ema --trained-only)
@@ -72,7 +78,14 @@ names=()
 for i in "${!specs[@]}"; do
   spec=${specs[$i]}; name=${spec%%=*}; names+=("$name")
   run=$(run_of "$name")
-  rm -rf "$run" && mkdir -p "$run" && cp "$start"/ckpt.pt.part* "$run/"
+  rm -rf "$run" && mkdir -p "$run"
+  blocks=$(grow_of "$name")
+  if [[ -n "$blocks" ]]; then  # this arm starts from the start checkpoint grown (same function, more blocks)
+    python3 -m durian_export.checkpoint grow --run "$start" --out "$run" --unet-blocks "$blocks" > "$out/r/$name-grow.log" 2>&1 ||
+      { echo "$name: grow failed (see $name-grow.log)"; continue; }
+  else
+    cp "$start"/ckpt.pt.part* "$run/"
+  fi
   extra=()
   [[ $spec == *=* ]] && IFS=, read -r -a extra <<< "${spec#*=}"
   CUDA_VISIBLE_DEVICES=${map[$i]:-} python3 -m durian_export.train --out "$run" --resume --stage "$stage" \
