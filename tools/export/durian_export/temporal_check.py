@@ -11,6 +11,9 @@ confidence interval (scipy.stats.bootstrap, BCa, 10,000 resamples).
 `--switch T` adds two videos a case, with the layers on for only part of the steps: `hi` (on while
 t >= T, off below) and `lo` (off while t >= T, on below), each compared with `off`.
 
+`--scales A,B` adds a video a case for each factor, with the layers' residual scaled by it (`sA`):
+whether the layers point the right way but too far.
+
 `--trace` follows the sampler step by step (guided predictions, the case's ground-truth latents
 from the VAE encoder), for the `on` and the `off` trajectory:
 - `x0_err`, `x0_psnr`: the mean squared error of the guided clean-latent prediction at that step,
@@ -52,6 +55,26 @@ def temporal_off(model):
             with torch.no_grad():
                 mod.weight.zero_()
                 mod.bias.zero_()
+    try:
+        yield len(saved)
+    finally:
+        with torch.no_grad():
+            for mod, w, b in saved:
+                mod.weight.copy_(w)
+                mod.bias.copy_(b)
+
+
+@contextlib.contextmanager
+def temporal_scaled(model, scale: float):
+    """Every temporal layer's output projection multiplied by `scale` (restored afterwards): the
+    layers' residual at that strength (1: as trained, 0: off)."""
+    saved = []
+    for name, mod in model.unet.named_modules():
+        if name.endswith("temporal.attn.to_out"):
+            saved.append((mod, mod.weight.detach().clone(), mod.bias.detach().clone()))
+            with torch.no_grad():
+                mod.weight.mul_(scale)
+                mod.bias.mul_(scale)
     try:
         yield len(saved)
     finally:
@@ -169,6 +192,8 @@ def main(argv=None) -> None:
     ap.add_argument("--json-out")
     ap.add_argument("--switch", type=int, metavar="T",
                     help="also the videos with the layers on only while t >= T (hi) and only while t < T (lo)")
+    ap.add_argument("--scales", metavar="A,B,...",
+                    help="also the videos with the layers' residual scaled by each factor (variants s<A>, ...)")
     ap.add_argument("--variants", help="comma-separated subset of on,off,hi,lo to make (default: all there are; "
                                        "off is always made, the baseline of every comparison)")
     ap.add_argument("--trace", action="store_true",
@@ -190,6 +215,9 @@ def main(argv=None) -> None:
     variants = {"on": lambda t: True, "off": lambda t: False}
     if args.switch is not None:
         variants.update(hi=lambda t: t >= args.switch, lo=lambda t: t < args.switch)
+    scales = [float(a) for a in args.scales.split(",")] if args.scales else []
+    for a in scales:
+        variants[f"s{a:g}"] = lambda t: True
     if args.variants:
         keep = set(args.variants.split(",")) | {"off"}
         if keep - set(variants):
@@ -206,8 +234,9 @@ def main(argv=None) -> None:
                 truth = model.encode(case.target).permute(1, 0, 2, 3)[None]
         for name, on_at in variants.items():
             tracer = Tracer(model, args.guidance_scale, on_at, truth, probe=args.trace, target=case.target)
-            out = sample_video(model, case, steps=args.steps, guidance_scale=args.guidance_scale, seed=i,
-                               eta=args.eta, denoise=tracer)
+            with temporal_scaled(model, float(name[1:])) if name.startswith("s") else contextlib.nullcontext():
+                out = sample_video(model, case, steps=args.steps, guidance_scale=args.guidance_scale, seed=i,
+                                   eta=args.eta, denoise=tracer)
             row[name] = {"psnr": psnr(out, case.target), "jitter": keypoint_jitter(keypoints(model, out))}
             if args.trace:
                 row[name]["trace"] = tracer.rows

@@ -89,3 +89,17 @@ def test_tracer_leaves_the_trajectory_alone_and_switches_the_layers_by_step():
     hi, rows_hi = traced(lambda t: t >= first)
     assert [r["on"] for r in rows_hi] == [True, False, False]
     assert (hi - on).abs().max() > 1e-4 and (hi - off).abs().max() > 1e-4
+
+
+def test_temporal_scaled_zero_is_off_and_one_is_as_trained():
+    from durian_export.temporal_check import temporal_scaled
+
+    model = _trained_tiny()
+    outs = [m for n, m in model.unet.named_modules() if n.endswith("temporal.attn.to_out")]
+    before = [m.weight.clone() for m in outs]
+    with temporal_scaled(model, 0.5) as n:
+        assert n == len(outs) > 0
+        assert all(torch.allclose(m.weight, 0.5 * b) for m, b in zip(outs, before))
+    assert all(torch.equal(m.weight, b) for m, b in zip(outs, before))
+    with temporal_scaled(model, 0.0):
+        assert all(float(m.weight.abs().sum()) == 0 for m in outs)
