@@ -92,6 +92,9 @@ def keypoints(model, frames: torch.Tensor) -> np.ndarray:
 def paired(on: list[float], off: list[float]) -> dict:
     """Means with the layers on and off, and the paired difference on − off with its 95 % interval
     (metrics.paired_bootstrap, the benchmark's own)."""
+    if len(on) < 2:  # one case: the difference, without an interval
+        return {"on": float(np.mean(on)), "off": float(np.mean(off)), "diff": float(np.mean(on) - np.mean(off)),
+                "ci95": None}
     d = paired_bootstrap(on, off)
     return {"on": float(np.mean(on)), "off": float(np.mean(off)), "diff": d["mean"], "ci95": [d["low"], d["high"]]}
 
@@ -183,6 +186,7 @@ def main(argv=None) -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--cases", type=int, default=12)
+    ap.add_argument("--first-case", type=int, default=0, help="the first case's number (cases first … first + cases − 1)")
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--guidance-scale", type=float, default=4.0)
@@ -224,7 +228,7 @@ def main(argv=None) -> None:
             raise SystemExit(f"--variants: unknown or unavailable {sorted(keep - set(variants))} (have {sorted(variants)})")
         variants = {k: v for k, v in variants.items() if k in keep}
     rows = []
-    for i in range(args.cases):
+    for i in range(args.first_case, args.first_case + args.cases):
         case = transfer_case(model.cfg.train_seed, args.case_seed + 2 * i, size, args.frames, "hair")
         gt_kp = keypoints(model, case.target)
         row = {"case": i, "gt_jitter": keypoint_jitter(gt_kp)}

@@ -103,3 +103,7 @@ def test_temporal_scaled_zero_is_off_and_one_is_as_trained():
     assert all(torch.equal(m.weight, b) for m, b in zip(outs, before))
     with temporal_scaled(model, 0.0):
         assert all(float(m.weight.abs().sum()) == 0 for m in outs)
+
+
+def test_one_case_gives_the_difference_without_an_interval():
+    assert paired([21.0], [20.5]) == {"on": 21.0, "off": 20.5, "diff": 0.5, "ci95": None}
