@@ -21,7 +21,9 @@ function caseRun(c) {
     attributes: [{ image: Float32Array.from(c.attr), mask: Float32Array.from(c.attr_mask) }],
     groups: [[0]], weights: new Float32Array(c.frames).fill(1), poseImages: c.pose.map((x) => Float32Array.from(x)),
   };
-  const opts = { numInferenceSteps: c.steps, guidanceScale: c.guidance_scale, seed: 0, scheduler: 'ddim',
+  // the case's eta (0 when it names none, as sample_video's default), never the model's own default:
+  // both sides must draw the same steps
+  const opts = { numInferenceSteps: c.steps, guidanceScale: c.guidance_scale, eta: c.eta ?? 0, seed: 0, scheduler: 'ddim',
     window: c.window, overlap: c.overlap, latents: Float32Array.from(c.latents) };
   return { inputs, opts };
 }

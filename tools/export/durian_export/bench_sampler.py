@@ -156,11 +156,13 @@ def main(argv=None) -> None:
         return [round(float(v), 6) for v in t.reshape(-1)]
     (out / "case.json").write_text(json.dumps({
         "frames": args.frames, "steps": args.steps, "guidance_scale": args.guidance_scale, "window": args.window,
-        "overlap": args.overlap, "portrait": flat(case.portrait[0]), "portrait_mask": flat(case.portrait_mask[0, 0]),
+        # deterministic DDIM on both sides: sample_video's eta below, and the TypeScript run (bench/common.js),
+        # which would otherwise take the model's own default (the shipped manifest's is 1: fresh noise a step)
+        "eta": 0.0, "overlap": args.overlap, "portrait": flat(case.portrait[0]), "portrait_mask": flat(case.portrait_mask[0, 0]),
         "attr": flat(case.attrs[0][0][0]), "attr_mask": flat(case.attrs[0][1][0, 0]),
         "pose": [flat(p) for p in case.pose], "latents": flat(latents)}))
     kw = dict(steps=args.steps, guidance_scale=args.guidance_scale, latents=latents, window=args.window, overlap=args.overlap,
-              windows_per_call=args.windows_per_call)
+              windows_per_call=args.windows_per_call, eta=0.0)
     model.to(runs[0][0])
     with torch.no_grad():
         flops = denoise_flops_per_frame_step(model, case, kw)
