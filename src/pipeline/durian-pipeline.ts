@@ -175,7 +175,8 @@ export class DurianPipeline {
     }
     this.maskChannel = refIn === this.latentChannels + 1;
     this.attentionHeads = m.attention_heads ?? 8;
-    this.finestTokens = Math.max(...m.graphs.prnet.outputs.map((t) => (typeof t.shape[1] === 'number' ? t.shape[1] : 0)));
+    this.finestTokens = Math.max(0, ...m.graphs.prnet.outputs.filter((t) => t.name.startsWith('hidden_'))
+      .map((t) => (typeof t.shape[1] === 'number' ? t.shape[1] : 0)));
   }
 
   /**

@@ -41,27 +41,14 @@ import torch
 from .checkpoint import load_model
 from .metrics import keypoint_jitter, paired_bootstrap, psnr
 from .sample import sample_video, transfer_case
+from .schedulers import implied_x0
 
 VALIDATION_SEED = 2_000_000
 
 
-@contextlib.contextmanager
 def temporal_off(model):
-    """Zero every temporal layer's output projection (restored afterwards)."""
-    saved = []
-    for name, mod in model.unet.named_modules():
-        if name.endswith("temporal.attn.to_out"):
-            saved.append((mod, mod.weight.detach().clone(), mod.bias.detach().clone()))
-            with torch.no_grad():
-                mod.weight.zero_()
-                mod.bias.zero_()
-    try:
-        yield len(saved)
-    finally:
-        with torch.no_grad():
-            for mod, w, b in saved:
-                mod.weight.copy_(w)
-                mod.bias.copy_(b)
+    """Zero every temporal layer's output projection (restored afterwards): `temporal_scaled` at 0."""
+    return temporal_scaled(model, 0.0)
 
 
 @contextlib.contextmanager
@@ -145,8 +132,8 @@ class Tracer:
     def _x0_err(self, pred, x, a) -> tuple[float, float]:
         """The guided clean-latent prediction's mean squared error, and the PSNR of its decoded frames
         against the target frames."""
-        eps = pred[1:2] + self.g * (pred[0:1] - pred[1:2])
-        x0 = (x - (1 - a) ** 0.5 * eps) / a ** 0.5
+        guided = pred[1:2] + self.g * (pred[0:1] - pred[1:2])
+        x0 = implied_x0(guided, x, a, self.model.schedule.config["prediction_type"])
         frames = self.model.decode(x0[0].permute(1, 0, 2, 3))
         return float(((x0 - self.truth) ** 2).mean()), psnr(frames, self.target)
 
@@ -198,8 +185,8 @@ def main(argv=None) -> None:
                     help="also the videos with the layers on only while t >= T (hi) and only while t < T (lo)")
     ap.add_argument("--scales", metavar="A,B,...",
                     help="also the videos with the layers' residual scaled by each factor (variants s<A>, ...)")
-    ap.add_argument("--variants", help="comma-separated subset of on,off,hi,lo to make (default: all there are; "
-                                       "off is always made, the baseline of every comparison)")
+    ap.add_argument("--variants", help="comma-separated subset of on, off, hi, lo and the s<A> of --scales to make "
+                                       "(default: all there are; off is always made, the baseline of every comparison)")
     ap.add_argument("--trace", action="store_true",
                     help="per sampler step: clean-latent error on both trajectories, the other setting's on the same "
                          "input, the implied noise's frame-to-frame correlation (frames <= 16)")
@@ -216,12 +203,12 @@ def main(argv=None) -> None:
                 json.dump({"checkpoint": str(args.checkpoint), "batches": args.objective, "objective": gap}, f, indent=1)
         return
     size = model.cfg.model.image_size
-    variants = {"on": lambda t: True, "off": lambda t: False}
+    # name → (layers on at timestep t?, their residual's scale when on)
+    variants = {"on": (lambda t: True, 1.0), "off": (lambda t: False, 1.0)}
     if args.switch is not None:
-        variants.update(hi=lambda t: t >= args.switch, lo=lambda t: t < args.switch)
-    scales = [float(a) for a in args.scales.split(",")] if args.scales else []
-    for a in scales:
-        variants[f"s{a:g}"] = lambda t: True
+        variants.update(hi=(lambda t: t >= args.switch, 1.0), lo=(lambda t: t < args.switch, 1.0))
+    for a in (float(a) for a in args.scales.split(",")) if args.scales else ():
+        variants[f"s{a:g}"] = (lambda t: True, a)
     if args.variants:
         keep = set(args.variants.split(",")) | {"off"}
         if keep - set(variants):
@@ -236,9 +223,9 @@ def main(argv=None) -> None:
         if args.trace:
             with torch.no_grad():
                 truth = model.encode(case.target).permute(1, 0, 2, 3)[None]
-        for name, on_at in variants.items():
+        for name, (on_at, scale) in variants.items():
             tracer = Tracer(model, args.guidance_scale, on_at, truth, probe=args.trace, target=case.target)
-            with temporal_scaled(model, float(name[1:])) if name.startswith("s") else contextlib.nullcontext():
+            with temporal_scaled(model, scale):
                 out = sample_video(model, case, steps=args.steps, guidance_scale=args.guidance_scale, seed=i,
                                    eta=args.eta, denoise=tracer)
             row[name] = {"psnr": psnr(out, case.target), "jitter": keypoint_jitter(keypoints(model, out))}

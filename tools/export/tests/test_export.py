@@ -16,15 +16,31 @@ from durian_export.parity import loop_parity
 from durian_export.schedulers import DDIMSampler, NoiseSchedule
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def _tiny_model():
+    """The tiny model, seeded, with its zero-initialised outputs (conv_out, temporal out, pose guider
+    out) drawn at random: zeros would make parity trivial."""
     torch.manual_seed(0)
     model = Durian(load_config(TINY))
-    # zero-initialised outputs (conv_out, temporal out, pose guider out) would make parity trivial
     with torch.no_grad():
         for p in model.parameters():
             if p.abs().max() == 0:
                 p.normal_(0, 0.05)
+    return model
+
+
+def _tiny_run(tmp_path, model):
+    """A run directory holding `model` as trained through stage 2 (what export reads)."""
+    from durian_export.checkpoint import save_checkpoint
+    run = tmp_path / "run"
+    run.mkdir()
+    save_checkpoint(run / "ckpt.pt", {"config": model.cfg.to_json(), "stage": "stage2", "model": model.state_dict(),
+                                      "progress": {"vae": 1, "parser": 1, "stage1": 1, "stage2": 1}})
+    return run
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    model = _tiny_model()
     out = tmp_path_factory.mktemp("model") / "tiny"
     report = export_model(model, out, "tiny")
     return model, out, report
@@ -182,19 +198,8 @@ def test_temporal_off_exports_a_unet_without_its_temporal_layers(tmp_path):
     import onnx
     from onnx import numpy_helper
 
-    from durian_export.checkpoint import save_checkpoint
     from durian_export.export import main as export_main
-    torch.manual_seed(0)
-    cfg = load_config(TINY)
-    model = Durian(cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.abs().max() == 0:
-                p.normal_(0, 0.05)
-    run = tmp_path / "run"
-    run.mkdir()
-    save_checkpoint(run / "ckpt.pt", {"config": cfg.to_json(), "stage": "stage2", "model": model.state_dict(),
-                                      "progress": {"vae": 1, "parser": 1, "stage1": 1, "stage2": 1}})
+    run = _tiny_run(tmp_path, _tiny_model())
     export_main(["--checkpoint", str(run), "--out", str(tmp_path / "on"), "--no-parity"])
     export_main(["--checkpoint", str(run), "--out", str(tmp_path / "off"), "--no-parity", "--temporal-off"])
     on, off = tmp_path / "on", tmp_path / "off"
@@ -217,20 +222,10 @@ def test_temporal_off_exports_a_unet_without_its_temporal_layers(tmp_path):
 def test_temporal_min_t_gates_the_temporal_layers_by_timestep_in_the_graph(tmp_path):
     """export --temporal-min-t T: below T the UNet graph denoises each frame as with the temporal
     layers off, from T on as with them on (the gate is in the graph, so the CLI follows it)."""
-    from durian_export.checkpoint import save_checkpoint
     from durian_export.export import main as export_main
     from durian_export.temporal_check import temporal_off
-    torch.manual_seed(0)
-    cfg = load_config(TINY)
-    model = Durian(cfg).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.abs().max() == 0:
-                p.normal_(0, 0.05)
-    run = tmp_path / "run"
-    run.mkdir()
-    save_checkpoint(run / "ckpt.pt", {"config": cfg.to_json(), "stage": "stage2", "model": model.state_dict(),
-                                      "progress": {"vae": 1, "parser": 1, "stage1": 1, "stage2": 1}})
+    model = _tiny_model().eval()
+    run = _tiny_run(tmp_path, model)
     export_main(["--checkpoint", str(run), "--out", str(tmp_path / "gated"), "--no-parity", "--temporal-min-t", "500"])
     manifest = json.loads((tmp_path / "gated" / "manifest.json").read_text())
     sess = ort.InferenceSession(str(tmp_path / "gated" / "unet.onnx"), providers=["CPUExecutionProvider"])
