@@ -67,6 +67,25 @@ def split_checkpoint(path: Path, part_bytes: int = PART_BYTES) -> list[Path]:
     return parts
 
 
+def save_parts(slim: dict, out: Path, part_bytes: int = PART_BYTES) -> list[Path]:
+    """Writes a slim checkpoint as `out`/ckpt.pt.partNNN."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "ckpt.pt"
+    torch.save(slim, target)
+    return split_checkpoint(target, part_bytes)
+
+
+def slim_of(state: dict, model, progress: dict, **extra) -> dict:
+    """`state` without optimiser or EMA, holding `model`'s weights in fp16 for the nets some stage of
+    `progress` has trained (listed under `nets`), with `extra` entries (what made it)."""
+    kept = trained_nets(model, progress)
+    slim = {k: v for k, v in state.items() if k not in ("optim", "ema")}
+    slim.update(progress=progress, nets=kept, ema=[],
+                model=_half({k: v for k, v in model.state_dict().items() if k.split(".")[0] in kept}), **extra)
+    return slim
+
+
 def load_model(run: Path):
     """The Durian model a run directory's checkpoint (ckpt.pt or its parts) holds, on the CPU."""
     return model_from_state(load_checkpoint(Path(run) / "ckpt.pt"))
@@ -137,11 +156,7 @@ def slim_checkpoint(run: Path, out: Path, part_bytes: int = PART_BYTES, ema: boo
     slim = {k: v for k, v in state.items() if k not in ("optim", "ema")}
     slim["model"] = _half(slim["model"])
     slim["ema"] = []
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / "ckpt.pt"
-    torch.save(slim, target)
-    return split_checkpoint(target, part_bytes)
+    return save_parts(slim, out, part_bytes)
 
 
 def graft_checkpoint(run: Path, donor: Path, nets: list[str], out: Path, part_bytes: int = PART_BYTES,
@@ -187,16 +202,9 @@ def graft_checkpoint(run: Path, donor: Path, nets: list[str], out: Path, part_by
         trains = set(trained_nets(model, {stage: 1}))  # the nets this stage trains
         if steps > 0 and trains and trains <= set(nets):
             progress[stage] = steps
-    kept = trained_nets(model, progress)
-    slim = {k: v for k, v in state.items() if k not in ("optim", "ema")}
-    slim.update(progress=progress, nets=kept, ema=[],
-                model=_half({k: v for k, v in model.state_dict().items() if k.split(".")[0] in kept}),
-                grafted={net: {"from": str(donor), "progress": other["progress"]} for net in (*nets, *stages)})
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / "ckpt.pt"
-    torch.save(slim, target)
-    return split_checkpoint(target, part_bytes)
+    slim = slim_of(state, model, progress,
+                   grafted={net: {"from": str(donor), "progress": other["progress"]} for net in (*nets, *stages)})
+    return save_parts(slim, out, part_bytes)
 
 
 UNET_NETS = ("unet", "prnet", "arnet")  # the nets of the UNet layout (denoiser and ReferenceNets)
@@ -243,16 +251,9 @@ def grow_checkpoint(run: Path, out: Path, unet_blocks: int, part_bytes: int = PA
                         if blk.temporal is not None:
                             for p in blk.temporal.attn.to_out.parameters():
                                 p.zero_()
-    kept = trained_nets(model, state["progress"])
-    slim = {k: v for k, v in state.items() if k not in ("optim", "ema")}
-    slim.update(config=cfg.to_json(), nets=kept, ema=[],
-                model=_half({k: v for k, v in model.state_dict().items() if k.split(".")[0] in kept}),
-                grown={"from": str(run), "unet_blocks": [have, unet_blocks]})
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / "ckpt.pt"
-    torch.save(slim, target)
-    return split_checkpoint(target, part_bytes)
+    slim = slim_of(state, model, state["progress"], config=cfg.to_json(),
+                   grown={"from": str(run), "unet_blocks": [have, unet_blocks]})
+    return save_parts(slim, out, part_bytes)
 
 
 if __name__ == "__main__":
