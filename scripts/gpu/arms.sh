@@ -15,8 +15,11 @@
 # per-arm batch (defaults: parser 128; stage1 512 alone on a GPU with a pool of 16,384 and 64 fresh
 # renders a step, the batch and 8x reuse of stage 1's two-GPU runs, or 256 sharing one; stage2 128
 # alone, 64 sharing); WORKERS the data workers an arm (default: below; 0 on a CPU). CHANNELS_LAST=1:
-# NHWC convolutions. The arms compile cold (no compile cache: arms of different clip lengths compile
-# different graphs).
+# NHWC convolutions. Each arm keeps torch.compile's cache artifacts on the host in
+# .compile-cache/arms-STAGE-NAME.bin (ignored; never carry it, that would replace the host's copy),
+# which an arm of the same stage and name loads in a later call on the same warm host: a cold compile
+# costs a stage-1 call about 3 minutes before its first step, a warm one under 1 (docs/training.md).
+# Give an arm of another shape (a grown model, other clip lengths) a name of its own.
 # Writes $OUT/<arm>/ckpt.pt.partNNN (slim: EMA weights, trained nets only) and $OUT/STAGE-arms.tgz (logs
 # and loss logs). A call returns at most 64 MiB in all, and a stage-1 or stage-2 slim is about 44 MB,
 # so the slims go back in arm order while they fit under that; an arm whose slim does not fit stays
@@ -88,13 +91,16 @@ for i in "${!specs[@]}"; do
   fi
   extra=()
   [[ $spec == *=* ]] && IFS=, read -r -a extra <<< "${spec#*=}"
+  cache=()
+  (( gpus > 0 )) && cache=(--compile-cache "$root/.compile-cache/arms-$stage-$name.bin")
   CUDA_VISIBLE_DEVICES=${map[$i]:-} python3 -m durian_export.train --out "$run" --resume --stage "$stage" \
     "${extra_stage[@]}" --steps "$steps" --max-minutes "$minutes" "${fast[@]}" --data-workers "$workers" \
-    "${compiled[@]}" "${stop[@]}" --log-every 20 --eval-every 200 --eval-batches 2 --save-every 100000 \
+    "${compiled[@]}" "${cache[@]}" "${stop[@]}" --log-every 20 --eval-every 200 --eval-batches 2 --save-every 100000 \
     ${CHANNELS_LAST:+--channels-last} "${extra[@]}" > "$out/r/$name.log" 2>&1 &
 done
 wait
-room=$(( 60 * 1024 * 1024 ))  # of the 64 MiB a call returns, 4 MiB kept for the logs' archive
+room=$(( 63 * 1024 * 1024 ))  # of the 64 MiB a call returns, 1 MiB kept for the logs' archive (about
+# 0.1 MiB for two arms' logs); a grown slim, 61.6 MiB, then returns alone in the call that trained it
 for name in "${names[@]}"; do
   cp "$(run_of "$name")/loss.jsonl" "$out/r/$name-loss.jsonl"
   echo "$name:"; grep -h heldout "$out/r/$name-loss.jsonl" | tail -3 | cut -c1-240
