@@ -14,6 +14,9 @@
  *     [--gpu-attention exported]   on GPU providers, the UNet's attention as exported, or `fused` (onnx/fuse-attention.ts
  *                                  with head sizes padded to 8, for CUDA's memory-efficient/flash kernels), or
  *                                  exported,fused for both
+ *     [--binding plain]            how the TypeScript side runs the UNet: plain (onnxruntime-node), capi (ONNX Runtime's
+ *                                  C API with IOBinding, onnx/capi.ts), capi-graph (the same, captured as CUDA graphs
+ *                                  on cuda), comma-separated for several; frames are compared with the first
  *     [--windows-per-call N]       temporal windows per UNet call on both sides (TypeScript's windowsPerCall;
  *                                  default: TypeScript's own default, PyTorch 1)
  *     [--checkpoint RUN --model DIR]  a trained run and the graphs exported from it (same fp16-rounded
@@ -33,14 +36,15 @@ const os = require('node:os');
 
 const { ROOT, arg, caseRun } = require('./common');
 
-async function timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCall, attention) {
+async function timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCall, attention, binding) {
   const { DurianPipeline } = require(path.join(ROOT, 'dist/pipeline/durian-pipeline.js'));
   const t0 = performance.now();
   // the GPU providers' defaults (memory.ts) with the UNet's attention fused, head sizes padded to 8
   const memory = attention === 'fused'
     ? { mode: 'custom', sessions: { fuseAttention: ['unet'], fuseAttentionOptions: { padHeadTo: 8 } }, decodeChunk: 8, poseChunk: 16, spillBytes: Infinity }
     : undefined;
-  const p = await DurianPipeline.fromModelDir(modelDir, { executionProviders: [provider], fixedShapes: shapes === 'fixed', memory });
+  const ioBinding = binding === 'capi' ? true : binding === 'capi-graph' ? 'cuda-graph' : false;
+  const p = await DurianPipeline.fromModelDir(modelDir, { executionProviders: [provider], fixedShapes: shapes === 'fixed', memory, ioBinding });
   const fused = p.sessions.fusedAttention().unet ?? 0;
   const loadS = (performance.now() - t0) / 1000;
   const { inputs, opts: caseOpts } = caseRun(c);
@@ -58,13 +62,15 @@ async function timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCal
         if (!runs[key] || total < runs[key].total) runs[key] = { t: r.timings, total, frames: r.frames };
       }
     }
+    runs.bound = p.sessions.boundGraphs();
   } finally {
     await p.release();
   }
   let maxDiff = 0;
   runs.batched.frames.forEach((f, i) => f.forEach((v, k) => (maxDiff = Math.max(maxDiff, Math.abs(v - runs.split.frames[i][k])))));
   const best = runs.batched.total <= runs.split.total ? 'batched' : 'split';
-  return { provider: `${provider} ${shapes}${attention === 'fused' ? ` fused(${fused})` : ''}`, loadS, best, maxDiff, ...runs };
+  const label = `${provider} ${shapes}${attention === 'fused' ? ` fused(${fused})` : ''}${binding !== 'plain' ? ` ${binding}` : ''}`;
+  return { provider: label, loadS, best, maxDiff, ...runs };
 }
 
 async function main() {
@@ -87,7 +93,9 @@ async function main() {
   for (const provider of providers) {
     for (const shapes of arg('shapes', 'fixed').split(',')) {
       for (const attention of provider === 'cpu' ? ['default'] : arg('gpu-attention', 'exported').split(',')) {
-        ts.push(await timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCall, attention));
+        for (const binding of arg('binding', 'plain').split(',')) {
+          ts.push(await timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCall, attention, binding));
+        }
       }
     }
   }
@@ -113,6 +121,13 @@ async function main() {
   console.log(`${'denoise TFLOP/s'.padEnd(16)}${cols.map((x) => (flopsStep * c.steps / x.denoise / 1e12).toFixed(3).padStart(w)).join('')}`);
   for (const t of ts) {
     console.log(`TS ${t.provider}: session load ${t.loadS.toFixed(2)} s (outside the totals); batched vs split frames max |Δ| ${t.maxDiff.toExponential(2)}`);
+    if (t.bound.unet) console.log(`  bound UNet shapes: ${t.bound.unet.made.join(' | ') || '-'}${Object.keys(t.bound.unet.failed).length ? `; not bound: ${JSON.stringify(t.bound.unet.failed)}` : ''}`);
+    const first = ts.find((x) => x.provider.split(' ')[0] === t.provider.split(' ')[0]);
+    if (first !== t) {
+      let d = 0, se = 0, n = 0;
+      t.batched.frames.forEach((f, i) => f.forEach((v, k) => { const e = v - first.batched.frames[i][k]; d = Math.max(d, Math.abs(e)); se += e * e; n++; }));
+      console.log(`  frames vs TS ${first.provider} (batched): max |Δ| ${d.toExponential(2)}, PSNR ${se ? (10 * Math.log10(n / se)).toFixed(1) : 'inf'} dB`);
+    }
     for (const k of ['batched', 'split']) {
       const tt = t[k].t;
       console.log(`  ${k}: pose guider ${sec(tt.pose).toFixed(3)} s, UNet session ${sec(tt['unet session']).toFixed(3)} s, UNet ${sec(tt.unet).toFixed(3)} s `

@@ -7,6 +7,7 @@ import path from 'node:path';
 
 import { InferenceError, ModelFileError } from '../errors';
 import { chunkAttention, DEFAULT_CHUNK_ATTENTION, type ChunkAttentionOptions } from './chunk-attention';
+import { BoundSession } from './capi';
 import { bindDims, fixInputDims, readInputDims } from './fix-dims';
 import { fuseAttention, type FuseAttentionOptions } from './fuse-attention';
 import { compareGraphInputs, readManifest, verifyModelFiles, type GraphEntry, type Manifest } from './manifest';
@@ -46,6 +47,15 @@ export interface SessionSetOptions {
   /** Session options of single graphs over the shared ones: ONNX Runtime's CPU memory arena and
    * memory pattern (docs/performance.md, "CPU memory"). */
   graphOptions?: Readonly<Record<string, GraphSessionOptions>>;
+  /**
+   * Fixed-shape graphs run through ONNX Runtime's C API with IOBinding (capi.ts) on the cpu or
+   * cuda provider: each shape's inputs and outputs keep buffers of their own in the provider's
+   * memory, and a feed that is the same array as the last run's is not copied again. The first run
+   * of a shape goes through the plain session (it tells the output shapes). A graph or shape whose
+   * bound session cannot be made runs on the plain one (reported by `boundGraphs()`). Feeds are
+   * compared by identity: a caller must not change an array in place and feed it again.
+   */
+  ioBinding?: { graphs: readonly string[]; /** cuda: capture each shape's run as a CUDA graph */ cudaGraph?: boolean };
 }
 
 /** The per-graph session options SessionSetOptions.graphOptions may set. */
@@ -63,6 +73,14 @@ interface FixedShapeGraph {
   sessions: Map<string, Promise<ort.InferenceSession>>;
   /** Shapes whose fixed session could not be made (they run on the dynamic session), with why. */
   fallbacks: Map<string, string>;
+  /** With ioBinding: each shape's bound session (once its output shapes are known), or why it has none. */
+  bound?: Map<string, BoundShape>;
+}
+
+interface BoundShape {
+  session?: BoundSession;
+  outputDims?: Record<string, number[]>;
+  failed?: string;
 }
 
 export class SessionSet {
@@ -74,6 +92,7 @@ export class SessionSet {
     private readonly fixed: Map<string, FixedShapeGraph>,
     private readonly chunked: ReadonlyMap<string, number>,
     private readonly fused: ReadonlyMap<string, number>,
+    private readonly binding: { cudaGraph: boolean; intraOpNumThreads?: number },
   ) {}
 
   /** Reads the manifest, verifies every graph's sha256, creates the sessions in parallel. */
@@ -100,6 +119,9 @@ export class SessionSet {
     const extra = options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {};
     const optionsOf = (n: string) => ({ ...extra, ...options.graphOptions?.[n] });
     const fixed = new Map<string, FixedShapeGraph>();
+    // IOBinding through the C API: only where a provider it knows runs first
+    const first = options.executionProviders[0];
+    const boundProvider = first === 'cpu' || first === 'cuda' ? first : undefined;
     const chunked = new Map<string, number>();
     const fused = new Map<string, number>();
     // a graph with rewritten attention loads from the first of its rewrites that loads (fused, then
@@ -126,7 +148,8 @@ export class SessionSet {
         return c.blocks > 0 ? { bytes: c.model, fused: 0, chunked: c.blocks } : undefined;
       });
       const finish = (bytes: Uint8Array) => {
-        if (isFixed) fixed.set(n, { bytes, options: optionsOf(n), declared: readInputDims(bytes), sessions: new Map(), fallbacks: new Map() });
+        const bound = boundProvider && options.ioBinding?.graphs.includes(n) ? new Map<string, BoundShape>() : undefined;
+        if (isFixed) fixed.set(n, { bytes, options: optionsOf(n), declared: readInputDims(bytes), sessions: new Map(), fallbacks: new Map(), bound });
       };
       for (const rewrite of rewrites) {
         const r = rewrite();
@@ -159,7 +182,8 @@ export class SessionSet {
           { suggestion: 'Re-export the model so that the manifest describes its graphs.' });
       }
     }
-    return new SessionSet(dir, manifest, new Map(entries), options.executionProviders, fixed, chunked, fused);
+    return new SessionSet(dir, manifest, new Map(entries), options.executionProviders, fixed, chunked, fused,
+      { cudaGraph: options.ioBinding?.cudaGraph ?? false, intraOpNumThreads: options.intraOpNumThreads });
   }
 
   has(graph: string): boolean {
@@ -197,7 +221,50 @@ export class SessionSet {
     const fixed = this.fixed.get(graph);
     const binding = fixed ? bindDims(fixed.declared, feeds) : null;
     if (!fixed || !binding || !Object.keys(binding).length) return runSession(session, graph, feeds);
-    return runSession(await this.fixedSession(fixed, binding, session), graph, feeds);
+    const plain = await this.fixedSession(fixed, binding, session);
+    if (!fixed.bound) return runSession(plain, graph, feeds);
+    const key = shapeKey(binding);
+    const shape = fixed.bound.get(key);
+    if (shape?.session && shape.outputDims) {
+      try {
+        return await shape.session.run(feeds, shape.outputDims);
+      } catch (cause) {
+        const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+        throw new InferenceError(`${graph} failed (bound session): ${reason}`, { cause });
+      }
+    }
+    const out = await runSession(plain, graph, feeds);
+    if (!shape) {
+      const made: BoundShape = { outputDims: Object.fromEntries(Object.entries(out).map(([k, v]) => [k, [...v.dims]])) };
+      if (plain === session) {
+        made.failed = 'no fixed-shape session for this shape';
+      } else {
+        try {
+          made.session = BoundSession.create(fixInputDims(fixed.bytes, binding), {
+            provider: this.executionProviders[0] as 'cpu' | 'cuda', cudaGraph: this.binding.cudaGraph,
+            intraOpNumThreads: this.binding.intraOpNumThreads,
+          });
+        } catch (error) {
+          made.failed = error instanceof Error ? error.message : String(error);
+        }
+      }
+      fixed.bound.set(key, made);
+    }
+    return out;
+  }
+
+  /** Graphs run through IOBinding: per graph, the shapes with a bound session and those without, with why. */
+  boundGraphs(): Record<string, { made: string[]; failed: Record<string, string> }> {
+    const report: Record<string, { made: string[]; failed: Record<string, string> }> = {};
+    for (const [graph, fixed] of this.fixed) {
+      if (!fixed.bound) continue;
+      const entries = [...fixed.bound.entries()];
+      report[graph] = {
+        made: entries.filter(([, b]) => b.session).map(([k]) => k),
+        failed: Object.fromEntries(entries.filter(([, b]) => b.failed).map(([k, b]) => [k, b.failed!])),
+      };
+    }
+    return report;
   }
 
   /** The session of `graph` for the input shapes `feeds` would have (made now if new), so that a
@@ -210,13 +277,15 @@ export class SessionSet {
   }
 
   private fixedSession(fixed: FixedShapeGraph, binding: Record<string, number>, dynamic: ort.InferenceSession): Promise<ort.InferenceSession> {
-    const key = Object.entries(binding).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(',');
+    const key = shapeKey(binding);
     let made = fixed.sessions.get(key);
     if (!made) {
       if (fixed.sessions.size >= MAX_FIXED_SHAPES) {
         const [oldest, old] = fixed.sessions.entries().next().value as [string, Promise<ort.InferenceSession>];
         fixed.sessions.delete(oldest);
         void old.then((s) => (s === dynamic ? undefined : s.release()));
+        fixed.bound?.get(oldest)?.session?.release();
+        fixed.bound?.delete(oldest);
       }
       made = createInferenceSession(fixInputDims(fixed.bytes, binding), this.executionProviders, fixed.options)
         .catch((error: unknown) => {
@@ -229,12 +298,18 @@ export class SessionSet {
   }
 
   async release(): Promise<void> {
+    for (const f of this.fixed.values()) for (const b of f.bound?.values() ?? []) b.session?.release();
     const fixed = (await Promise.all([...this.fixed.values()].flatMap((f) => [...f.sessions.values()])))
       .filter((s) => ![...this.sessions.values()].includes(s));
     await Promise.all([...this.sessions.values(), ...fixed].map((s) => s.release()));
     this.sessions.clear();
     this.fixed.clear();
   }
+}
+
+/** A fixed shape's key: its symbolic dimensions, sorted by name (`batch=1,frames=16,...`). */
+function shapeKey(binding: Record<string, number>): string {
+  return Object.entries(binding).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(',');
 }
 
 /**

@@ -184,7 +184,10 @@ export class DurianPipeline {
    * CPU provider's sessions hold memory (memory.ts; default 'balanced').
    */
   static async fromModelDir(dir: string, opts: { executionProviders: readonly string[]; skipVerify?: boolean; fixedShapes?: boolean;
-    memory?: MemoryMode | SessionMemoryOptions }): Promise<DurianPipeline> {
+    memory?: MemoryMode | SessionMemoryOptions;
+    /** The UNet through ONNX Runtime's C API with IOBinding (onnx/capi.ts); 'cuda-graph' also captures
+     * each shape's run as a CUDA graph on the cuda provider. Needs fixed shapes. */
+    ioBinding?: boolean | 'cuda-graph' }): Promise<DurianPipeline> {
     // The graphs run many times per job as one session per input shape (fixed-shape sessions):
     // ORT folds their shape arithmetic, and on CUDA a session fed alternating shapes (the pose
     // guider's 16-frame chunks and its 1-frame blank) re-plans its convolutions at every switch,
@@ -192,7 +195,8 @@ export class DurianPipeline {
     const fixedShapes = opts.fixedShapes ?? true;
     const memory = getSessionMemoryOptions(opts.executionProviders, opts.memory ?? 'balanced');
     const sessions = await SessionSet.create(dir, { executionProviders: opts.executionProviders, skipVerify: opts.skipVerify,
-      fixedShapes: fixedShapes ? ['unet', 'pose_guider', 'vae_decoder'] : [], ...memory.sessions });
+      fixedShapes: fixedShapes ? ['unet', 'pose_guider', 'vae_decoder'] : [], ...memory.sessions,
+      ...(opts.ioBinding ? { ioBinding: { graphs: ['unet'], cudaGraph: opts.ioBinding === 'cuda-graph' } } : {}) });
     try {
       return new DurianPipeline(sessions, readSchedulerConfig(dir), memory.mode, memory.decodeChunk, memory.poseChunk, memory.spillBytes);
     } catch (error) {

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/**
+ * The UNet alone, as a denoising loop calls it, through onnxruntime-node (plain) and through ONNX
+ * Runtime's C API with IOBinding (capi; capi-graph: captured as a CUDA graph on cuda) — src/onnx/capi.ts.
+ * Every binding gets the same fixed-shape graph and feeds; each timed call has a new `sample` and
+ * `timestep` (as each sampler step has) and the same reference and pose features (as the
+ * windows of one call group have from step to step). Prints ms per call, the outputs' largest
+ * difference from the first binding's, and with --json the figures as JSON.
+ * Usage: node bench/bound-unet.js [--model models/durian-synth] [--provider cpu] [--batch 2]
+ *          [--frames 16] [--runs 20] [--binding plain,capi,capi-graph] [--json]   (npm run build first)
+ */
+'use strict';
+const path = require('node:path');
+const { readFileSync } = require('node:fs');
+
+const { ROOT, arg } = require('./common');
+
+const { SessionSet } = require(path.join(ROOT, 'dist/onnx/session-set'));
+const { readInputDims } = require(path.join(ROOT, 'dist/onnx/fix-dims'));
+const { createUniform } = require(path.join(ROOT, 'dist/pipeline/random'));
+
+async function main() {
+  const model = path.resolve(arg('model', path.join(ROOT, 'models/durian-synth')));
+  const provider = arg('provider', 'cpu');
+  const sizes = { batch: +arg('batch', '2'), frames: +arg('frames', '16'), groups: 1, attributes: 1 };
+  const runs = +arg('runs', '20');
+  const bindings = arg('binding', provider === 'cuda' ? 'plain,capi,capi-graph' : 'plain,capi').split(',');
+  const json = process.argv.includes('--json');
+  const manifest = JSON.parse(readFileSync(path.join(model, 'manifest.json'), 'utf8'));
+  const declared = readInputDims(new Uint8Array(readFileSync(path.join(model, manifest.graphs.unet.file))));
+  const rand = createUniform(1);
+  const feeds = {};
+  for (const [name, dims] of Object.entries(declared)) {
+    const shape = dims.map((d) => (typeof d === 'string' ? sizes[d] : d));
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = name === 'timestep' ? 500 : name === 'members' || name === 'weights' ? 1 : rand() * 2 - 1;
+    feeds[name] = { data, dims: shape };
+  }
+  // the samples of the timed calls, made before timing
+  const samples = Array.from({ length: runs }, (_, k) => ({ data: feeds.sample.data.map((v) => v * (1 - k / (2 * runs))), dims: feeds.sample.dims }));
+  const results = [];
+  let first;
+  for (const binding of bindings) {
+    const ioBinding = binding === 'plain' ? undefined : { graphs: ['unet'], cudaGraph: binding === 'capi-graph' };
+    const t0 = performance.now();
+    const set = await SessionSet.create(model, { executionProviders: [provider], graphs: ['unet'], fixedShapes: ['unet'], ioBinding });
+    await set.prepare('unet', feeds);
+    const loadMs = performance.now() - t0;
+    const call = (sample, t) => set.run('unet', { ...feeds, sample, timestep: { data: new Float32Array(sizes.batch).fill(t), dims: [sizes.batch] } });
+    // warm-up: the plain first run of the shape (bound sessions learn their output shapes from it),
+    // then the bound session's first runs (a CUDA graph is captured in these)
+    const w0 = performance.now();
+    for (let i = 0; i < 4; i++) await call(feeds.sample, 500);
+    const warmMs = performance.now() - w0;
+    const check = (await call(feeds.sample, 500)).out_sample.data;
+    const t = performance.now();
+    for (let k = 0; k < runs; k++) await call(samples[k], 900 - k * 40);
+    const ms = (performance.now() - t) / runs;
+    const last = (await call(samples[runs - 1], 900 - (runs - 1) * 40)).out_sample.data;
+    const bound = set.boundGraphs().unet;
+    await set.release();
+    first ??= { check, last };
+    let maxAbs = 0;
+    for (let i = 0; i < check.length; i++) maxAbs = Math.max(maxAbs, Math.abs(check[i] - first.check[i]), Math.abs(last[i] - first.last[i]));
+    results.push({ binding, ms_per_call: +ms.toFixed(2), load_ms: Math.round(loadMs), warmup_ms: Math.round(warmMs), max_abs_diff: maxAbs,
+      bound: bound ? { made: bound.made, failed: bound.failed } : undefined });
+  }
+  const os = require('node:os');
+  const report = { provider, model, sizes, runs, cpus: os.cpus().length, results };
+  if (json) {
+    console.log(JSON.stringify(report, null, 1));
+    return;
+  }
+  console.log(`UNet on ${provider}, batch ${sizes.batch} × ${sizes.frames} frames, ${runs} timed calls (${model})`);
+  for (const r of results) {
+    console.log(`${r.binding.padEnd(11)} ${r.ms_per_call.toFixed(2).padStart(9)} ms per call   load ${r.load_ms} ms, warm-up ${r.warmup_ms} ms, `
+      + `max |Δ| vs ${results[0].binding} ${r.max_abs_diff.toExponential(2)}`
+      + (r.bound && Object.keys(r.bound.failed).length ? `; NOT BOUND: ${JSON.stringify(r.bound.failed)}` : ''));
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
