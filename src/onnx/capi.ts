@@ -398,7 +398,11 @@ export class BoundSession {
       // the copies above ran on the default stream; the provider's own stream must see them
       if (this.cuda.synchronize() !== 0) throw new ProviderError('cudaDeviceSynchronize failed before the run');
     }
-    await this.api.okAsync('RunWithBinding', this.session, this.runOptions, this.binding);
+    // on the CPU in a worker thread (a run takes long enough to hold up progress output); on CUDA on
+    // this thread: a CUDA run from koffi's worker threads crashed the process on the H200 host
+    // (SIGSEGV, this session's device calls), and a GPU run returns in milliseconds
+    if (this.cuda) this.api.ok('RunWithBinding', this.session, this.runOptions, this.binding);
+    else await this.api.okAsync('RunWithBinding', this.session, this.runOptions, this.binding);
     if (this.cuda) this.api.ok('SynchronizeBoundOutputs', this.binding);
     this.runs++;
     const result: Record<string, FloatArray> = {};

@@ -253,6 +253,11 @@ export class SessionSet {
     return out;
   }
 
+  /** Whether bound graphs are captured as CUDA graphs. */
+  get cudaGraphs(): boolean {
+    return this.binding.cudaGraph && this.executionProviders[0] === 'cuda';
+  }
+
   /** Graphs run through IOBinding: per graph, the shapes with a bound session and those without, with why. */
   boundGraphs(): Record<string, { made: string[]; failed: Record<string, string> }> {
     const report: Record<string, { made: string[]; failed: Record<string, string> }> = {};

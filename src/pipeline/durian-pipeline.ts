@@ -186,17 +186,19 @@ export class DurianPipeline {
   static async fromModelDir(dir: string, opts: { executionProviders: readonly string[]; skipVerify?: boolean; fixedShapes?: boolean;
     memory?: MemoryMode | SessionMemoryOptions;
     /** The UNet through ONNX Runtime's C API with IOBinding (onnx/capi.ts); 'cuda-graph' also captures
-     * each shape's run as a CUDA graph on the cuda provider. Needs fixed shapes. */
+     * each shape's run as a CUDA graph on the cuda provider. Needs fixed shapes. Default: 'cuda-graph'
+     * on cuda (the fastest there, same frames: docs/performance.md), off elsewhere. */
     ioBinding?: boolean | 'cuda-graph' }): Promise<DurianPipeline> {
     // The graphs run many times per job as one session per input shape (fixed-shape sessions):
     // ORT folds their shape arithmetic, and on CUDA a session fed alternating shapes (the pose
     // guider's 16-frame chunks and its 1-frame blank) re-plans its convolutions at every switch,
     // 37–80 ms each (docs/performance.md).
     const fixedShapes = opts.fixedShapes ?? true;
+    const ioBinding = opts.ioBinding ?? (opts.executionProviders[0] === 'cuda' ? 'cuda-graph' : false);
     const memory = getSessionMemoryOptions(opts.executionProviders, opts.memory ?? 'balanced');
     const sessions = await SessionSet.create(dir, { executionProviders: opts.executionProviders, skipVerify: opts.skipVerify,
       fixedShapes: fixedShapes ? ['unet', 'pose_guider', 'vae_decoder'] : [], ...memory.sessions,
-      ...(opts.ioBinding ? { ioBinding: { graphs: ['unet'], cudaGraph: opts.ioBinding === 'cuda-graph' } } : {}) });
+      ...(ioBinding && fixedShapes ? { ioBinding: { graphs: ['unet'], cudaGraph: ioBinding === 'cuda-graph' } } : {}) });
     try {
       return new DurianPipeline(sessions, readSchedulerConfig(dir), memory.mode, memory.decodeChunk, memory.poseChunk, memory.spillBytes);
     } catch (error) {
@@ -207,6 +209,16 @@ export class DurianPipeline {
 
   get manifest(): Manifest {
     return this.sessions.manifest;
+  }
+
+  /**
+   * How the UNet ran: 'plain' (onnxruntime-node), 'iobinding' or 'cuda-graph' (the C API,
+   * onnx/capi.ts), with the reason for any shape that fell back to the plain session.
+   */
+  unetBinding(): { mode: 'plain' | 'iobinding' | 'cuda-graph'; fallbacks: Record<string, string> } {
+    const bound = this.sessions.boundGraphs().unet;
+    if (!bound || !bound.made.length) return { mode: 'plain', fallbacks: bound?.failed ?? {} };
+    return { mode: this.sessions.cudaGraphs ? 'cuda-graph' : 'iobinding', fallbacks: bound.failed };
   }
 
   async release(): Promise<void> {

@@ -35,7 +35,8 @@ describe('durian animate / interpolate / guide / batch on the tiny model', () =>
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const json = JSON.parse(r.stdout);
-    expect(json).toMatchObject({ ok: true, output: out, frames: 6, fps: 25, seed: 0, provider: 'cpu', memory: 'balanced' });
+    expect(json).toMatchObject({ ok: true, output: out, frames: 6, fps: 25, seed: 0, provider: 'cpu', memory: 'balanced',
+      unet_binding: { mode: 'plain', fallbacks: {} } });
     expect(json.modelSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(Object.keys(json.timings)).toEqual(expect.arrayContaining(['references', 'unet', 'decode', 'encode']));
     expect(json.analysis.identity).toBe('sidecar keypoints, sidecar masks');

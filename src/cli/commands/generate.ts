@@ -128,7 +128,7 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
     if (flags.profile) formatProfile(loadMs, result.timings, result.steps, loaded.providers).forEach((l) => ctx.stderr(l));
     if (flags.json) {
       ctx.stdout(JSON.stringify({ ok: true, ...result, provider: loaded.providers[0], providers: loaded.providers, fallbacks: loaded.fallbacks,
-        memory: loaded.pipeline.memoryMode }));
+        memory: loaded.pipeline.memoryMode, unet_binding: loaded.pipeline.unetBinding() }));
     }
     else if (!process.stderr.isTTY) ctx.stdout(result.output);
   } catch (error) {
