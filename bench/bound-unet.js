@@ -11,13 +11,10 @@
  */
 'use strict';
 const path = require('node:path');
-const { readFileSync } = require('node:fs');
 
-const { ROOT, arg } = require('./common');
+const { ROOT, arg, graphFeeds } = require('./common');
 
 const { SessionSet } = require(path.join(ROOT, 'dist/onnx/session-set'));
-const { readInputDims } = require(path.join(ROOT, 'dist/onnx/fix-dims'));
-const { createUniform } = require(path.join(ROOT, 'dist/pipeline/random'));
 
 async function main() {
   const model = path.resolve(arg('model', path.join(ROOT, 'models/durian-synth')));
@@ -26,17 +23,7 @@ async function main() {
   const runs = +arg('runs', '20');
   const bindings = arg('binding', provider === 'cuda' ? 'plain,capi,capi-graph' : 'plain,capi').split(',');
   const json = process.argv.includes('--json');
-  const manifest = JSON.parse(readFileSync(path.join(model, 'manifest.json'), 'utf8'));
-  const declared = readInputDims(new Uint8Array(readFileSync(path.join(model, manifest.graphs.unet.file))));
-  const rand = createUniform(1);
-  const feeds = {};
-  for (const [name, dims] of Object.entries(declared)) {
-    const shape = dims.map((d) => (typeof d === 'string' ? sizes[d] : d));
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    for (let i = 0; i < n; i++) data[i] = name === 'timestep' ? 500 : name === 'members' || name === 'weights' ? 1 : rand() * 2 - 1;
-    feeds[name] = { data, dims: shape };
-  }
+  const { feeds } = graphFeeds(model, 'unet', sizes);
   // the samples of the timed calls, made before timing
   const samples = Array.from({ length: runs }, (_, k) => ({ data: feeds.sample.data.map((v) => v * (1 - k / (2 * runs))), dims: feeds.sample.dims }));
   const results = [];

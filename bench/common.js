@@ -28,4 +28,27 @@ function caseRun(c) {
   return { inputs, opts };
 }
 
-module.exports = { ROOT, arg, caseRun };
+/**
+ * Seeded feeds for every input of one graph of a model directory: its declared dims with the
+ * symbolic ones from `sizes` (batch, frames, groups, attributes), uniform in [-1, 1) except the
+ * timestep (500) and the group members and weights (1). Returns { declared, feeds }.
+ */
+function graphFeeds(model, graph, sizes) {
+  const { readFileSync } = require('node:fs');
+  const { readInputDims } = require(path.join(ROOT, 'dist/onnx/fix-dims'));
+  const { createUniform } = require(path.join(ROOT, 'dist/pipeline/random'));
+  const manifest = JSON.parse(readFileSync(path.join(model, 'manifest.json'), 'utf8'));
+  const declared = readInputDims(new Uint8Array(readFileSync(path.join(model, manifest.graphs[graph].file))));
+  const rand = createUniform(1);
+  const feeds = {};
+  for (const [name, dims] of Object.entries(declared)) {
+    const shape = dims.map((d) => (typeof d === 'string' ? sizes[d] : d));
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = name === 'timestep' ? 500 : name === 'members' || name === 'weights' ? 1 : rand() * 2 - 1;
+    feeds[name] = { data, dims: shape };
+  }
+  return { declared, feeds };
+}
+
+module.exports = { ROOT, arg, caseRun, graphFeeds };

@@ -9,11 +9,9 @@
 'use strict';
 const path = require('node:path');
 
-const { ROOT, arg } = require('./common');
+const { ROOT, arg, graphFeeds } = require('./common');
 
 const { SessionSet } = require(path.join(ROOT, 'dist/onnx/session-set'));
-const { readInputDims } = require(path.join(ROOT, 'dist/onnx/fix-dims'));
-const { createUniform } = require(path.join(ROOT, 'dist/pipeline/random'));
 
 async function main() {
   const model = path.resolve(arg('model', path.join(ROOT, 'models/durian-synth')));
@@ -21,18 +19,7 @@ async function main() {
   const graph = arg('graph', 'unet');
   const sizes = { batch: +arg('batch', '1'), frames: +arg('frames', '16'), groups: 1, attributes: 1 };
   const runs = +arg('runs', '10');
-  const { readFileSync } = require('node:fs');
-  const manifest = JSON.parse(readFileSync(path.join(model, 'manifest.json'), 'utf8'));
-  const declared = readInputDims(new Uint8Array(readFileSync(path.join(model, manifest.graphs[graph].file))));
-  const rand = createUniform(1);
-  const feeds = {};
-  for (const [name, dims] of Object.entries(declared)) {
-    const shape = dims.map((d) => (typeof d === 'string' ? sizes[d] : d));
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    for (let i = 0; i < n; i++) data[i] = name === 'timestep' ? 500 : name === 'members' || name === 'weights' ? 1 : rand() * 2 - 1;
-    feeds[name] = { data, dims: shape };
-  }
+  const { feeds } = graphFeeds(model, graph, sizes);
   const results = {};
   for (const mode of ['dynamic', 'fixed']) {
     const t0 = performance.now();

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { renderKeypoints, type KeypointSpec } from '../../../src/media/keypoint-render';
 import { BoundSession, OrtCApi } from '../../../src/onnx/capi';
 import { fixInputDims, readInputDims } from '../../../src/onnx/fix-dims';
 import { SessionSet } from '../../../src/onnx/session-set';
-import { DurianPipeline, type RunInputs, type RunOptions } from '../../../src/pipeline/durian-pipeline';
+import { DurianPipeline, type RunOptions } from '../../../src/pipeline/durian-pipeline';
+import { goldenInputs } from '../pipeline/golden-inputs';
 import { unetFeeds } from './unet-feeds';
 
 const MODEL = path.resolve(__dirname, '..', '..', 'fixtures', 'onnx-tiny');
@@ -61,24 +61,12 @@ describe('ONNX Runtime C API with IOBinding (capi.ts)', () => {
   });
 
   it('runs the whole pipeline\'s UNet bound, to the same frames', async () => {
-    const golden = JSON.parse(readFileSync(path.join(MODEL, 'golden.json'), 'utf8')) as {
-      size: number; portrait: number[]; portrait_mask: number[]; attr: number[]; attr_mask: number[]; keypoints: number[][];
-    };
     const frames = 5;
     const options: RunOptions = { numInferenceSteps: 3, guidanceScale: 2.5, seed: 9, scheduler: 'ddim', window: 3, overlap: 1 };
     const run = async (ioBinding: boolean) => {
       const p = await DurianPipeline.fromModelDir(MODEL, { executionProviders: ['cpu'], ioBinding });
       try {
-        const spec = p.manifest.keypoint_image as KeypointSpec;
-        const inputs: RunInputs = {
-          portrait: { image: Float32Array.from(golden.portrait), mask: Float32Array.from(golden.portrait_mask) },
-          attributes: [{ image: Float32Array.from(golden.attr), mask: Float32Array.from(golden.attr_mask) }],
-          groups: [[0]],
-          weights: new Float32Array(frames).fill(1),
-          poseImages: Array.from({ length: frames }, (_, i) =>
-            renderKeypoints(Float32Array.from(golden.keypoints[i % golden.keypoints.length]!), golden.size, golden.size, spec)),
-        };
-        const out = await p.run(inputs, options);
+        const out = await p.run(goldenInputs(p, frames), options);
         return { frames: out.frames, bound: p.sessions.boundGraphs() };
       } finally {
         await p.release();

@@ -1,36 +1,11 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { renderKeypoints, type KeypointSpec } from '../../../src/media/keypoint-render';
-import { DurianPipeline, type RunInputs, type RunOptions } from '../../../src/pipeline/durian-pipeline';
+import { DurianPipeline, type RunOptions } from '../../../src/pipeline/durian-pipeline';
 import { ORT_DEFAULT_MEMORY, type SessionMemoryOptions } from '../../../src/pipeline/memory';
+import { goldenInputs } from './golden-inputs';
 
 const MODEL = path.resolve(__dirname, '..', '..', 'fixtures', 'onnx-tiny');
 const TIMEOUT_MS = 180_000;
-
-interface Golden {
-  size: number;
-  portrait: number[];
-  portrait_mask: number[];
-  attr: number[];
-  attr_mask: number[];
-  keypoints: number[][];
-}
-
-const golden = JSON.parse(readFileSync(path.join(MODEL, 'golden.json'), 'utf8')) as Golden;
-
-/** The golden case's references and `frames` keypoint images (its keypoints over and over). */
-function inputs(p: DurianPipeline, frames: number): RunInputs {
-  const spec = p.manifest.keypoint_image as KeypointSpec;
-  return {
-    portrait: { image: Float32Array.from(golden.portrait), mask: Float32Array.from(golden.portrait_mask) },
-    attributes: [{ image: Float32Array.from(golden.attr), mask: Float32Array.from(golden.attr_mask) }],
-    groups: [[0]],
-    weights: new Float32Array(frames).fill(1),
-    poseImages: Array.from({ length: frames }, (_, i) =>
-      renderKeypoints(Float32Array.from(golden.keypoints[i % golden.keypoints.length]!), golden.size, golden.size, spec)),
-  };
-}
 
 // several overlapping windows, so that frames are final at different times
 const OPTIONS: RunOptions = { numInferenceSteps: 2, guidanceScale: 2.5, seed: 5, scheduler: 'ddim', window: 3, overlap: 1 };
@@ -46,7 +21,7 @@ const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math
 async function framesOf(memory: Parameters<typeof DurianPipeline.fromModelDir>[1]['memory']): Promise<Float32Array[]> {
   const p = await DurianPipeline.fromModelDir(MODEL, { executionProviders: ['cpu'], memory });
   try {
-    return (await p.run(inputs(p, FRAMES), OPTIONS)).frames;
+    return (await p.run(goldenInputs(p, FRAMES), OPTIONS)).frames;
   } finally {
     await p.release();
   }
@@ -75,7 +50,7 @@ describe('pipeline memory: the same frames however they are held (tiny model, CP
       expect(p.sessions.chunkedAttention()).toEqual({});
       const streamed: Float32Array[] = [];
       const order: number[] = [];
-      const result = await p.run(inputs(p, FRAMES), {
+      const result = await p.run(goldenInputs(p, FRAMES), {
         ...OPTIONS,
         onFrame: async (frame, i) => {
           order.push(i);
