@@ -66,6 +66,10 @@ class TrainConfig:
     # VAE stage: train the decoder alone, the encoder (and so the latent space) held as it is — lets
     # stage 1 start on a latent space the VAE's later chunks no longer move
     vae_freeze_encoder: bool = False
+    # VAE stage: weight of a texture term (components.vae_loss) that compares the local amount of
+    # fine detail, not its phase, so that the decoder is not rewarded for drawing a pattern it cannot
+    # place (hair strands) as a flat average; 0 leaves the loss as it was
+    vae_texture_weight: float = 0.0
     # parser stage: degrade the training images (blur, lost resolution, noise, blotches) so that the
     # parser also reads generated frames, which are softer than renders (data/augment.degrade)
     parser_degrade: bool = False
@@ -133,7 +137,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
 # what may change between chunks of one run (`train --resume key=value`): the recipe, not the
 # architecture, the noise schedule, the latent scale or the data split
 RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
-                       "min_snr_gamma", "min_snr_floor", "channel_loss_weights", "cross_identity", "kl_weight", "vae_freeze_encoder", "batch_size", "frames",
+                       "min_snr_gamma", "min_snr_floor", "channel_loss_weights", "cross_identity", "kl_weight", "vae_freeze_encoder", "vae_texture_weight", "batch_size", "frames",
                        "clip_sampling", "clip_stride", "align_attribute", "parser_degrade",
                        "model.temporal_min_t")
 

@@ -10,6 +10,8 @@ Health of a trained VAE on held-out SynthPortrait renders (identities from the c
 - eye symmetry: L1 in the left-eye and right-eye boxes (iBUG 42–47 and 36–41) per render; the mean
   left − right difference with its bootstrap 95 % interval, and relative to the mean eye error.
 - round-trip PSNR / SSIM (metrics.py convention) and the mouth-region L1.
+- fine detail kept: `metrics.detail_ratio` of the decoded renders against the renders (1 keeps all
+  of it; hair strands drawn as a flat fill bring it well below).
 - latent use: per latent channel the posterior's mean σ and the spread of its mean μ over the
   renders; a channel whose σ stays near the prior's 1 carries almost nothing (posterior collapse:
   the KL term made it cheaper to leave the channel at the prior than to encode detail in it). The
@@ -138,6 +140,8 @@ def vae_health(vae: nn.Module, renders: Renders) -> dict:
         "layer_peak_ratio": {n: float(r.max()) for n, r in zip(names, ratios)},
         "left_eye_l1": left.tolist(), "right_eye_l1": right.tolist(),
         "mouth_l1": metrics.region_l1(rec, x, mouth_box),
+        "detail_ratio": metrics.detail_ratio(rec, x),
+        "detail_ratio_per_render": [metrics.detail_ratio(rec[i:i + 1], x[i:i + 1]) for i in range(len(x))],
         "eye_diff": diff, "eye_asymmetry": asym,
         "peak_ok": peak <= PEAK_BOUND, "eyes_ok": asym <= EYE_ASYMMETRY_BOUND,
         "ok": peak <= PEAK_BOUND and asym <= EYE_ASYMMETRY_BOUND,
@@ -174,7 +178,7 @@ def main(argv=None) -> None:
           f"at {h['peak_at']}; renders whose peak is in the left eye: {100 * h['peak_in_left_eye_fraction']:.0f} %\n"
           f"eye L1 left {np.mean(h['left_eye_l1']):.4f} right {np.mean(h['right_eye_l1']):.4f}: left − right "
           f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] (bootstrap 95 %), asymmetry {h['eye_asymmetry']:.2f} "
-          f"(bound {EYE_ASYMMETRY_BOUND:g}); mouth L1 {h['mouth_l1']:.4f}\n"
+          f"(bound {EYE_ASYMMETRY_BOUND:g}); mouth L1 {h['mouth_l1']:.4f}; fine detail kept {h['detail_ratio']:.3f}\n"
           f"latent: {h['latent']['active']} of {h['latent']['channels']} channels in use (mean σ < {ACTIVE_SIGMA:g}; "
           f"σ per channel {' '.join(f'{s:.2f}' for s in h['latent']['sigma'])}), KL {h['latent']['kl_nats']:.0f} nats a render\n"
           f"{'OK' if h['ok'] else 'FAIL'}")

@@ -7,7 +7,17 @@ import pytest
 import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from durian_export.metrics import REGIONS, erode, keypoint_box, paired_bootstrap, psnr, region_errors, region_l1, ssim
+from durian_export.metrics import (
+    REGIONS,
+    detail_ratio,
+    erode,
+    keypoint_box,
+    paired_bootstrap,
+    psnr,
+    region_errors,
+    region_l1,
+    ssim,
+)
 
 
 def _pair(seed=0, n=2, size=32, noise=0.1):
@@ -87,3 +97,20 @@ def test_paired_bootstrap_interval_on_known_data():
     assert paired_bootstrap([1.0, 2.0], [1.0, 2.0]) == {"n": 2, "mean": 0.0, "low": 0.0, "high": 0.0}
     with pytest.raises(ValueError):
         paired_bootstrap([1.0], [2.0])
+
+
+def test_detail_ratio_falls_for_a_smoothed_image_and_rises_with_noise():
+    g = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    strands = (0.5 + 0.4 * torch.sin(2 * math.pi * (xx + 0.3 * yy) / 4)).expand(1, 3, 64, 64).contiguous()
+    assert detail_ratio(strands, strands) == pytest.approx(1.0)
+    smooth = torch.nn.functional.avg_pool2d(strands, 5, stride=1, padding=2, count_include_pad=False)
+    assert detail_ratio(smooth, strands) < 0.2
+    noisy = strands + 0.05 * torch.randn(strands.shape, generator=g)
+    assert detail_ratio(noisy, strands) > 1.05
+    # PSNR hardly tells a flat fill of the right colour from a strand pattern that is off by half its period
+    flat = torch.full_like(strands, 0.5)
+    shifted = torch.roll(strands, 2, dims=-1)
+    assert psnr(flat, strands) > psnr(shifted, strands)
+    assert detail_ratio(shifted, strands) == pytest.approx(1.0, abs=0.05)
+

@@ -911,3 +911,34 @@ def test_grow_adds_blocks_that_leave_the_function_alone_and_train_on(tmp_path):
     after = load_model(tmp_path / "g")
     k = "unet.down.0.1.res.conv2.weight"
     assert float(new.state_dict()[k].abs().max()) == 0 and float(after.state_dict()[k].abs().max()) > 0
+
+
+def test_texture_term_ignores_where_the_detail_lies_and_l1_prefers_the_flat_fill():
+    """vae_texture_weight's term (components.texture_loss): a strand pattern shifted by half its
+    period costs a small fraction of what a flat fill costs, where L1 prefers the flat fill; the
+    weight adds exactly that term to the VAE loss, and 0 leaves the loss as it was."""
+    import math
+
+    from durian_export.components import texture_loss, vae_loss
+
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    x = (0.8 * torch.sin(2 * math.pi * (xx + 0.3 * yy) / 4)).expand(1, 3, 64, 64).contiguous()  # in [-1, 1]
+    shifted, flat = torch.roll(x, 2, dims=-1), torch.zeros_like(x)
+    assert texture_loss(shifted, x) < 0.1 * texture_loss(flat, x)
+    assert (flat - x).abs().mean() < (shifted - x).abs().mean()
+
+    torch.manual_seed(0)
+    model = Durian(tiny_cfg())
+    size = model.cfg.model.image_size
+    images = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(1))
+    noise_shape = model.vae.encoder(images * 2 - 1)[0].shape
+    noise = torch.randn(noise_shape, generator=torch.Generator().manual_seed(2))
+    base = vae_loss(model, images, None, noise)
+    model.cfg.vae_texture_weight = 0.5
+    with_term = vae_loss(model, images, None, noise)
+    with torch.no_grad():
+        mean, logvar = model.vae.encoder(images * 2 - 1)
+        rec = model.vae.decoder(mean + noise * torch.exp(0.5 * logvar))
+        term = float(texture_loss(rec, images * 2 - 1))
+    assert term > 0
+    assert float(with_term - base) == pytest.approx(0.5 * term, rel=1e-4)
