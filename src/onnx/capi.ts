@@ -16,7 +16,8 @@
 import path from 'node:path';
 
 import { ProviderError } from '../errors';
-import type { FloatArray } from './tensor';
+import { ortLibraryDir } from './runtime';
+import { feedMismatch, sizeOf, type FloatArray } from './tensor';
 
 /** The parts of koffi used here (it is loaded lazily: a machine without it, or without its prebuilt
  * binary, still runs the plain binding). */
@@ -64,14 +65,12 @@ const SLOT = {
   CreateMemoryInfo: 68,
   AllocatorFree: 76,
   GetAllocatorWithDefaultOptions: 78,
-  ReleaseEnv: 92,
   ReleaseStatus: 93,
   ReleaseMemoryInfo: 94,
   ReleaseSession: 95,
   ReleaseValue: 96,
   ReleaseRunOptions: 97,
   ReleaseSessionOptions: 100,
-  AddSessionConfigEntry: 130,
   CreateAllocator: 131,
   ReleaseAllocator: 132,
   RunWithBinding: 133,
@@ -79,7 +78,6 @@ const SLOT = {
   ReleaseIoBinding: 135,
   BindInput: 136,
   BindOutput: 137,
-  SynchronizeBoundInputs: 202,
   SynchronizeBoundOutputs: 203,
   SessionOptionsAppendExecutionProvider_CUDA_V2: 204,
   CreateCUDAProviderOptions: 205,
@@ -100,9 +98,12 @@ interface Fns {
   [name: string]: (...args: unknown[]) => unknown;
 }
 
-/** Where onnxruntime-node keeps its runtime library (and the provider libraries beside it). */
-export function ortLibraryDir(): string {
-  return path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+/** Throws the message of a non-null OrtStatus `status` (and releases it). */
+function throwStatus(fns: Fns, status: unknown, what: string): void {
+  if (status == null || status === 0n) return;
+  const message = fns.GetErrorMessage!(status) as string;
+  fns.ReleaseStatus!(status);
+  throw new Error(`${what}: ${message}`);
 }
 
 /** The C API of the runtime onnxruntime-node ships, or why it cannot be reached. */
@@ -172,14 +173,12 @@ export class OrtCApi {
       CreateMemoryInfo: [S, ['const char*', 'int', 'int', 'int', out(P)]],
       AllocatorFree: [S, [P, P]],
       GetAllocatorWithDefaultOptions: [S, [out(P)]],
-      ReleaseEnv: ['void', [P]],
       ReleaseStatus: ['void', [P]],
       ReleaseMemoryInfo: ['void', [P]],
       ReleaseSession: ['void', [P]],
       ReleaseValue: ['void', [P]],
       ReleaseRunOptions: ['void', [P]],
       ReleaseSessionOptions: ['void', [P]],
-      AddSessionConfigEntry: [S, [P, 'const char*', 'const char*']],
       CreateAllocator: [S, [P, P, out(P)]],
       ReleaseAllocator: ['void', [P]],
       RunWithBinding: [S, [P, P, P]],
@@ -187,7 +186,6 @@ export class OrtCApi {
       ReleaseIoBinding: ['void', [P]],
       BindInput: [S, [P, 'const char*', P]],
       BindOutput: [S, [P, 'const char*', P]],
-      SynchronizeBoundInputs: [S, [P]],
       SynchronizeBoundOutputs: [S, [P]],
       SessionOptionsAppendExecutionProvider_CUDA_V2: [S, [P, P]],
       CreateCUDAProviderOptions: [S, [out(P)]],
@@ -201,12 +199,7 @@ export class OrtCApi {
       fns[name] = koffi.decode(koffi.decode(api, slot * 8, 'void*'), proto) as Fns[string];
     }
     const env: unknown[] = [null];
-    const status = fns.CreateEnv!(ORT_LOGGING_LEVEL_ERROR, 'durian', env);
-    if (status != null) {
-      const message = fns.GetErrorMessage!(status) as string;
-      fns.ReleaseStatus!(status);
-      throw new Error(`CreateEnv: ${message}`);
-    }
+    throwStatus(fns, fns.CreateEnv!(ORT_LOGGING_LEVEL_ERROR, 'durian', env), 'CreateEnv');
     return new OrtCApi(koffi, fns, version, env[0]);
   }
 
@@ -217,10 +210,7 @@ export class OrtCApi {
 
   /** Throws the message of a non-null OrtStatus (and releases it). */
   check(status: unknown, what: string): void {
-    if (status == null || status === 0n) return;
-    const message = this.fns.GetErrorMessage!(status) as string;
-    this.fns.ReleaseStatus!(status);
-    throw new Error(`${what}: ${message}`);
+    throwStatus(this.fns, status, what);
   }
 
   /** Calls an OrtStatus-returning member and throws its error. */
@@ -383,11 +373,8 @@ export class BoundSession {
   /** Runs the session: `feeds` for every input, `outputDims` the shape of every output. */
   async run(feeds: Record<string, FloatArray>, outputDims: Record<string, readonly number[]>): Promise<Record<string, FloatArray>> {
     if (this.released) throw new ProviderError('the bound session was released');
-    const missing = this.inputNames.filter((n) => !(n in feeds));
-    const extra = Object.keys(feeds).filter((n) => !this.inputNames.includes(n));
-    if (missing.length || extra.length) {
-      throw new ProviderError(`feeds do not match the graph (missing: ${missing.join(', ') || '-'}; unexpected: ${extra.join(', ') || '-'})`);
-    }
+    const mismatch = feedMismatch(this.inputNames, feeds);
+    if (mismatch) throw new ProviderError(mismatch);
     for (const name of this.inputNames) this.feed(name, feeds[name]!);
     for (const name of this.outputNames) {
       const dims = outputDims[name];
@@ -448,7 +435,7 @@ export class BoundSession {
     const shape = BigInt64Array.from(dims.map((d) => BigInt(d)));
     const value = this.api.out('CreateTensorAsOrtValue', this.allocator, shape, dims.length, ONNX_TENSOR_FLOAT);
     const data = this.api.out('GetTensorMutableData', value);
-    const b: Buffer = { dims: [...dims], bytes: dims.reduce((a, d) => a * d, 1) * 4, value, data };
+    const b: Buffer = { dims: [...dims], bytes: sizeOf(dims) * 4, value, data };
     map.set(name, b);
     this.api.ok(bind, this.binding, name, value);
     return b;

@@ -29,6 +29,11 @@ export function listOrtBackends(): OrtBackendInfo[] {
   return ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
 }
 
+/** Where onnxruntime-node keeps its runtime library and the provider libraries it loads beside it. */
+export function ortLibraryDir(): string {
+  return path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+}
+
 /**
  * Whether a provider that onnxruntime-node loads from a separate library (CUDA, TensorRT) has
  * that library installed beside the binding; bundled providers always count as present.
@@ -38,8 +43,7 @@ export function hasProviderLibrary(provider: string): boolean {
   const backend = listOrtBackends().find((b) => b.name === provider);
   if (!backend) return false;
   if (backend.bundled) return true;
-  const binDir = path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
-  return existsSync(path.join(binDir, `libonnxruntime_providers_${provider}.so`));
+  return existsSync(path.join(ortLibraryDir(), `libonnxruntime_providers_${provider}.so`));
 }
 
 /** Creates a session from a file path or serialized model bytes on the given providers. */

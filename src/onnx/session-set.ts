@@ -7,12 +7,12 @@ import path from 'node:path';
 
 import { InferenceError, ModelFileError } from '../errors';
 import { chunkAttention, DEFAULT_CHUNK_ATTENTION, type ChunkAttentionOptions } from './chunk-attention';
-import { BoundSession } from './capi';
+import { BoundSession, type BoundSessionOptions } from './capi';
 import { bindDims, fixInputDims, readInputDims } from './fix-dims';
 import { fuseAttention, type FuseAttentionOptions } from './fuse-attention';
 import { compareGraphInputs, readManifest, verifyModelFiles, type GraphEntry, type Manifest } from './manifest';
 import { createInferenceSession, ort } from './runtime';
-import { fromOrtTensor, toOrtTensor, type FloatArray } from './tensor';
+import { feedMismatch, fromOrtTensor, toOrtTensor, type FloatArray } from './tensor';
 
 export interface SessionSetOptions {
   executionProviders: readonly string[];
@@ -92,7 +92,8 @@ export class SessionSet {
     private readonly fixed: Map<string, FixedShapeGraph>,
     private readonly chunked: ReadonlyMap<string, number>,
     private readonly fused: ReadonlyMap<string, number>,
-    private readonly binding: { cudaGraph: boolean; intraOpNumThreads?: number },
+    /** How bound graphs' sessions are made (undefined: no IOBinding). */
+    private readonly boundOptions: BoundSessionOptions | undefined,
   ) {}
 
   /** Reads the manifest, verifies every graph's sha256, creates the sessions in parallel. */
@@ -121,7 +122,9 @@ export class SessionSet {
     const fixed = new Map<string, FixedShapeGraph>();
     // IOBinding through the C API: only where a provider it knows runs first
     const first = options.executionProviders[0];
-    const boundProvider = first === 'cpu' || first === 'cuda' ? first : undefined;
+    const boundOptions: BoundSessionOptions | undefined = options.ioBinding && (first === 'cpu' || first === 'cuda')
+      ? { provider: first, cudaGraph: options.ioBinding.cudaGraph ?? false, intraOpNumThreads: options.intraOpNumThreads }
+      : undefined;
     const chunked = new Map<string, number>();
     const fused = new Map<string, number>();
     // a graph with rewritten attention loads from the first of its rewrites that loads (fused, then
@@ -148,7 +151,7 @@ export class SessionSet {
         return c.blocks > 0 ? { bytes: c.model, fused: 0, chunked: c.blocks } : undefined;
       });
       const finish = (bytes: Uint8Array) => {
-        const bound = boundProvider && options.ioBinding?.graphs.includes(n) ? new Map<string, BoundShape>() : undefined;
+        const bound = boundOptions && options.ioBinding?.graphs.includes(n) ? new Map<string, BoundShape>() : undefined;
         if (isFixed) fixed.set(n, { bytes, options: optionsOf(n), declared: readInputDims(bytes), sessions: new Map(), fallbacks: new Map(), bound });
       };
       for (const rewrite of rewrites) {
@@ -182,8 +185,7 @@ export class SessionSet {
           { suggestion: 'Re-export the model so that the manifest describes its graphs.' });
       }
     }
-    return new SessionSet(dir, manifest, new Map(entries), options.executionProviders, fixed, chunked, fused,
-      { cudaGraph: options.ioBinding?.cudaGraph ?? false, intraOpNumThreads: options.intraOpNumThreads });
+    return new SessionSet(dir, manifest, new Map(entries), options.executionProviders, fixed, chunked, fused, boundOptions);
   }
 
   has(graph: string): boolean {
@@ -240,10 +242,7 @@ export class SessionSet {
         made.failed = 'no fixed-shape session for this shape';
       } else {
         try {
-          made.session = BoundSession.create(fixInputDims(fixed.bytes, binding), {
-            provider: this.executionProviders[0] as 'cpu' | 'cuda', cudaGraph: this.binding.cudaGraph,
-            intraOpNumThreads: this.binding.intraOpNumThreads,
-          });
+          made.session = BoundSession.create(fixInputDims(fixed.bytes, binding), this.boundOptions!);
         } catch (error) {
           made.failed = error instanceof Error ? error.message : String(error);
         }
@@ -255,7 +254,7 @@ export class SessionSet {
 
   /** Whether bound graphs are captured as CUDA graphs. */
   get cudaGraphs(): boolean {
-    return this.binding.cudaGraph && this.executionProviders[0] === 'cuda';
+    return this.boundOptions?.provider === 'cuda' && this.boundOptions.cudaGraph === true;
   }
 
   /** Graphs run through IOBinding: per graph, the shapes with a bound session and those without, with why. */
@@ -323,11 +322,8 @@ function shapeKey(binding: Record<string, number>): string {
  */
 export async function runSession(session: ort.InferenceSession, graph: string, feeds: Record<string, FloatArray>,
   label = graph): Promise<Record<string, FloatArray>> {
-  const missing = session.inputNames.filter((n) => !(n in feeds));
-  const extra = Object.keys(feeds).filter((n) => !session.inputNames.includes(n));
-  if (missing.length || extra.length) {
-    throw new InferenceError(`${graph}: feeds do not match the graph (missing: ${missing.join(', ') || '-'}; unexpected: ${extra.join(', ') || '-'})`);
-  }
+  const mismatch = feedMismatch(session.inputNames, feeds);
+  if (mismatch) throw new InferenceError(`${graph}: ${mismatch}`);
   const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrtTensor(v)]));
   let out: ort.InferenceSession.OnnxValueMapType;
   try {

@@ -23,3 +23,11 @@ export function fromOrtTensor(t: ort.Tensor): FloatArray {
 export function sizeOf(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
+
+/** Why `feeds` do not match a graph's `inputNames` (a missing or an unexpected name), or undefined. */
+export function feedMismatch(inputNames: readonly string[], feeds: Readonly<Record<string, unknown>>): string | undefined {
+  const missing = inputNames.filter((n) => !(n in feeds));
+  const extra = Object.keys(feeds).filter((n) => !inputNames.includes(n));
+  if (!missing.length && !extra.length) return undefined;
+  return `feeds do not match the graph (missing: ${missing.join(', ') || '-'}; unexpected: ${extra.join(', ') || '-'})`;
+}

@@ -19,7 +19,7 @@ export const TINY_MODEL = path.resolve(__dirname, '..', '..', 'fixtures', 'onnx-
 const golden = JSON.parse(readFileSync(path.join(TINY_MODEL, 'golden.json'), 'utf8')) as Golden;
 
 /** The golden case's references and `frames` keypoint images (its keypoints over and over). */
-export function goldenInputs(p: DurianPipeline, frames: number): RunInputs {
+export function goldenInputs(p: DurianPipeline, frames: number): RunInputs & { poseImages: Float32Array[] } {
   const spec = p.manifest.keypoint_image as KeypointSpec;
   return {
     portrait: { image: Float32Array.from(golden.portrait), mask: Float32Array.from(golden.portrait_mask) },

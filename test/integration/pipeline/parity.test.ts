@@ -2,8 +2,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { renderKeypoints, type KeypointSpec } from '../../../src/media/keypoint-render';
 import { DurianPipeline } from '../../../src/pipeline/durian-pipeline';
+import { goldenInputs } from './golden-inputs';
 
 const MODEL = path.resolve(__dirname, '..', '..', 'fixtures', 'onnx-tiny');
 const TIMEOUT_MS = 120_000;
@@ -41,16 +41,8 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
   afterAll(async () => pipeline?.release());
 
   it('decodes the same frames from the same injected noise (≥ 40 dB)', async () => {
-    const spec = pipeline.manifest.keypoint_image as KeypointSpec;
-    const poseImages = golden.keypoints.map((k) => renderKeypoints(Float32Array.from(k), golden.size, golden.size, spec));
     const result = await pipeline.run(
-      {
-        portrait: { image: Float32Array.from(golden.portrait), mask: Float32Array.from(golden.portrait_mask) },
-        attributes: [{ image: Float32Array.from(golden.attr), mask: Float32Array.from(golden.attr_mask) }],
-        groups: [[0]],
-        weights: new Float32Array(golden.frames).fill(1),
-        poseImages,
-      },
+      goldenInputs(pipeline, golden.frames),
       { numInferenceSteps: golden.steps, guidanceScale: golden.guidance_scale, seed: 0, scheduler: 'ddim',
         window: golden.window, overlap: golden.overlap, latents: Float32Array.from(golden.latents) },
     );
@@ -60,18 +52,6 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
       expect(psnr(f, golden.expected[i]!)).toBeGreaterThanOrEqual(40);
     });
   }, TIMEOUT_MS);
-
-  /** The golden case's references and its first `frames` keypoint images. */
-  const goldenInputs = (frames: number) => {
-    const spec = pipeline.manifest.keypoint_image as KeypointSpec;
-    return {
-      portrait: { image: Float32Array.from(golden.portrait), mask: Float32Array.from(golden.portrait_mask) },
-      attributes: [{ image: Float32Array.from(golden.attr), mask: Float32Array.from(golden.attr_mask) }],
-      groups: [[0]],
-      weights: new Float32Array(frames).fill(1),
-      poseImages: golden.keypoints.slice(0, frames).map((k) => renderKeypoints(Float32Array.from(k), golden.size, golden.size, spec)),
-    };
-  };
 
   /** Two frames bit for bit the same. */
   const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer).equals(Buffer.from(y.buffer));
@@ -95,7 +75,7 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
   };
 
   it('is bit-identical for the same seed and differs for another', async () => {
-    const inputs = goldenInputs(2);
+    const inputs = goldenInputs(pipeline, 2);
     const opts = { numInferenceSteps: 2, guidanceScale: 2, seed: 7, scheduler: 'ddim' as const, window: 16, overlap: 4 };
     const a = await pipeline.run(inputs, opts);
     const b = await pipeline.run(inputs, opts);
@@ -105,7 +85,7 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
   }, TIMEOUT_MS);
 
   it('with DDIM eta > 0: fresh noise every step, the same frames for the same seed, eta 0 unchanged', async () => {
-    const inputs = goldenInputs(2);
+    const inputs = goldenInputs(pipeline, 2);
     const opts = { numInferenceSteps: 3, guidanceScale: 2, seed: 7, scheduler: 'ddim' as const, window: 16, overlap: 4 };
     const plain = await pipeline.run(inputs, opts);
     const zero = await pipeline.run(inputs, { ...opts, eta: 0 });
@@ -117,7 +97,7 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
   }, TIMEOUT_MS);
 
   it('with frame-correlated noise: other frames for the same seed, 0 unchanged, the model\'s default when none given', async () => {
-    const inputs = goldenInputs(2);
+    const inputs = goldenInputs(pipeline, 2);
     const opts = { numInferenceSteps: 3, guidanceScale: 2, seed: 7, scheduler: 'ddim' as const, window: 16, overlap: 4, eta: 1 };
     const plain = await pipeline.run(inputs, opts);
     expect(pipeline.defaultNoiseCorrelation).toBe(0);
@@ -137,7 +117,7 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
     await withDefaults({ eta: 1 }, async (noisy) => {
       expect(pipeline.defaultEta).toBe(0);
       expect(noisy.defaultEta).toBe(1);
-      const inputs = goldenInputs(2);
+      const inputs = goldenInputs(pipeline, 2);
       const opts = { numInferenceSteps: 3, guidanceScale: 2, seed: 7, scheduler: 'ddim' as const, window: 16, overlap: 4 };
         const byDefault = await noisy.run(inputs, opts);
       expect(same(byDefault.frames[0]!, (await pipeline.run(inputs, { ...opts, eta: 1 })).frames[0]!)).toBe(true);
@@ -149,7 +129,7 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
   }, TIMEOUT_MS);
 
   it('gives the same pose features whatever the pose guider\'s chunk size', async () => {
-    const images = goldenInputs(3).poseImages;
+    const images = goldenInputs(pipeline, 3).poseImages;
     const whole = await pipeline.forwardPoseGuider(images, 100);
     const chunked = await pipeline.forwardPoseGuider(images, 2);
     expect(chunked.channels).toBe(whole.channels);
@@ -160,7 +140,7 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
   }, TIMEOUT_MS);
 
   it('gives the same frames with the guidance branches in one batch or in two calls', async () => {
-    const inputs = goldenInputs(3);
+    const inputs = goldenInputs(pipeline, 3);
     const opts = { numInferenceSteps: 2, guidanceScale: 2.5, seed: 3, scheduler: 'ddim' as const, window: 2, overlap: 1 };
     const batched = await pipeline.run(inputs, { ...opts, splitBranches: false });
     const split = await pipeline.run(inputs, { ...opts, splitBranches: true });
@@ -169,7 +149,7 @@ describe('TypeScript pipeline vs the PyTorch reference sampler (tiny model)', ()
 
   it('gives the same frames with a step\'s windows in one UNet call, in groups or one by one, in either branch layout', async () => {
     // 5 frames, windows of 2 overlapping by 1: 4 windows; groups of 3 leave a remainder group of 1
-    const three = goldenInputs(3);
+    const three = goldenInputs(pipeline, 3);
     const inputs = { ...three, weights: new Float32Array(5).fill(1), poseImages: [0, 1, 2, 1, 0].map((f) => three.poseImages[f]!) };
     const opts = { numInferenceSteps: 2, guidanceScale: 2.5, seed: 3, scheduler: 'ddim' as const, window: 2, overlap: 1 };
     const reference = await pipeline.run(inputs, { ...opts, splitBranches: true, windowsPerCall: 1 });
