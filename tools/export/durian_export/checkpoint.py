@@ -80,7 +80,7 @@ def slim_of(state: dict, model, progress: dict, **extra) -> dict:
     """`state` without optimiser or EMA, holding `model`'s weights in fp16 for the nets some stage of
     `progress` has trained (listed under `nets`), with `extra` entries (what made it)."""
     kept = trained_nets(model, progress)
-    slim = {k: v for k, v in state.items() if k not in ("optim", "ema")}
+    slim = {k: v for k, v in state.items() if k not in ("optim", "ema", "adversary")}
     slim.update(progress=progress, nets=kept, ema=[],
                 model=_half({k: v for k, v in model.state_dict().items() if k.split(".")[0] in kept}), **extra)
     return slim
@@ -139,7 +139,8 @@ def apply_stage_ema(model, state: dict) -> bool:
 def slim_checkpoint(run: Path, out: Path, part_bytes: int = PART_BYTES, ema: bool = False,
                     trained_only: bool = False) -> list[Path]:
     """A copy of a run's checkpoint with fp16 weights only (no optimiser, no EMA: a resumed stage
-    re-warms its optimiser), split into parts — small enough to carry between machines. ema: the
+    re-warms its optimiser; no VAE discriminator, which is training state, not model), split into
+    parts — small enough to carry between machines. ema: the
     last stage's trainable weights are replaced by their EMA (for a chunk that stopped early).
     trained_only: keep only the nets some stage has trained (listed under `nets`); the others are
     the seeded init, which `restore_weights` rebuilds (a VAE-only run: 6 MB instead of 43)."""
@@ -153,7 +154,7 @@ def slim_checkpoint(run: Path, out: Path, part_bytes: int = PART_BYTES, ema: boo
             nets = trained_nets(model, state["progress"])
             state["model"] = {k: v for k, v in state["model"].items() if k.split(".")[0] in nets}
             state["nets"] = nets
-    slim = {k: v for k, v in state.items() if k not in ("optim", "ema")}
+    slim = {k: v for k, v in state.items() if k not in ("optim", "ema", "adversary")}
     slim["model"] = _half(slim["model"])
     slim["ema"] = []
     return save_parts(slim, out, part_bytes)

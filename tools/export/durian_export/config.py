@@ -70,6 +70,13 @@ class TrainConfig:
     # fine detail, not its phase, so that the decoder is not rewarded for drawing a pattern it cannot
     # place (hair strands) as a flat average; 0 leaves the loss as it was
     vae_texture_weight: float = 0.0
+    # VAE stage: weight of an adversarial term from a patch discriminator trained beside the decoder
+    # (components.Adversary), balanced against the reconstruction loss by their gradients at the
+    # decoded image; 0: no discriminator. It rewards texture a discriminator cannot tell from the
+    # renders' over the flat average a per-pixel loss prefers. The discriminator trains alone for
+    # vae_adv_warmup steps before its verdict reaches the decoder.
+    vae_adv_weight: float = 0.0
+    vae_adv_warmup: int = 200
     # parser stage: degrade the training images (blur, lost resolution, noise, blotches) so that the
     # parser also reads generated frames, which are softer than renders (data/augment.degrade)
     parser_degrade: bool = False
@@ -137,7 +144,8 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
 # what may change between chunks of one run (`train --resume key=value`): the recipe, not the
 # architecture, the noise schedule, the latent scale or the data split
 RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
-                       "min_snr_gamma", "min_snr_floor", "channel_loss_weights", "cross_identity", "kl_weight", "vae_freeze_encoder", "vae_texture_weight", "batch_size", "frames",
+                       "min_snr_gamma", "min_snr_floor", "channel_loss_weights", "cross_identity", "kl_weight", "vae_freeze_encoder", "vae_texture_weight",
+                       "vae_adv_weight", "vae_adv_warmup", "batch_size", "frames",
                        "clip_sampling", "clip_stride", "align_attribute", "parser_degrade",
                        "model.temporal_min_t")
 

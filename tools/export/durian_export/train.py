@@ -38,6 +38,7 @@ from .checkpoint import (
 )
 from .components import (
     STAGES,
+    Adversary,
     DiffusionObjective,
     Durian,
     ImageObjective,
@@ -171,7 +172,11 @@ class Trainer:
         self.frames = 1 if stage == "stage1" else self.cfg.frames
         if self.diffusion:  # a clip setting the clip cannot hold fails here, not in a data worker later
             clip_columns(random.Random(0), self.frames, sampling=self.cfg.clip_sampling, stride=self.cfg.clip_stride)
-        self.objective = DiffusionObjective(model) if self.diffusion else ImageObjective(model, stage)
+        self.adversary = None
+        if stage == "vae" and self.cfg.vae_adv_weight > 0:
+            self.adversary = Adversary(self.cfg, device, compile=compile, channels_last=channels_last)
+        self.objective = DiffusionObjective(model) if self.diffusion else \
+            ImageObjective(model, stage, parts=self.adversary is not None)
         net = self.objective
         if world > 1:
             net = DDP(net, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False,
@@ -210,15 +215,20 @@ class Trainer:
                 rgb, masks, kp = self.data.images(step, self.rank, self.batch)
             if self.stage == "vae":  # the CPU draw travels without waiting for the device
                 noise = torch.randn(latent_shape(self.cfg, rgb.shape[0]), generator=g)
+                if self.adversary is not None:
+                    return self.adversary.generator_loss(self.model, *net(rgb, to_device(noise, self.device)))
                 return net(rgb, to_device(noise, self.device))
             if self.cfg.parser_degrade:  # outside the compiled objective (its draws stay exact on resume), in fp32
                 with torch.autocast(self.device.type, enabled=False):
                     rgb = degrade(rgb.float(), g)
             return net(rgb, masks, kp)
 
-    def after_step(self) -> None:
-        """Call once the step's forward, backward and optimiser step are launched: the pool's refresh
-        then overlaps them on the device (data/pool.py)."""
+    def after_step(self, lr: float | None = None) -> None:
+        """Call once the step's forward, backward and optimiser step are launched: the discriminator's
+        step (at `lr`, or its last rate), if the stage has one, and the pool's refresh, which then overlaps them on the
+        device (data/pool.py)."""
+        if self.adversary is not None:
+            self.adversary.step(lr)
         if self.pool is not None:
             self.pool.replace_oldest()
 
@@ -416,6 +426,8 @@ def train(args) -> dict:
         opt.load_state_dict(state["optim"])
         ema = [e.to(device) for e in state["ema"]]
         fresh_optimiser = False
+        if trainer.adversary is not None and "adversary" in state:
+            trainer.adversary.load_state_dict(state["adversary"])
     # A stage resumed mid-schedule without its optimiser state (a slim checkpoint): AdamW's first
     # steps move every weight by about the learning rate whatever its gradient's size, which at the
     # scheduled rate undoes trained weights (a VAE resumed at 2.7e-4 went from loss 0.07 to 0.38 in one
@@ -443,7 +455,9 @@ def train(args) -> dict:
                     p.copy_(e)
         save_checkpoint(ckpt_path, {"config": cfg.to_json(), "stage": stage, "progress": progress,
                                     "model": model.state_dict(), "optim": opt.state_dict(), "ema": ema,
-                                    "schedule": schedule, "finished": final}, fp16=args.fp16_checkpoint)
+                                    "schedule": schedule, "finished": final,
+                                    **({"adversary": trainer.adversary.state_dict()} if trainer.adversary else {})},
+                        fp16=args.fp16_checkpoint)
 
     # 3. the loop
     step = start
@@ -456,7 +470,7 @@ def train(args) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
-        trainer.after_step()
+        trainer.after_step(lr_for(step))
         with torch.no_grad():
             d = min(ema_decay, (1 + step) / (10 + step))
             torch._foreach_lerp_(ema, [p.detach() for p in params], 1 - d)
@@ -471,6 +485,8 @@ def train(args) -> dict:
                    "samples_per_s": samples / (now - last_log), "elapsed_s": now - t0, "world": world, "batch": batch}
             if trainer.pool is not None:
                 rec["pool"], rec["pool_reuse"] = args.pool, trainer.reuse
+            if trainer.adversary is not None:
+                rec.update(trainer.adversary.log())
             if setup:  # once: the set-up before t0 (seconds per phase; "trainer" fills the pool)
                 rec["setup_s"], setup = setup, {}
             if held_out is not None and (step % args.eval_every == 0 or step == total):

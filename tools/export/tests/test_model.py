@@ -942,3 +942,34 @@ def test_texture_term_ignores_where_the_detail_lies_and_l1_prefers_the_flat_fill
         term = float(texture_loss(rec, images * 2 - 1))
     assert term > 0
     assert float(with_term - base) == pytest.approx(0.5 * term, rel=1e-4)
+
+
+def test_vae_adversary_resumes_exactly_keeps_the_encoder_and_stays_out_of_slims(tmp_path, one_thread):
+    """vae_adv_weight: a patch discriminator trains beside the decoder (components.Adversary). Its
+    weights, optimiser and step count travel in the full checkpoint, so a resumed run matches the
+    uninterrupted one bit for bit; its verdict reaches the decoder only after vae_adv_warmup of its
+    steps; the frozen encoder stays as it was; a slim checkpoint leaves the discriminator out."""
+    from durian_export.checkpoint import load_checkpoint, slim_checkpoint
+
+    common = ["--config", str(TINY), "--stage", "vae", "--steps", "6", "--log-every", "1", "--device", "cpu",
+              "vae_adv_weight=0.5", "vae_adv_warmup=2", "vae_freeze_encoder=true"]
+    train_main(common + ["--out", str(tmp_path / "a")])
+    train_main(common + ["--out", str(tmp_path / "b"), "--stop-after", "3"])
+    train_main(["--stage", "vae", "--steps", "6", "--log-every", "1", "--device", "cpu", "--resume",
+                "--out", str(tmp_path / "b")])
+    assert losses(tmp_path / "a", "vae") == losses(tmp_path / "b", "vae")
+    a, b = (load_checkpoint(tmp_path / r / "ckpt.pt") for r in "ab")
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    da, db = a["adversary"]["disc"], b["adversary"]["disc"]
+    assert a["adversary"]["steps"] == b["adversary"]["steps"] == 6
+    assert all(torch.equal(da[k], db[k]) for k in da)
+    rows = [json.loads(line) for line in (tmp_path / "a" / "loss.jsonl").read_text().splitlines()]
+    assert "g_adv" not in rows[0] and "g_adv" in rows[-1] and rows[-1]["adv_balance"] > 0
+    torch.manual_seed(tiny_cfg().seed)
+    init = Durian(tiny_cfg()).state_dict()
+    enc = [k for k in init if k.startswith("vae.encoder.")]
+    dec = [k for k in init if k.startswith("vae.decoder.") and init[k].is_floating_point()]
+    assert all(torch.equal(init[k], a["model"][k]) for k in enc)
+    assert any(not torch.equal(init[k], a["model"][k]) for k in dec)
+    slim_checkpoint(tmp_path / "a", tmp_path / "slim")
+    assert "adversary" not in load_checkpoint(tmp_path / "slim" / "ckpt.pt")

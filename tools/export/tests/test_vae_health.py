@@ -156,3 +156,29 @@ def test_latent_use_counts_the_channels_the_posterior_keeps_away_from_the_prior(
     with torch.no_grad():
         mean, logvar = vae.encoder(renders.images * 2 - 1)
     assert latent["kl_nats"] == pytest.approx(float(vae.kl(mean, logvar)), rel=1e-5)
+
+
+def test_vae_sheet_sets_each_render_beside_its_enlarged_hair_region(tmp_path):
+    """vae_sheet: one row a VAE under the renders, each image followed by the 2× enlargement of its
+    top-centre quarter; the command writes the sheet for real checkpoints."""
+    from durian_export.train import main as train_main
+    from durian_export.vae_sheet import LABEL, build_sheet, main, zoom
+
+    x = torch.rand(2, 3, 64, 64)
+    z = zoom(x)
+    assert z.shape == x.shape
+    assert torch.equal(z[..., ::2, ::2], x[..., 4:36, 16:48])
+    sheet = build_sheet([x, x.flip(-1)], ["renders", "other"])
+    assert sheet.size == (LABEL + 4 * 64, 2 * 64)
+    pixels = np.asarray(sheet)
+    assert np.abs(pixels[:64, LABEL + 64: LABEL + 128].astype(int)
+                  - (z[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(int)).max() <= 1
+
+    run = tmp_path / "run"
+    train_main(["--config", str(TINY), "--stage", "vae", "--out", str(run), "--steps", "1", "--device", "cpu"])
+    size = tiny_cfg().model.image_size
+    main([str(tmp_path / "s.png"), str(run), str(run), "--names", "a,b", "--renders", "0,2", "--size", str(size)])
+    from PIL import Image
+    assert Image.open(tmp_path / "s.png").size == (LABEL + 4 * size, 3 * size)
+    with pytest.raises(SystemExit, match="names"):
+        main([str(tmp_path / "t.png"), str(run), "--names", "a,b"])
