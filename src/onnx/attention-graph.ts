@@ -50,8 +50,9 @@ const TENSOR_FLOAT_DATA = 4;
 const TENSOR_INT64_DATA = 7;
 const TENSOR_NAME = 8;
 const TENSOR_RAW_DATA = 9;
-const TENSOR_FLOAT = 1;
+export const TENSOR_FLOAT = 1;
 const TENSOR_INT64 = 7;
+export const TENSOR_FLOAT16 = 10;
 
 export interface NodeInfo {
   bytes: Uint8Array;
@@ -71,9 +72,11 @@ export interface AttentionBlock {
   av: NodeInfo;
 }
 
-/** What a rewrite may know of a constant tensor: its dims, its values if int64 or float32. */
+/** What a rewrite may know of a constant tensor: its dims, its element type (ONNX's TensorProto
+ * data type) and its values if int64, float32 or float16 (float16 as the numbers they stand for). */
 export interface ConstantInfo {
   dims: number[];
+  dataType?: number;
   int64?: number[];
   float?: number[];
 }
@@ -178,18 +181,59 @@ export function int64Constant(output: string, values: readonly number[]): Uint8A
   return encodeNode('Constant', [], [output], output, [tensorAttr('value', [values.length], TENSOR_INT64, raw, output)]);
 }
 
-/** A Constant node holding one float32, of shape [] (or `dims`, all 1). */
-export function floatConstant(output: string, value: number, dims: readonly number[] = []): Uint8Array {
-  const raw = new Uint8Array(4);
-  new DataView(raw.buffer).setFloat32(0, value, true);
-  return encodeNode('Constant', [], [output], output, [tensorAttr('value', dims, TENSOR_FLOAT, raw, output)]);
+/**
+ * IEEE binary16 bits of `x`, rounded to nearest, ties to even (overflow to ±Infinity). Written by
+ * hand: the rewrites need it for one scalar a constant, and Node 20 has no Float16Array.
+ */
+export function float16Bits(x: number): number {
+  const f32 = new Float32Array([x]);
+  const bits = new Uint32Array(f32.buffer)[0]!;
+  const sign = (bits >>> 16) & 0x8000;
+  const exp = (bits >>> 23) & 0xff;
+  let mant = bits & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);  // Infinity, NaN
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {  // a subnormal half, or zero
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1), mid = 1 << (shift - 1);
+    return sign | (half + (rest > mid || (rest === mid && (half & 1)) ? 1 : 0));
+  }
+  const half = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  // a carry out of the mantissa steps the exponent, as it should (up to Infinity)
+  return sign | (half + (rest > 0x1000 || (rest === 0x1000 && (half & 1)) ? 1 : 0));
 }
 
-/** A float32 tensor attribute of one element (ConstantOfShape's `value`). */
-export function floatTensorAttr(name: string, value: number): Uint8Array {
+/** The number that IEEE binary16 bits `h` stand for. */
+export function float16Value(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f, mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+/** Little-endian raw data of one float of `dataType` (float32 or float16). */
+function floatRaw(value: number, dataType: number): Uint8Array {
+  if (dataType === TENSOR_FLOAT16) return Uint8Array.of(float16Bits(value) & 0xff, float16Bits(value) >>> 8);
+  if (dataType !== TENSOR_FLOAT) throw new RangeError(`float constants are float32 or float16, not ONNX type ${dataType}`);
   const raw = new Uint8Array(4);
   new DataView(raw.buffer).setFloat32(0, value, true);
-  return tensorAttr(name, [1], TENSOR_FLOAT, raw, name);
+  return raw;
+}
+
+/** A Constant node holding one float32 (or float16: `dataType`), of shape [] (or `dims`, all 1). */
+export function floatConstant(output: string, value: number, dims: readonly number[] = [], dataType = TENSOR_FLOAT): Uint8Array {
+  return encodeNode('Constant', [], [output], output, [tensorAttr('value', dims, dataType, floatRaw(value, dataType), output)]);
+}
+
+/** A float32 (or float16: `dataType`) tensor attribute of one element (ConstantOfShape's `value`). */
+export function floatTensorAttr(name: string, value: number, dataType = TENSOR_FLOAT): Uint8Array {
+  return tensorAttr(name, [1], dataType, floatRaw(value, dataType), name);
 }
 
 function readTensor(t: Uint8Array): ConstantInfo {
@@ -213,16 +257,20 @@ function readTensor(t: Uint8Array): ConstantInfo {
     }
   }
   if (dataType === TENSOR_INT64) {
-    if (!raw) return { dims, int64 };
+    if (!raw) return { dims, dataType, int64 };
     const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    return { dims, int64: Array.from({ length: raw.byteLength / 8 }, (_, i) => Number(view.getBigInt64(8 * i, true))) };
+    return { dims, dataType, int64: Array.from({ length: raw.byteLength / 8 }, (_, i) => Number(view.getBigInt64(8 * i, true))) };
   }
   if (dataType === TENSOR_FLOAT) {
-    if (!raw) return { dims, float };
+    if (!raw) return { dims, dataType, float };
     const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    return { dims, float: Array.from({ length: raw.byteLength / 4 }, (_, i) => view.getFloat32(4 * i, true)) };
+    return { dims, dataType, float: Array.from({ length: raw.byteLength / 4 }, (_, i) => view.getFloat32(4 * i, true)) };
   }
-  return { dims };
+  if (dataType === TENSOR_FLOAT16 && raw) {  // (float16 outside raw_data sits in int32_data: not read)
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    return { dims, dataType, float: Array.from({ length: raw.byteLength / 2 }, (_, i) => float16Value(view.getUint16(2 * i, true))) };
+  }
+  return { dims, dataType };
 }
 
 /** Reads one int64 varint at `pos` into `into`; returns it and the next position. */
@@ -247,7 +295,7 @@ function constantNodeValue(node: NodeInfo): ConstantInfo | undefined {
     if (name === 'value_int') return { dims: [], int64: [intAttribute(node, 'value_int') ?? 0] };
     if (name === 'value_float') {
       const f = fields.find((x) => x.num === ATTR_F && x.wire === WIRE_I32);
-      return { dims: [], float: f ? [new DataView(a.buffer, a.byteOffset + f.payloadStart, 4).getFloat32(0, true)] : [0] };
+      return { dims: [], dataType: TENSOR_FLOAT, float: f ? [new DataView(a.buffer, a.byteOffset + f.payloadStart, 4).getFloat32(0, true)] : [0] };
     }
     if (name === 'value_ints') {
       const ints = intsAttribute(node, 'value_ints') ?? [];
@@ -330,7 +378,7 @@ export class GraphIndex {
     return this.graph.initializers.get(value) ?? (p?.opType === 'Constant' && GraphIndex.isDefault(p) ? constantNodeValue(p) : undefined);
   }
 
-  /** The single float32 value of a constant of one element, if `value` is one. */
+  /** The single float32 or float16 value of a constant of one element, if `value` is one. */
   scalarFloat(value: string): number | undefined {
     const c = this.constant(value);
     return c?.float?.length === 1 && c.dims.every((d) => d === 1) ? c.float[0] : undefined;

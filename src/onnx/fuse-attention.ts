@@ -26,6 +26,13 @@
  * broadcast to K's leading dimensions (it may not widen them: a bias of a larger batch than Q's
  * makes the operator refuse the shapes, it never computes other numbers).
  *
+ * Float16 graphs (a float16 conversion of the export: durian_export.half). The block computes in
+ * the type of its scale constant, and the rewrite's own constants (ones, zeros, scale) take that
+ * type. One difference: bias / s is held to ±2¹⁵, where float16 and the dot product that adds Q·K
+ * to it still have room. That changes nothing for the exporter's biases, which are 0 or masks
+ * (−1e4, −7,000): a masked key's weight is 0 either way. A bias that large and positive would
+ * change the result; the exporter writes none.
+ *
  * Head-size padding (`padHeadTo`). CUDA's fused kernels in ONNX Runtime (memory-efficient and flash
  * attention) take head sizes that are multiples of 8; the bias column makes 16, 32, 48 into 17, 33,
  * 49. With padHeadTo p, Q', K' and V get zero columns up to one width, the larger of their head
@@ -40,7 +47,7 @@
 import { ModelFileError } from '../errors';
 import {
   encodeNode, findAttentionBlocks, floatAttr, floatConstant, floatTensorAttr, GraphIndex, int64Constant, intAttr, intsAttr, opsetVersion,
-  parseGraph, unusedPrefix, writeGraph, type AttentionBlock, type Dim, type NodeInfo,
+  parseGraph, TENSOR_FLOAT, TENSOR_FLOAT16, unusedPrefix, writeGraph, type AttentionBlock, type Dim, type NodeInfo,
 } from './attention-graph';
 
 export interface FuseAttentionOptions {
@@ -68,6 +75,8 @@ interface Fusable {
   /** Head sizes of Q/K and V where the graph states them as numbers. */
   dqk?: number;
   dv?: number;
+  /** The block's element type (ONNX data type), read from its scale constant; float32 without one. */
+  dataType: number;
 }
 
 const known = (d: Dim) => d !== null;
@@ -76,6 +85,7 @@ const known = (d: Dim) => d !== null;
 function fusable(index: GraphIndex, block: AttentionBlock): Fusable | undefined {
   let scale = 1;
   let scaled = false;
+  let dataType = TENSOR_FLOAT;
   let bias: string | undefined;
   for (const { node, slot } of block.chain.slice(0, -1)) {
     const other = node.inputs[1 - slot]!;
@@ -84,6 +94,7 @@ function fusable(index: GraphIndex, block: AttentionBlock): Fusable | undefined 
       if (c === undefined || c === 0 || !Number.isFinite(c)) return undefined;
       scale = node.opType === 'Mul' ? c : 1 / c;
       scaled = true;
+      dataType = index.constant(other)?.dataType ?? TENSOR_FLOAT;
     } else if (node.opType === 'Add' && bias === undefined) {
       bias = other;
     } else {
@@ -106,7 +117,7 @@ function fusable(index: GraphIndex, block: AttentionBlock): Fusable | undefined 
     if (db?.length !== rank || db[rank - 2] !== 1) return undefined;
   }
   const num = (d: Dim | undefined) => (typeof d === 'number' ? d : undefined);
-  return { block, q, kt, v, rank, scale: Math.fround(scale), bias, dqk: num(dq[rank - 1]), dv: num(dv[rank - 1]) };
+  return { block, q, kt, v, rank, scale: Math.fround(scale), bias, dqk: num(dq[rank - 1]), dv: num(dv[rank - 1]), dataType };
 }
 
 /**
@@ -131,7 +142,7 @@ export function fuseAttention(model: Uint8Array, options: FuseAttentionOptions =
       ...(padTo > 1 ? [int64Constant(c('zero'), [0]), int64Constant(c('pad_to'), [padTo])] : [])];
     const replaced = new Map<NodeInfo, Uint8Array[]>();
     const removed = new Set<NodeInfo>();
-    blocks.forEach(({ block, q, kt, v, rank, scale, bias, dqk, dv }, bi) => {
+    blocks.forEach(({ block, q, kt, v, rank, scale, bias, dqk, dv, dataType }, bi) => {
       const p = (name: string) => `${prefix}/${bi}/${name}`;
       const out: Uint8Array[] = [];
       const node = (op: string, inputs: string[], name: string, attributes: Uint8Array[] = [], domain = '') => {
@@ -147,10 +158,17 @@ export function fuseAttention(model: Uint8Array, options: FuseAttentionOptions =
       if (bias !== undefined) {
         // Q' = [Q, 1], K' = [K, bias / s]: s·Q'K'ᵀ = s·QKᵀ + bias
         const onesShape = node('Concat', [shape(q, 'q_rows', { end: -1 }), c('one')], 'ones_shape', [intAttr('axis', 0)]);
-        const ones = node('ConstantOfShape', [onesShape], 'ones', [floatTensorAttr('value', 1)]);
+        const ones = node('ConstantOfShape', [onesShape], 'ones', [floatTensorAttr('value', 1, dataType)]);
         qx = node('Concat', [q, ones], 'q_ext', [intAttr('axis', -1)]);
-        out.push(floatConstant(p('scale'), scale));
-        const column = node('Div', [node('Transpose', [bias], 'bias_t', [intsAttr('perm', swap)]), p('scale')], 'bias_scaled');
+        out.push(floatConstant(p('scale'), scale, [], dataType));
+        let column = node('Div', [node('Transpose', [bias], 'bias_t', [intsAttr('perm', swap)]), p('scale')], 'bias_scaled');
+        if (dataType === TENSOR_FLOAT16) {
+          // float16: a masking bias (−1e4) over a small scale (1/√48) leaves the range (65,504), and
+          // the dot product adds Q·K to it. The column is held to ±2¹⁵: a key masked by −2¹⁵·s
+          // (−4,700 at s = 1/√48) gets weight e^−4700, 0 as surely as e^−10000 (module comment)
+          out.push(floatConstant(p('bias_low'), -(2 ** 15), [], dataType), floatConstant(p('bias_high'), 2 ** 15, [], dataType));
+          column = node('Min', [node('Max', [column, p('bias_low')], 'bias_floor'), p('bias_high')], 'bias_held');
+        }
         const columnShape = node('Concat', [shape(k, 'k_rows', { end: -1 }), c('one')], 'column_shape', [intAttr('axis', 0)]);
         kx = node('Concat', [k, node('Expand', [column, columnShape], 'column')], 'k_ext', [intAttr('axis', -1)]);
       }
@@ -168,7 +186,7 @@ export function fuseAttention(model: Uint8Array, options: FuseAttentionOptions =
         const widen = (value: string, name: string) => {
           const extra = node('Sub', [width, shape(value, `${name}_d`, { start: -1 })], `${name}_extra`);
           const zerosShape = node('Concat', [shape(value, `${name}_rows`, { end: -1 }), extra], `${name}_zeros_shape`, [intAttr('axis', 0)]);
-          return node('Concat', [value, node('ConstantOfShape', [zerosShape], `${name}_zeros`, [floatTensorAttr('value', 0)])], name, [intAttr('axis', -1)]);
+          return node('Concat', [value, node('ConstantOfShape', [zerosShape], `${name}_zeros`, [floatTensorAttr('value', 0, dataType)])], name, [intAttr('axis', -1)]);
         };
         qx = widen(qx, 'q_pad');
         kx = widen(kx, 'k_pad');

@@ -71,3 +71,8 @@ export async function createInferenceSession(
 export function createFloat32Tensor(data: Float32Array, dims: readonly number[]): ort.Tensor {
   return new ort.Tensor('float32', data, dims);
 }
+
+/** A float16 tensor from its IEEE binary16 bits (attention-graph.ts `float16Bits`) and dims. */
+export function createFloat16Tensor(bits: Uint16Array, dims: readonly number[]): ort.Tensor {
+  return new ort.Tensor('float16', bits, dims);
+}

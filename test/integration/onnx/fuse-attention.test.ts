@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
+import { float16Bits, float16Value, TENSOR_FLOAT16 } from '../../../src/onnx/attention-graph';
 import { readInputDims } from '../../../src/onnx/fix-dims';
 import { fuseAttention } from '../../../src/onnx/fuse-attention';
-import { createInferenceSession } from '../../../src/onnx/runtime';
+import { createFloat16Tensor, createInferenceSession } from '../../../src/onnx/runtime';
 import { SessionSet } from '../../../src/onnx/session-set';
 import type { FloatArray } from '../../../src/onnx/tensor';
 import { attentionFeeds, attentionModel, ATTENTION_SHAPES, type AttentionModelShapes } from './attention-model';
@@ -140,6 +141,47 @@ describe('fused attention: only where it is certain to compute the same function
     const [a, b] = [await run(model, 'bias', [2, 1, 6], shapes), await run(fused, 'bias', [2, 1, 6], shapes)];
     expect(b.dims).toEqual(a.dims);
     expect(maxDiff(b, a).diff).toBeLessThan(TOLERANCE * maxDiff(b, a).range);
+  });
+
+  it.each([
+    ['a bias of ±8', 4, 1],
+    ['a mask of −4e4, out of float16\'s range once divided by the scale (0.5)', 'mask', 8],
+  ] as const)('fuses a float16 graph (a converted export\'s constants are float16 too): %s', async (_, bias, padHeadTo) => {
+    const model = attentionModel({ input: [2, 1, 6] }, ATTENTION_SHAPES, TENSOR_FLOAT16);
+    const { model: fused, blocks } = fuseAttention(model, { padHeadTo });
+    expect(blocks).toBe(1);
+    const outputs = async (m: Uint8Array) => {
+      const session = await createInferenceSession(m, ['cpu']);
+      try {
+        const feeds = attentionFeeds('bias', [2, 1, 6], ATTENTION_SHAPES, bias === 'mask' ? 1 : bias, TENSOR_FLOAT16);
+        if (bias === 'mask') {
+          // batch entry 0: keys whose smooth value is negative get −4e4, the others 0; entry 1: every
+          // key −4e4 (uniform weights in the exported graph; NaN if the column ran to −Infinity)
+          const smooth = attentionFeeds('bias', [2, 1, 6]).bias!.data as Float32Array;
+          feeds.bias = createFloat16Tensor(Uint16Array.from(smooth, (x, i) => float16Bits(x < 0 || i >= 6 ? -4e4 : 0)), [2, 1, 6]);
+        }
+        const out = (await session.run(feeds)).out!;
+        expect(out.type).toBe('float16');
+        return { data: Float32Array.from(out.data as Uint16Array, float16Value), dims: [...out.dims] };
+      } finally {
+        await session.release();
+      }
+    };
+    const [a, b] = [await outputs(model), await outputs(fused)];
+    expect(b.dims).toEqual(a.dims);
+    expect(b.data.every(Number.isFinite)).toBe(true);
+    // float16 keeps 11 significant bits: outputs of range ~2 may differ by a few of its steps (2⁻¹⁰)
+    const { diff, range } = maxDiff(b, a);
+    expect(range).toBeGreaterThan(0.5);
+    expect(diff).toBeLessThan(4 * 2 ** -10 * range);
+  });
+
+  it('float16Bits rounds to the nearest half, ties to even, and float16Value reads it back', () => {
+    expect([1, -2, 0.5, 65504, 1e5, -1e5, 2 ** -24, 0].map(float16Bits)).toEqual([0x3c00, 0xc000, 0x3800, 0x7bff, 0x7c00, 0xfc00, 0x0001, 0]);
+    expect(float16Bits(1 + 2 ** -11)).toBe(0x3c00); // a tie: to the even mantissa
+    expect(float16Bits(1 + 3 * 2 ** -11)).toBe(0x3c02);
+    for (const x of [0.1, -3.14159, 1234.5, 6e-5, 1e-7]) expect(Math.abs(float16Value(float16Bits(x)) - x)).toBeLessThanOrEqual(Math.abs(x) * 2 ** -11 + 2 ** -25);
+    expect(float16Value(0x7e00)).toBeNaN();
   });
 
   it('refuses a padHeadTo that is not a whole number ≥ 1', () => {
