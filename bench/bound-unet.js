@@ -5,9 +5,12 @@
  * Every binding gets the same fixed-shape graph and feeds; each timed call has a new `sample` and
  * `timestep` (as each sampler step has) and the same reference and pose features (as the
  * windows of one call group have from step to step). Prints ms per call, the outputs' largest
- * difference from the first binding's, and with --json the figures as JSON.
+ * difference from the first variant's, and with --json the figures as JSON. --attention
+ * exported,fused times each binding with the attention as exported and fused (onnx/fuse-attention.ts,
+ * head sizes padded to 8 on GPU providers for CUDA's fused kernels), e.g. on a float16 UNet.
  * Usage: node bench/bound-unet.js [--model models/durian-synth] [--provider cpu] [--batch 2]
- *          [--frames 16] [--runs 20] [--binding plain,capi,capi-graph] [--json]   (npm run build first)
+ *          [--frames 16] [--runs 20] [--binding plain,capi,capi-graph] [--attention exported]
+ *          [--json]   (npm run build first)
  */
 'use strict';
 const path = require('node:path');
@@ -22,16 +25,21 @@ async function main() {
   const sizes = { batch: +arg('batch', '2'), frames: +arg('frames', '16'), groups: 1, attributes: 1 };
   const runs = +arg('runs', '20');
   const bindings = arg('binding', provider === 'cuda' ? 'plain,capi,capi-graph' : 'plain,capi').split(',');
+  const attentions = arg('attention', 'exported').split(',');
+  const bad = attentions.find((a) => a !== 'exported' && a !== 'fused');
+  if (bad) throw new Error(`--attention takes exported and/or fused, not ${bad}`);
   const json = process.argv.includes('--json');
   const { feeds } = graphFeeds(model, 'unet', sizes);
   // the samples of the timed calls, made before timing
   const samples = Array.from({ length: runs }, (_, k) => ({ data: feeds.sample.data.map((v) => v * (1 - k / (2 * runs))), dims: feeds.sample.dims }));
   const results = [];
   let first;
-  for (const binding of bindings) {
+  for (const [attention, binding] of attentions.flatMap((a) => bindings.map((b) => [a, b]))) {
     const ioBinding = binding === 'plain' ? undefined : { graphs: ['unet'], cudaGraph: binding === 'capi-graph' };
+    const fuse = attention === 'fused'
+      ? { fuseAttention: ['unet'], fuseAttentionOptions: { padHeadTo: provider === 'cpu' ? 1 : 8 } } : {};
     const t0 = performance.now();
-    const set = await SessionSet.create(model, { executionProviders: [provider], graphs: ['unet'], fixedShapes: ['unet'], ioBinding });
+    const set = await SessionSet.create(model, { executionProviders: [provider], graphs: ['unet'], fixedShapes: ['unet'], ioBinding, ...fuse });
     await set.prepare('unet', feeds);
     const loadMs = performance.now() - t0;
     const call = (sample, t) => set.run('unet', { ...feeds, sample, timestep: { data: new Float32Array(sizes.batch).fill(t), dims: [sizes.batch] } });
@@ -46,11 +54,12 @@ async function main() {
     const ms = (performance.now() - t) / runs;
     const last = (await call(samples[runs - 1], 900 - (runs - 1) * 40)).out_sample.data;
     const bound = set.boundGraphs().unet;
+    const fused = set.fusedAttention().unet ?? 0;
     await set.release();
     first ??= { check, last };
     let maxAbs = 0;
     for (let i = 0; i < check.length; i++) maxAbs = Math.max(maxAbs, Math.abs(check[i] - first.check[i]), Math.abs(last[i] - first.last[i]));
-    results.push({ binding, ms_per_call: +ms.toFixed(2), load_ms: Math.round(loadMs), warmup_ms: Math.round(warmMs), max_abs_diff: maxAbs,
+    results.push({ attention, fused_blocks: fused, binding, ms_per_call: +ms.toFixed(2), load_ms: Math.round(loadMs), warmup_ms: Math.round(warmMs), max_abs_diff: maxAbs,
       bound: bound ? { made: bound.made, failed: bound.failed } : undefined });
   }
   const os = require('node:os');
@@ -61,8 +70,9 @@ async function main() {
   }
   console.log(`UNet on ${provider}, batch ${sizes.batch} × ${sizes.frames} frames, ${runs} timed calls (${model})`);
   for (const r of results) {
-    console.log(`${r.binding.padEnd(11)} ${r.ms_per_call.toFixed(2).padStart(9)} ms per call   load ${r.load_ms} ms, warm-up ${r.warmup_ms} ms, `
-      + `max |Δ| vs ${results[0].binding} ${r.max_abs_diff.toExponential(2)}`
+    const name = `${r.attention === 'fused' ? `fused(${r.fused_blocks}) ` : ''}${r.binding}`;
+    console.log(`${name.padEnd(21)} ${r.ms_per_call.toFixed(2).padStart(9)} ms per call   load ${r.load_ms} ms, warm-up ${r.warmup_ms} ms, `
+      + `max |Δ| vs the first ${r.max_abs_diff.toExponential(2)}`
       + (r.bound && Object.keys(r.bound.failed).length ? `; NOT BOUND: ${JSON.stringify(r.bound.failed)}` : ''));
   }
 }
