@@ -46,7 +46,7 @@ def main(argv=None) -> None:
 
     ap = argparse.ArgumentParser(prog="python -m durian_export.vae_sheet", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("out", help="PNG to write")
+    ap.add_argument("out", help="the picture to write (.png or .jpg)")
     ap.add_argument("runs", nargs="+", help="run directories or checkpoint folders (ckpt.pt or its parts)")
     ap.add_argument("--names", help="comma-separated row names (default: the folders' names)")
     ap.add_argument("--renders", default="0,1,2,3", help="which held-out renders, comma-separated (default 0,1,2,3)")
