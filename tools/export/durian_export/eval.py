@@ -149,12 +149,16 @@ def motion_scores(model: Path, out: torch.Tensor, gt_kp: np.ndarray, gt_parsed: 
 def score_frames(out: torch.Tensor, gt: torch.Tensor, covered: torch.Tensor, cls_mask: torch.Tensor,
                  face: torch.Tensor, kp: torch.Tensor) -> dict:
     """Every image metric of out vs gt ([N, 3, H, W]) on the covered pixels (bool [1 or N, 1, H, W]):
-    whole frame, attribute region, identity region, left eye, right eye, mouth (keypoints kp [N, 68, 2])."""
+    whole frame, attribute region, identity region, left eye, right eye, mouth (keypoints kp [N, 68, 2]);
+    and how much the attribute region's colour wanders over the clip (`metrics.colour_drift`, in the
+    truth's attribute mask), with the truth's own figure beside it."""
     cov = covered.expand(len(out), -1, -1, -1)
     c = cov.float()
     return {"psnr": psnr(out, gt, cov), "ssim": ssim(out, gt, cov), "l1": region_l1(out, gt, c),
             "attr_l1": region_l1(out, gt, cls_mask * c), "identity_l1": region_l1(out, gt, face * c),
-            **metrics.region_errors(out, gt, kp, cov)}
+            **metrics.region_errors(out, gt, kp, cov),
+            "attr_colour_drift": metrics.colour_drift(out, cls_mask * c),
+            "gt_attr_colour_drift": metrics.colour_drift(gt, cls_mask * c)}
 
 
 def score_case(case: dict, size: int, template: np.ndarray, model: Path | None = None, ours_only: bool = False) -> dict:

@@ -20,8 +20,9 @@ import numpy as np
 from .eval_report import COMPARED, HIGHER_IS_BETTER, case_groups, format_ci
 from .metrics import paired_bootstrap
 
-# the benchmark's paired metrics, and jitter: a choice between models or settings weighs motion too
-METRICS = (*COMPARED, "jitter_px")
+# the benchmark's paired metrics, jitter, and the attribute region's colour drift over a clip: a
+# choice between models or settings weighs motion and steadiness too
+METRICS = (*COMPARED, "jitter_px", "attr_colour_drift")
 
 
 def load_result(run: Path) -> dict:
@@ -65,7 +66,8 @@ def compare_runs(a: list[dict], b: list[dict], motion: bool = True) -> dict:
             continue
         row: dict = {"cases": len(pairs)}
         for m in METRICS:
-            if m not in pairs[0][0]["ours"] or (m in MOTION and not motion):
+            # a metric one run predates is left out
+            if m not in pairs[0][0]["ours"] or m not in pairs[0][1]["ours"] or (m in MOTION and not motion):
                 continue
             va = np.array([x["ours"][m] for x, _ in pairs])
             vb = np.array([y["ours"][m] for _, y in pairs])

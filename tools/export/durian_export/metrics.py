@@ -114,6 +114,20 @@ def keypoint_box(kp: torch.Tensor, lo: int, hi: int, size: int | tuple[int, int]
     return (iny[:, :, None] & inx[:, None, :])[:, None].float()
 
 
+def colour_drift(frames: torch.Tensor, mask: torch.Tensor) -> float:
+    """How much a region's colour wanders over a clip: each frame's mean colour inside mask
+    ([N, 1, H, W] weights, per frame), then the mean L1 distance (averaged over R, G, B) of those
+    means from their mean over the clip. A steady colour scores 0 whatever its error; hair that turns
+    from brown to maroon within a clip does not. Frames whose mask is empty are left out."""
+    w = mask.float().expand_as(frames)
+    area = w.sum((2, 3))  # [N, 3]
+    keep = area[:, 0] > 0
+    if int(keep.sum()) < 2:
+        return 0.0
+    means = (w * frames).sum((2, 3))[keep] / area[keep]
+    return float((means - means.mean(0)).abs().mean())
+
+
 def region_errors(a: torch.Tensor, b: torch.Tensor, kp: torch.Tensor, covered: torch.Tensor | None = None) -> dict:
     """L1 of [N, 3, H, W] a vs b in each keypoint region (left eye, right eye, mouth; covered pixels only)."""
     out = {}

@@ -1,6 +1,7 @@
 """The quality benchmark's parts (issues 6, 18): alignment as the CLI does it, the covered-pixel
 mask, paired comparisons, and tiny runs through the real CLI (`durian batch`) on the committed tiny
 model. The metrics themselves: test_metrics.py."""
+import copy
 import json
 
 import numpy as np
@@ -134,7 +135,13 @@ def test_ours_only_runs_compare_case_by_case(tmp_path):
     same = compare_runs(a, a)["transfer/hat"]
     assert same["cases"] == 2 and same["psnr"]["mean"] == 0 and same["psnr"]["low"] == same["psnr"]["high"] == 0
     diff = compare_runs(a, b)["transfer/hat"]
-    assert {"psnr", "ssim", "attr_l1", "jitter_px"} <= set(diff)
+    assert {"psnr", "ssim", "attr_l1", "jitter_px", "attr_colour_drift"} <= set(diff)
+    # a run scored before a metric existed still compares, on the metrics both have, either way round
+    older = copy.deepcopy(a)
+    for c in older:
+        del c["ours"]["attr_colour_drift"]
+    assert "attr_colour_drift" not in compare_runs(older, b)["transfer/hat"]
+    assert "attr_colour_drift" not in compare_runs(b, older)["transfer/hat"]
     assert diff["psnr"]["mean"] == pytest.approx(np.mean([y["ours"]["psnr"] - x["ours"]["psnr"] for x, y in zip(a, b)]))
     with pytest.raises(SystemExit, match="different cases"):
         compare_runs(a, b[:1])

@@ -114,3 +114,23 @@ def test_detail_ratio_falls_for_a_smoothed_image_and_rises_with_noise():
     assert psnr(flat, strands) > psnr(shifted, strands)
     assert detail_ratio(shifted, strands) == pytest.approx(1.0, abs=0.05)
 
+
+
+def test_colour_drift_is_zero_for_a_steady_region_and_measures_a_wandering_one():
+    """metrics.colour_drift: the spread of a region's mean colour over a clip. A steady colour scores 0
+    whatever it is and whatever lies outside the mask; a region turning from brown to maroon scores
+    the mean distance of its per-frame colours from their mean; frames with an empty mask are left out."""
+    from durian_export.metrics import colour_drift
+
+    mask = torch.zeros(4, 1, 8, 8)
+    mask[:, :, 2:6, 2:6] = 1
+    frames = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    frames[:, :, 2:6, 2:6] = torch.tensor([0.4, 0.25, 0.1]).view(1, 3, 1, 1)
+    assert colour_drift(frames, mask) == pytest.approx(0.0, abs=1e-7)
+    # frames 2 and 3 turn maroon: red up 0.1, green down 0.1, blue up 0.05
+    frames[2:, :, 2:6, 2:6] += torch.tensor([0.1, -0.1, 0.05]).view(1, 3, 1, 1)
+    assert colour_drift(frames, mask) == pytest.approx((0.05 + 0.05 + 0.025) / 3, abs=1e-6)
+    # a fifth frame with no mask changes nothing
+    frames5, mask5 = torch.cat([frames, torch.ones(1, 3, 8, 8)]), torch.cat([mask, torch.zeros(1, 1, 8, 8)])
+    assert colour_drift(frames5, mask5) == pytest.approx(colour_drift(frames, mask), abs=1e-7)
+    assert colour_drift(frames[:1], mask[:1]) == 0.0
