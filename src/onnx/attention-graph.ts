@@ -219,7 +219,10 @@ export function float16Value(h: number): number {
 
 /** Little-endian raw data of one float of `dataType` (float32 or float16). */
 function floatRaw(value: number, dataType: number): Uint8Array {
-  if (dataType === TENSOR_FLOAT16) return Uint8Array.of(float16Bits(value) & 0xff, float16Bits(value) >>> 8);
+  if (dataType === TENSOR_FLOAT16) {
+    const h = float16Bits(value);
+    return Uint8Array.of(h & 0xff, h >>> 8);
+  }
   if (dataType !== TENSOR_FLOAT) throw new RangeError(`float constants are float32 or float16, not ONNX type ${dataType}`);
   const raw = new Uint8Array(4);
   new DataView(raw.buffer).setFloat32(0, value, true);

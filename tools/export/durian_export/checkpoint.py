@@ -76,11 +76,17 @@ def save_parts(slim: dict, out: Path, part_bytes: int = PART_BYTES) -> list[Path
     return split_checkpoint(target, part_bytes)
 
 
+# what a checkpoint holds only to go on training, and a slim one leaves out: the optimiser, the EMA
+# weights and the VAE stage's discriminator (components.Adversary)
+TRAINING_STATE = ("optim", "ema", "adversary")
+
+
 def slim_of(state: dict, model, progress: dict, **extra) -> dict:
-    """`state` without optimiser or EMA, holding `model`'s weights in fp16 for the nets some stage of
-    `progress` has trained (listed under `nets`), with `extra` entries (what made it)."""
+    """`state` without its training state (TRAINING_STATE), holding `model`'s weights in fp16 for
+    the nets some stage of `progress` has trained (listed under `nets`), with `extra` entries (what
+    made it)."""
     kept = trained_nets(model, progress)
-    slim = {k: v for k, v in state.items() if k not in ("optim", "ema", "adversary")}
+    slim = {k: v for k, v in state.items() if k not in TRAINING_STATE}
     slim.update(progress=progress, nets=kept, ema=[],
                 model=_half({k: v for k, v in model.state_dict().items() if k.split(".")[0] in kept}), **extra)
     return slim
@@ -154,7 +160,7 @@ def slim_checkpoint(run: Path, out: Path, part_bytes: int = PART_BYTES, ema: boo
             nets = trained_nets(model, state["progress"])
             state["model"] = {k: v for k, v in state["model"].items() if k.split(".")[0] in nets}
             state["nets"] = nets
-    slim = {k: v for k, v in state.items() if k not in ("optim", "ema", "adversary")}
+    slim = {k: v for k, v in state.items() if k not in TRAINING_STATE}
     slim["model"] = _half(slim["model"])
     slim["ema"] = []
     return save_parts(slim, out, part_bytes)

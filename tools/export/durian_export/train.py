@@ -225,8 +225,8 @@ class Trainer:
 
     def after_step(self, lr: float | None = None) -> None:
         """Call once the step's forward, backward and optimiser step are launched: the discriminator's
-        step (at `lr`, or its last rate), if the stage has one, and the pool's refresh, which then overlaps them on the
-        device (data/pool.py)."""
+        step (at `lr`, or its last rate), if the stage has one, and the pool's refresh, which then
+        overlaps them on the device (data/pool.py)."""
         if self.adversary is not None:
             self.adversary.step(lr)
         if self.pool is not None:
