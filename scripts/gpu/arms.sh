@@ -26,6 +26,9 @@
 # in its run directory on the host, and `arms.sh fetch STAGE NAME...` as the next call (on the same
 # warm host, within its idle window) slims it into $OUT/NAME.
 # DEADLINE (Unix seconds): as in train-chunk.sh, the arms also stop 30 s before it (time for the slims).
+# STARTS="NAME:DIR ...": those arms start from DIR (checkpoint parts, e.g. /tmp/stage1-slim-ARM, the
+# slim a stage-1 arm left on this host) instead of START_DIR, so a stage-2 arm can continue the
+# stage-1 arm of the same recipe in the next call.
 # GROW="NAME:BLOCKS ...": those arms start from START_DIR grown on the host to BLOCKS blocks a level in
 # the UNet and both ReferenceNets (`checkpoint grow`: the same function, a fresh optimiser). A grown
 # model's slim may be too large to return beside another arm's; `arms.sh fetch` brings it alone.
@@ -33,6 +36,9 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${OUT:-/tmp/out}"
 run_of() { echo "/tmp/$stage-arm-$1"; }  # an arm's run directory on the host
+start_of() {  # the start directory of arm $1: its STARTS entry, or START_DIR
+  local e; for e in ${STARTS:-}; do [[ "${e%%:*}" == "$1" ]] && { echo "${e#*:}"; return 0; }; done; echo "$start"
+}
 grow_of() {  # the blocks a level GROW gives arm $1 (GROW="NAME:BLOCKS ..."), or nothing
   local g; for g in ${GROW:-}; do [[ "${g%%:*}" == "$1" ]] && echo "${g#*:}"; done; return 0
 }
@@ -87,7 +93,9 @@ for i in "${!specs[@]}"; do
     python3 -m durian_export.checkpoint grow --run "$start" --out "$run" --unet-blocks "$blocks" > "$out/r/$name-grow.log" 2>&1 ||
       { echo "$name: grow failed (see $name-grow.log)"; continue; }
   else
-    cp "$start"/ckpt.pt.part* "$run/"
+    from=$(start_of "$name")
+    compgen -G "$from/ckpt.pt.part*" > /dev/null || { echo "$name: no checkpoint parts in $from"; continue; }
+    cp "$from"/ckpt.pt.part* "$run/"
   fi
   extra=()
   [[ $spec == *=* ]] && IFS=, read -r -a extra <<< "${spec#*=}"
@@ -107,10 +115,10 @@ for name in "${names[@]}"; do
   rm -rf "/tmp/$stage-slim-$name"; slim_to "$name" "/tmp/$stage-slim-$name" >> "$out/r/slim.log" 2>&1
   size=$(du -sb "/tmp/$stage-slim-$name" | cut -f1)
   if (( size <= room )); then
-    mv "/tmp/$stage-slim-$name" "$out/$name"; room=$(( room - size ))
+    cp -r "/tmp/$stage-slim-$name" "$out/$name"; room=$(( room - size ))
   else
-    rm -rf "/tmp/$stage-slim-$name"
-    echo "$name: its slim ($size bytes) does not fit in what this call returns; next call: bash scripts/gpu/arms.sh fetch $stage $name"
+    # kept on the host: a later call's STARTS may continue it
+    echo "$name: its slim ($size bytes) does not fit in what this call returns; it stays in /tmp/$stage-slim-$name; next call: bash scripts/gpu/arms.sh fetch $stage $name"
   fi
 done
 cd "$out" && tar czf "$stage-arms.tgz" r && rm -rf r

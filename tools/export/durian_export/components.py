@@ -148,6 +148,24 @@ def null_reference(model: Durian, like: torch.Tensor) -> torch.Tensor:
     return model.reference_input(zero, zero[:, :1]).to(like.dtype)
 
 
+def coarse_noise(shape, finest: int, g: torch.Generator) -> torch.Tensor:
+    """Sum of one standard-normal draw a cell on grids of 1, 2, 4, ... up to `finest` cells a side,
+    each upsampled bilinearly to the last two dims of `shape` ([..., h, w]; every leading index,
+    frames included, draws its own)."""
+    *lead, h, w = shape
+    if finest < 1 or finest > min(h, w) or finest & (finest - 1):
+        raise ValueError(f"noise_offset_grid must be a power of two from 1 to {min(h, w)}, not {finest}")
+    out = torch.zeros(shape)
+    n = 1
+    while n <= finest:
+        cells = torch.randn((*lead, n, n), generator=g).reshape(-1, 1, n, n)
+        up = cells.expand(-1, 1, h, w) if n == 1 else F.interpolate(cells, size=(h, w), mode="bilinear",
+                                                                     align_corners=False)
+        out += up.reshape(shape)
+        n *= 2
+    return out
+
+
 @dataclass
 class Draws:
     """The random numbers of one diffusion step, drawn on the CPU from the step's generator (so a
@@ -166,6 +184,8 @@ class Draws:
         pose_keep = (torch.rand(B, generator=g) >= cfg.pose_dropout).float()
         noise = torch.randn(x0_shape, generator=g)
         t = torch.randint(t_min, cfg.num_train_timesteps, (B,), generator=g)
+        if cfg.noise_offset > 0:
+            noise = noise + cfg.noise_offset * coarse_noise(x0_shape, cfg.noise_offset_grid, g)
         return cls(keep=keep, pose_keep=pose_keep, noise=noise, t=t)
 
     def to(self, device) -> "Draws":

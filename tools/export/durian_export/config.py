@@ -62,6 +62,15 @@ class TrainConfig:
     beta_end: float = 0.012
     beta_schedule: str = "scaled_linear"
     latent_scale: float = 1.0       # set after VAE training from latent std
+    # stages 1 and 2: weight of coarse noise added to the training noise: one standard-normal draw a
+    # cell on grids of 1, 2, 4, ... cells a side up to noise_offset_grid, each upsampled bilinearly,
+    # each frame its own (noise_offset_grid 1 is plain "offset noise", a constant a channel). The
+    # schedule leaves ~10 % of the signal at the sampler's first step, so a model trained on white
+    # noise alone reads the coarse content of the starting noise as colour; noise of that scale in
+    # training teaches it that a region's mean in a very noisy input is noise, and colour has to
+    # come from the references. 0: white noise only.
+    noise_offset: float = 0.0
+    noise_offset_grid: int = 1
     kl_weight: float = 1e-6
     # VAE stage: train the decoder alone, the encoder (and so the latent space) held as it is — lets
     # stage 1 start on a latent space the VAE's later chunks no longer move
@@ -145,7 +154,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
 # architecture, the noise schedule, the latent scale or the data split
 RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
                        "min_snr_gamma", "min_snr_floor", "channel_loss_weights", "cross_identity", "kl_weight", "vae_freeze_encoder", "vae_texture_weight",
-                       "vae_adv_weight", "vae_adv_warmup", "batch_size", "frames",
+                       "vae_adv_weight", "vae_adv_warmup", "noise_offset", "noise_offset_grid", "batch_size", "frames",
                        "clip_sampling", "clip_stride", "align_attribute", "parser_degrade",
                        "model.temporal_min_t")
 

@@ -119,6 +119,36 @@ def test_resume_may_change_the_recipe_but_not_the_architecture(tmp_path, one_thr
     assert cfg["model"]["heads"] == tiny_cfg().model.heads and cfg["model"]["temporal_min_t"] == 600
 
 
+def test_noise_offset_adds_coarse_noise_each_frame_its_own_and_leaves_white_noise_runs_as_they_were():
+    from durian_export.components import Draws, coarse_noise
+
+    cfg = tiny_cfg()
+    shape = (256, 4, 3, 8, 8)
+    plain = Draws.draw(cfg, shape, torch.Generator().manual_seed(5)).noise
+    # noise_offset 0 draws exactly what it drew before the option existed
+    g = torch.Generator().manual_seed(5)
+    torch.rand(256, generator=g), torch.rand(256, generator=g)
+    assert torch.equal(plain, torch.randn(shape, generator=g))
+    cfg.noise_offset = 0.5
+    off = Draws.draw(cfg, shape, torch.Generator().manual_seed(5)).noise
+    extra = off - plain
+    # grid 1: a constant over each (sample, channel, frame), of std noise_offset, drawn per frame
+    assert float((extra - extra.mean((-1, -2), keepdim=True)).abs().max()) < 1e-6
+    dc = extra.mean((-1, -2))
+    assert abs(float(dc.std()) - 0.5) < 0.03
+    assert abs(float(torch.corrcoef(torch.stack([dc[:, :, 0].flatten(), dc[:, :, 1].flatten()]))[0, 1])) < 0.1
+    # the white part's per-frame mean is 1/8 here, so the coarse part now sets most of it
+    assert float(off.mean((-1, -2)).std()) > 3 * float(plain.mean((-1, -2)).std())
+    # grid 4: levels 1, 2 and 4 (bilinear blending between cells leaves the finer two under 1 each),
+    # smooth: neighbouring latent pixels nearly equal
+    c = coarse_noise((512, 1, 1, 16, 16), 4, torch.Generator().manual_seed(1))
+    assert 2.0 < float(c.var()) < 3.0
+    assert float((c[..., 1:] - c[..., :-1]).abs().mean()) < 0.2 * float(c.abs().mean())
+    for bad in (0, 3, 32):
+        with pytest.raises(ValueError, match="noise_offset_grid"):
+            coarse_noise((1, 1, 1, 16, 16), bad, torch.Generator())
+
+
 def test_stage2_with_temporal_min_t_draws_only_the_steps_its_layers_act_on():
     from durian_export.components import Draws
 
