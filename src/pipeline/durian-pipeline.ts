@@ -4,7 +4,7 @@
  * The algorithm of `sample_video` in tools/export/durian_export/sample.py, over the ONNX graphs.
  */
 import { ModelFileError, throwIfAborted, UsageError } from '../errors';
-import { readSchedulerConfig, type Manifest } from '../onnx/manifest';
+import { readManifest, readSchedulerConfig, type Manifest } from '../onnx/manifest';
 import { SessionSet } from '../onnx/session-set';
 import type { FloatArray } from '../onnx/tensor';
 import { applyGuidance } from './guidance';
@@ -195,7 +195,8 @@ export class DurianPipeline {
     // 37–80 ms each (docs/performance.md).
     const fixedShapes = opts.fixedShapes ?? true;
     const ioBinding = opts.ioBinding ?? (opts.executionProviders[0] === 'cuda' ? 'cuda-graph' : false);
-    const memory = getSessionMemoryOptions(opts.executionProviders, opts.memory ?? 'balanced');
+    const memory = getSessionMemoryOptions(opts.executionProviders, opts.memory ?? 'balanced',
+      readManifest(dir).graphs.unet?.compute_dtype ?? 'float32');
     const sessions = await SessionSet.create(dir, { executionProviders: opts.executionProviders, skipVerify: opts.skipVerify,
       fixedShapes: fixedShapes ? ['unet', 'pose_guider', 'vae_decoder'] : [], ...memory.sessions,
       ...(ioBinding && fixedShapes ? { ioBinding: { graphs: ['unet'], cudaGraph: ioBinding === 'cuda-graph' } } : {}) });

@@ -48,10 +48,17 @@ const GRAPHS = ['prnet', 'arnet', 'unet', 'pose_guider', 'vae_encoder', 'vae_dec
  * Other providers keep ORT's defaults (their big buffers are the device's, flat in video length,
  * measured separately); there 'low' only puts the pose features in the file.
  */
-export function getSessionMemoryOptions(executionProviders: readonly string[], mode: MemoryMode | SessionMemoryOptions): SessionMemoryOptions {
+export function getSessionMemoryOptions(executionProviders: readonly string[], mode: MemoryMode | SessionMemoryOptions,
+  unetDtype: 'float32' | 'float16' = 'float32'): SessionMemoryOptions {
   if (typeof mode === 'object') return mode;
-  // on a GPU the host still holds the pose features: 'low' moves them to the file there too
-  if (executionProviders[0] !== 'cpu') return { mode, sessions: {}, decodeChunk: 8, poseChunk: 16, spillBytes: mode === 'low' ? 0 : Infinity };
+  // on a GPU the host still holds the pose features: 'low' moves them to the file there too.
+  // A float16 UNet gets its attention fused there (head sizes padded to 8 for CUDA's fused kernels):
+  // on one H200, 6.9 ms a batched 16-frame call against 9.6 as exported; a float32 UNet keeps the
+  // exported attention, which was the faster there (11.2 against 13.6 ms; docs/performance.md)
+  if (executionProviders[0] !== 'cpu') {
+    const sessions = unetDtype === 'float16' ? { fuseAttention: ['unet'], fuseAttentionOptions: { padHeadTo: 8 } } : {};
+    return { mode, sessions, decodeChunk: 8, poseChunk: 16, spillBytes: mode === 'low' ? 0 : Infinity };
+  }
   const graphOptions = Object.fromEntries(GRAPHS.map((g) => [g, { enableMemPattern: false, ...(mode === 'low' ? { enableCpuMemArena: false } : {}) }]));
   return { mode, sessions: { fuseAttention: ['unet'], chunkAttention: ['unet'], graphOptions }, decodeChunk: 1, poseChunk: 4, spillBytes: mode === 'low' ? 0 : SPILL_BYTES };
 }
