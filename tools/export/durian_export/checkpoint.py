@@ -214,6 +214,27 @@ def graft_checkpoint(run: Path, donor: Path, nets: list[str], out: Path, part_by
     return save_parts(slim, out, part_bytes)
 
 
+def unstage_checkpoint(run: Path, stages: list[str], out: Path, part_bytes: int = PART_BYTES) -> list[Path]:
+    """`run`'s checkpoint with the weights `stages` train back at the config's seeded init and those
+    stages' step counts at 0, written slim to `out`: e.g. the stage-1 model inside a stage-2 run (its
+    temporal layers act on a single frame too, so stage 1 must not continue with trained ones)."""
+    state = load_checkpoint(Path(run) / "ckpt.pt")
+    model = model_from_state(state)
+    fresh = model_from_state({**state, "model": {}, "nets": []})  # every net at the seeded init
+    init = dict(fresh.named_parameters())
+    progress = dict(state["progress"])
+    with torch.no_grad():
+        for stage in stages:
+            if stage not in progress:
+                raise SystemExit(f"unstage: no stage {stage!r}; stages: {', '.join(progress)}")
+            for n, p in model.named_parameters():
+                if id(p) in {id(q) for q in model.trainable(stage)}:
+                    p.copy_(init[n])
+            progress[stage] = 0
+    return save_parts(slim_of(state, model, progress, unstaged={"from": str(run), "stages": list(stages)}), out,
+                      part_bytes)
+
+
 UNET_NETS = ("unet", "prnet", "arnet")  # the nets of the UNet layout (denoiser and ReferenceNets)
 
 
@@ -269,8 +290,9 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(prog="python -m durian_export.checkpoint",
                                  description="slim: a run's checkpoint as fp16 parts to carry; graft: a run's "
                                              "checkpoint with some nets' trained weights taken from another run; "
-                                             "grow: a run's model with more blocks a level, the same function")
-    ap.add_argument("command", choices=["slim", "graft", "grow"])
+                                             "grow: a run's model with more blocks a level, the same function; "
+                                             "unstage: a run's checkpoint with some stages' weights back at their init")
+    ap.add_argument("command", choices=["slim", "graft", "grow", "unstage"])
     ap.add_argument("--run", required=True, help="run directory holding ckpt.pt (or its parts)")
     ap.add_argument("--out", required=True, help="where to write ckpt.pt.partNNN (fp16 weights only)")
     ap.add_argument("--ema", action="store_true", help="slim: keep the EMA of the last stage's weights, not the raw ones")
@@ -279,13 +301,17 @@ if __name__ == "__main__":
     ap.add_argument("--from", dest="donor", help="graft: the run directory the nets come from")
     ap.add_argument("--nets", help="graft: comma-separated top-level nets to take, e.g. parser")
     ap.add_argument("--stages", help="graft: comma-separated stages whose trained weights to take, e.g. stage2 "
-                                     "(the temporal layers)")
+                                     "(the temporal layers); unstage: the stages to undo")
     ap.add_argument("--unet-blocks", type=int, help="grow: blocks a level in the UNet and the ReferenceNets")
     a = ap.parse_args()
     if a.command == "grow":
         if not a.unet_blocks:
             ap.error("grow needs --unet-blocks")
         parts = grow_checkpoint(Path(a.run), Path(a.out), a.unet_blocks)
+    elif a.command == "unstage":
+        if not a.stages:
+            ap.error("unstage needs --stages")
+        parts = unstage_checkpoint(Path(a.run), a.stages.split(","), Path(a.out))
     elif a.command == "graft":
         if not a.donor or not (a.nets or a.stages):
             ap.error("graft needs --from, and --nets or --stages")

@@ -906,6 +906,34 @@ def test_graft_of_a_stage_takes_its_temporal_layers_and_nothing_else(tmp_path):
         assert torch.equal(src[k].half().float() if halved else src[k], g[k]), k
 
 
+def test_unstage_puts_a_stages_weights_back_at_their_init_and_stage1_continues(tmp_path):
+    """checkpoint unstage --stages stage2: the temporal layers back at the seeded init (what a run
+    that never trained stage 2 holds), every other weight the run's own, stage 2's count 0; stage 1
+    then resumes from it."""
+    from durian_export.checkpoint import load_checkpoint, load_model, unstage_checkpoint
+
+    common = ["--log-every", "1", "--device", "cpu", "--batch-size", "2"]
+    train_main(["--config", str(TINY), "--stage", "stage1", "--out", str(tmp_path / "s1"), "--steps", "1"] + common)
+    train_main(["--stage", "stage2", "--out", str(tmp_path / "s1"), "--steps", "2", "--resume", "lr=1e-2",
+                "warmup=0"] + common)
+    with pytest.raises(SystemExit, match="no stage 'stage9'"):
+        unstage_checkpoint(tmp_path / "s1", ["stage9"], tmp_path / "x")
+    unstage_checkpoint(tmp_path / "s1", ["stage2"], tmp_path / "u")
+    state = load_checkpoint(tmp_path / "u" / "ckpt.pt")
+    assert state["progress"]["stage2"] == 0 and state["progress"]["stage1"] == 1
+    torch.manual_seed(tiny_cfg().seed)
+    init = Durian(tiny_cfg()).state_dict()
+    trained, u = load_model(tmp_path / "s1").state_dict(), load_model(tmp_path / "u").state_dict()
+    temporal = [k for k in u if ".temporal." in k]
+    assert temporal and any(not torch.equal(trained[k], init[k]) for k in temporal)
+    for k in u:
+        src = init if ".temporal." in k else trained
+        halved = k.split(".")[0] in state["nets"] and src[k].is_floating_point()
+        assert torch.equal(src[k].half().float() if halved else src[k], u[k]), k
+    train_main(["--stage", "stage1", "--out", str(tmp_path / "u"), "--steps", "2", "--resume"] + common)
+    assert load_checkpoint(tmp_path / "u" / "ckpt.pt")["progress"]["stage1"] == 2
+
+
 def test_grow_adds_blocks_that_leave_the_function_alone_and_train_on(tmp_path):
     """checkpoint grow --unet-blocks 2: every UNet-layout net gets a second block a level; the grown
     model computes what the old one did (its fp16 weights), has more parameters, and resumes training."""
