@@ -227,8 +227,9 @@ def unstage_checkpoint(run: Path, stages: list[str], out: Path, part_bytes: int 
         for stage in stages:
             if stage not in progress:
                 raise SystemExit(f"unstage: no stage {stage!r}; stages: {', '.join(progress)}")
+            trained = {id(q) for q in model.trainable(stage)}
             for n, p in model.named_parameters():
-                if id(p) in {id(q) for q in model.trainable(stage)}:
+                if id(p) in trained:
                     p.copy_(init[n])
             progress[stage] = 0
     return save_parts(slim_of(state, model, progress, unstaged={"from": str(run), "stages": list(stages)}), out,
