@@ -73,7 +73,8 @@ export interface AttentionBlock {
 }
 
 /** What a rewrite may know of a constant tensor: its dims, its element type (ONNX's TensorProto
- * data type) and its values if int64, float32 or float16 (float16 as the numbers they stand for). */
+ * data type) and, for one of at most SMALL_TENSOR elements (scales, shapes), its values if int64,
+ * float32 or float16 (float16 as the numbers they stand for). */
 export interface ConstantInfo {
   dims: number[];
   dataType?: number;
@@ -187,7 +188,11 @@ export function int64Constant(output: string, values: readonly number[]): Uint8A
  */
 export function float16Bits(x: number): number {
   const f32 = new Float32Array([x]);
-  const bits = new Uint32Array(f32.buffer)[0]!;
+  return float16FromFloat32Bits(new Uint32Array(f32.buffer)[0]!);
+}
+
+/** IEEE binary16 bits of the float32 whose bits are `bits` (float16Bits without the Float32Array). */
+export function float16FromFloat32Bits(bits: number): number {
   const sign = (bits >>> 16) & 0x8000;
   const exp = (bits >>> 23) & 0xff;
   let mant = bits & 0x7fffff;
@@ -239,6 +244,10 @@ export function floatTensorAttr(name: string, value: number, dataType = TENSOR_F
   return tensorAttr(name, [1], dataType, floatRaw(value, dataType), name);
 }
 
+/** Tensors up to this many elements have their values read (ConstantInfo); the rewrites look at
+ * scalars and shape vectors only, and reading every weight took 90 % of a parse of the shipped UNet. */
+const SMALL_TENSOR = 64;
+
 function readTensor(t: Uint8Array): ConstantInfo {
   const fields = parseFields(t);
   const dims: number[] = [];
@@ -250,7 +259,11 @@ function readTensor(t: Uint8Array): ConstantInfo {
     if (f.num === TENSOR_DIMS && f.wire === WIRE_VARINT) dims.push(readInt64(t, f.payloadStart));
     else if (f.num === TENSOR_DIMS && f.wire === WIRE_LEN) for (let p = f.payloadStart; p < f.end;) [, p] = readVarintAt(t, p, dims);
     else if (f.num === TENSOR_DATA_TYPE && f.wire === WIRE_VARINT) dataType = f.value;
-    else if (f.num === TENSOR_RAW_DATA && f.wire === WIRE_LEN) raw = t.subarray(f.payloadStart, f.end);
+  }
+  if (dims.reduce((a, b) => a * b, 1) > SMALL_TENSOR) return { dims, dataType };
+  for (const f of fields) {
+    if (f.num === TENSOR_DIMS || f.num === TENSOR_DATA_TYPE) continue;
+    if (f.num === TENSOR_RAW_DATA && f.wire === WIRE_LEN) raw = t.subarray(f.payloadStart, f.end);
     else if (f.num === TENSOR_INT64_DATA && f.wire === WIRE_VARINT) int64.push(readInt64(t, f.payloadStart));
     else if (f.num === TENSOR_INT64_DATA && f.wire === WIRE_LEN) for (let p = f.payloadStart; p < f.end;) [, p] = readVarintAt(t, p, int64);
     else if (f.num === TENSOR_FLOAT_DATA && f.wire === WIRE_I32) float.push(new DataView(t.buffer, t.byteOffset + f.payloadStart, 4).getFloat32(0, true));
