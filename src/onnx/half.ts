@@ -1,0 +1,437 @@
+/**
+ * Float16 compute: a rewrite of the model bytes, before a session is made from them, after which
+ * the graph's float32 tensors are float16 while its inputs and outputs stay float32 (a Cast after
+ * each float input and before each float output), so callers feed and read it as before. What
+ * `python -m durian_export.half` does with ONNX Runtime's converter (convert_float_to_float16 with
+ * keep_io_types), done at load time for GPU providers (pipeline/precision.ts).
+ *
+ * - Float32 initializers and the float32 tensors of Constant and ConstantOfShape become float16:
+ *   rounded to nearest, ties to even; as ONNX Runtime's converter does, a finite value beyond
+ *   float16's range becomes ±65,504 and a non-zero one below its smallest step ±2⁻²⁴, never ±∞ or
+ *   0. Cast(to=FLOAT) becomes Cast(to=FLOAT16).
+ * - Operators of half-ops.ts FLOAT32_OPS (Resize, Range, TopK, ...) compute in float32 between
+ *   casts. A value some operator needs as exact float32 (Resize's roi and scales) is computed in
+ *   float32 together with every float value it is computed from, and a constant read in float32
+ *   anywhere stays float32 (float16 readers get a Cast of it).
+ * - Element types are followed through the graph in node order (half-ops.ts). An operator, or a
+ *   construct, the conversion does not know (another domain's operator, a subgraph, a Constant
+ *   given as value_float(s), external or sparse data, a non-tensor value) makes it throw, naming it:
+ *   the caller then runs the float32 graph instead of something wrong.
+ *
+ * Float32 tensors only: float16, bfloat16 and double values are left as they are (the shipped
+ * UNet's float16 weights with their Cast(to=FLOAT) become float16 weights with a no-op Cast, which
+ * ONNX Runtime removes). Every other byte of the model is copied as it is.
+ */
+import { ModelFileError } from '../errors';
+import {
+  encodeNode, float16FromFloat32Bits, floatTensorAttr, intAttr, intAttribute, parseGraph, TENSOR_FLOAT, TENSOR_FLOAT16, unusedPrefix,
+  type NodeInfo,
+} from './attention-graph';
+import { getOpRule, isFloat32Op, type OpRule } from './half-ops';
+import { concat, lenField, parseFields, stringField, stringFields, subFields, varintField, WIRE_I32, WIRE_LEN, WIRE_VARINT } from './protobuf';
+
+// Field numbers from onnx.proto3
+const MODEL_GRAPH = 7;
+const GRAPH_NODE = 1;
+const GRAPH_INITIALIZER = 5;
+const GRAPH_INPUT = 11;
+const GRAPH_OUTPUT = 12;
+const GRAPH_VALUE_INFO = 13;
+const GRAPH_SPARSE_INITIALIZER = 15;
+const VALUE_INFO_NAME = 1;
+const VALUE_INFO_TYPE = 2;
+const TYPE_TENSOR = 1;
+const TENSOR_TYPE_ELEM = 1;
+const NODE_INPUT = 1;
+const NODE_OUTPUT = 2;
+const NODE_ATTRIBUTE = 5;
+const ATTR_NAME = 1;
+const ATTR_I = 3;
+const ATTR_T = 5;
+const ATTR_G = 6;
+const ATTR_TENSORS = 10;
+const ATTR_GRAPHS = 11;
+const ATTR_SPARSE_TENSOR = 22;
+const ATTR_SPARSE_TENSORS = 23;
+const TENSOR_DATA_TYPE = 2;
+const TENSOR_FLOAT_DATA = 4;
+const TENSOR_NAME = 8;
+const TENSOR_RAW_DATA = 9;
+const TENSOR_EXTERNAL_DATA = 13;
+const TENSOR_DATA_LOCATION = 14;
+const TENSOR_INT64 = 7;
+const TENSOR_STRING = 8;
+
+/** What the conversion did. */
+export interface Float16Report {
+  /** Nodes that now compute in float16 (constants included). */
+  float16Nodes: number;
+  /** Nodes with float data that compute in float32 between casts, by operator. */
+  float32Nodes: Record<string, number>;
+  /** Cast nodes inserted (graph inputs and outputs, around the float32 nodes). */
+  castsInserted: number;
+  /** Float32 initializers now stored as float16. */
+  initializers: number;
+}
+
+export interface Float16Result {
+  model: Uint8Array;
+  report: Float16Report;
+}
+
+/** Each float input of a node by role: slots of the node's compute type, exact float32 ones, any type. */
+interface NodeFloats {
+  rule: OpRule;
+  compute: number[];
+  exact: number[];
+  any: number[];
+  /** Outputs of the node's compute type. */
+  outputs: number[];
+  /** Constant or ConstantOfShape with a float32 value: its type follows its readers. */
+  constant: boolean;
+}
+
+type Mode = 'none' | 'float16' | 'float32';
+
+const labelOf = (node: NodeInfo) => `node "${node.name || node.outputs[0] || '?'}" (${node.domain ? `${node.domain}.` : ''}${node.opType})`;
+
+/** The name of an attribute, from its payload. */
+function attributeName(attr: Uint8Array): string {
+  return stringFields(attr, ATTR_NAME)[0] ?? '';
+}
+
+/** Refuses attributes the conversion cannot follow: subgraphs, sparse tensors, tensors outside Constant/ConstantOfShape `value`. */
+function checkAttributes(node: NodeInfo): void {
+  const constant = (node.domain === '' || node.domain === 'ai.onnx') && (node.opType === 'Constant' || node.opType === 'ConstantOfShape');
+  for (const attr of node.attributes) {
+    const name = attributeName(attr);
+    const nums = new Set(parseFields(attr).map((f) => f.num));
+    if (nums.has(ATTR_G) || nums.has(ATTR_GRAPHS)) throw new Error(`${labelOf(node)}: attribute "${name}" holds a subgraph, which the conversion does not follow`);
+    if (nums.has(ATTR_SPARSE_TENSOR) || nums.has(ATTR_SPARSE_TENSORS)) throw new Error(`${labelOf(node)}: sparse tensor attribute "${name}"`);
+    if ((nums.has(ATTR_T) || nums.has(ATTR_TENSORS)) && !(constant && name === 'value')) throw new Error(`${labelOf(node)}: tensor attribute "${name}"`);
+    if (constant && name !== 'value' && name !== 'value_int' && name !== 'value_ints' && name !== 'value_string' && name !== 'value_strings') {
+      throw new Error(`${labelOf(node)}: attribute "${name}" (a Constant's value_float(s) or sparse_value is not converted)`);
+    }
+  }
+}
+
+/** The tensor attribute `value` of a Constant or ConstantOfShape, if any. */
+function valueTensor(node: NodeInfo): Uint8Array | undefined {
+  const attr = node.attributes.find((a) => attributeName(a) === 'value');
+  return attr ? subFields(attr, ATTR_T)[0] : undefined;
+}
+
+/** The element type of a Constant's or ConstantOfShape's output (ConstantOfShape without a value: float32 zeros). */
+function constantType(node: NodeInfo): number {
+  const t = valueTensor(node);
+  if (t) return parseFields(t).find((f) => f.num === TENSOR_DATA_TYPE && f.wire === WIRE_VARINT)?.value ?? 0;
+  if (node.opType === 'ConstantOfShape') return TENSOR_FLOAT;
+  const names = node.attributes.map(attributeName);
+  if (names.includes('value_int') || names.includes('value_ints')) return TENSOR_INT64;
+  if (names.includes('value_string') || names.includes('value_strings')) return TENSOR_STRING;
+  throw new Error(`${labelOf(node)}: no value`);
+}
+
+/** A ValueInfoProto's name and element type (undefined: not a tensor type). */
+function readValueInfo(info: Uint8Array): { name: string; elemType?: number } {
+  const name = stringFields(info, VALUE_INFO_NAME)[0] ?? '';
+  const type = subFields(info, VALUE_INFO_TYPE)[0];
+  if (!type) return { name };
+  const fields = parseFields(type);
+  if (fields.some((f) => f.num !== TYPE_TENSOR && f.num !== 6)) return { name };  // 6: denotation
+  const tensor = subFields(type, TYPE_TENSOR)[0];
+  const elem = tensor && parseFields(tensor).find((f) => f.num === TENSOR_TYPE_ELEM && f.wire === WIRE_VARINT);
+  return elem ? { name, elemType: elem.value } : { name };
+}
+
+/** The ValueInfoProto with its tensor element type set to float16. */
+function toFloat16ValueInfo(info: Uint8Array): Uint8Array {
+  const setElem = (tensor: Uint8Array) => concat([...parseFields(tensor).filter((f) => f.num !== TENSOR_TYPE_ELEM)
+    .map((f) => tensor.subarray(f.start, f.end)), varintField(TENSOR_TYPE_ELEM, TENSOR_FLOAT16)]);
+  return editPayloads(info, VALUE_INFO_TYPE, (type) => editPayloads(type, TYPE_TENSOR, setElem));
+}
+
+/** `buf` with every length-delimited field `num` replaced by `edit(payload)`. */
+function editPayloads(buf: Uint8Array, num: number, edit: (payload: Uint8Array) => Uint8Array): Uint8Array {
+  return concat(parseFields(buf).map((f) => (f.num === num && f.wire === WIRE_LEN
+    ? lenField(num, edit(buf.subarray(f.payloadStart, f.end))) : buf.subarray(f.start, f.end))));
+}
+
+/** IEEE binary16 bits of the float32 with bits `bits`, saturated as the module comment says. */
+function saturatedHalf(bits: number): number {
+  const h = float16FromFloat32Bits(bits);
+  const finite = ((bits >>> 23) & 0xff) !== 0xff;
+  if (finite && (h & 0x7fff) === 0x7c00) return (h & 0x8000) | 0x7bff;
+  if ((h & 0x7fff) === 0 && (bits & 0x7fffffff) !== 0) return (h & 0x8000) | 1;
+  return h;
+}
+
+/** A float32 TensorProto as float16 (raw data; float_data or raw_data read). */
+export function tensorToFloat16(t: Uint8Array): Uint8Array {
+  const fields = parseFields(t);
+  const name = () => stringFields(t, TENSOR_NAME)[0] ?? '?';
+  if (fields.some((f) => f.num === TENSOR_EXTERNAL_DATA || (f.num === TENSOR_DATA_LOCATION && f.value === 1))) {
+    throw new Error(`tensor "${name()}": external data is not converted`);
+  }
+  const bits: number[] = [];
+  let raw: Uint8Array | undefined;
+  for (const f of fields) {
+    if (f.num === TENSOR_RAW_DATA && f.wire === WIRE_LEN) raw = t.subarray(f.payloadStart, f.end);
+    else if (f.num === TENSOR_FLOAT_DATA && f.wire === WIRE_I32) bits.push(new DataView(t.buffer, t.byteOffset + f.payloadStart, 4).getUint32(0, true));
+    else if (f.num === TENSOR_FLOAT_DATA && f.wire === WIRE_LEN) {
+      const view = new DataView(t.buffer, t.byteOffset + f.payloadStart, f.end - f.payloadStart);
+      for (let p = 0; p + 4 <= view.byteLength; p += 4) bits.push(view.getUint32(p, true));
+    }
+  }
+  let half: Uint16Array;
+  if (raw) {
+    if (raw.byteLength % 4) throw new Error(`tensor "${name()}": raw data of ${raw.byteLength} bytes is not float32`);
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    half = new Uint16Array(raw.byteLength / 4);
+    for (let i = 0; i < half.length; i++) half[i] = saturatedHalf(view.getUint32(4 * i, true));
+  } else {
+    half = Uint16Array.from(bits, saturatedHalf);
+  }
+  const bytes = new Uint8Array(half.length * 2);
+  const out = new DataView(bytes.buffer);
+  half.forEach((h, i) => out.setUint16(2 * i, h, true));
+  const kept = fields.filter((f) => f.num !== TENSOR_DATA_TYPE && f.num !== TENSOR_FLOAT_DATA && f.num !== TENSOR_RAW_DATA);
+  return concat([...kept.map((f) => t.subarray(f.start, f.end)), varintField(TENSOR_DATA_TYPE, TENSOR_FLOAT16), lenField(TENSOR_RAW_DATA, bytes)]);
+}
+
+/** The node's bytes with new input and output names and, where `attr` returns bytes, attributes. */
+function rewriteNode(node: NodeInfo, inputs: readonly string[], outputs: readonly string[], attr?: (a: Uint8Array) => Uint8Array | undefined,
+  extraAttributes: readonly Uint8Array[] = []): Uint8Array {
+  let i = 0, o = 0;
+  const parts = parseFields(node.bytes).map((f) => {
+    if (f.num === NODE_INPUT && f.wire === WIRE_LEN) return stringField(NODE_INPUT, inputs[i++]!);
+    if (f.num === NODE_OUTPUT && f.wire === WIRE_LEN) return stringField(NODE_OUTPUT, outputs[o++]!);
+    if (f.num === NODE_ATTRIBUTE && f.wire === WIRE_LEN && attr) {
+      const next = attr(node.bytes.subarray(f.payloadStart, f.end));
+      if (next) return lenField(NODE_ATTRIBUTE, next);
+    }
+    return node.bytes.subarray(f.start, f.end);
+  });
+  return concat([...parts, ...extraAttributes.map((a) => lenField(NODE_ATTRIBUTE, a))]);
+}
+
+/** An attribute with its int (`i`) set to `value`. */
+function withInt(attr: Uint8Array, value: number): Uint8Array {
+  return concat([...parseFields(attr).filter((f) => f.num !== ATTR_I).map((f) => attr.subarray(f.start, f.end)), varintField(ATTR_I, value)]);
+}
+
+/**
+ * The model with its float32 tensors in float16 and float32 graph inputs and outputs (module
+ * comment), and what was done. Throws ModelFileError naming what it cannot convert.
+ */
+export function convertToFloat16(model: Uint8Array): Float16Result {
+  try {
+    return convert(model);
+  } catch (cause) {
+    throw new ModelFileError(`cannot compute this graph in float16: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+function convert(model: Uint8Array): Float16Result {
+  const graph = parseGraph(model);
+  if (!graph) throw new Error('the model has no graph, or more than one');
+  const g = graph.bytes;
+  if (parseFields(g).some((f) => f.num === GRAPH_SPARSE_INITIALIZER)) throw new Error('sparse initializers are not converted');
+
+  // 1. Element types, in node order
+  const types = new Map<string, number>();
+  const io = (num: number, what: string) => subFields(g, num).map((v) => {
+    const info = readValueInfo(v);
+    if (info.elemType === undefined) throw new Error(`graph ${what} "${info.name}" is not a tensor`);
+    return info as { name: string; elemType: number };
+  });
+  const graphInputs = io(GRAPH_INPUT, 'input');
+  const graphOutputs = new Set(io(GRAPH_OUTPUT, 'output').map((o) => o.name));
+  graphInputs.forEach((i) => types.set(i.name, i.elemType));
+  const initializers = subFields(g, GRAPH_INITIALIZER).map((bytes) => ({
+    bytes, name: stringFields(bytes, TENSOR_NAME)[0] ?? '',
+    dataType: parseFields(bytes).find((f) => f.num === TENSOR_DATA_TYPE && f.wire === WIRE_VARINT)?.value ?? 0,
+  }));
+  // an initializer also declared as a graph input is an input (its default value): left as it is
+  const fixedInitializers = new Set(graphInputs.map((i) => i.name));
+  for (const t of initializers) if (!fixedInitializers.has(t.name)) types.set(t.name, t.dataType);
+
+  const floats = new Map<NodeInfo, NodeFloats>();
+  const isFloat = (v: string | undefined) => !!v && types.get(v) === TENSOR_FLOAT;
+  for (const node of graph.nodes) {
+    checkAttributes(node);
+    const rule = getOpRule(node);
+    if (!rule) throw new Error(`${labelOf(node)}: an operator the conversion does not know`);
+    node.inputs.forEach((v) => {
+      if (v && !types.has(v)) throw new Error(`${labelOf(node)}: input "${v}" is used before it is produced`);
+    });
+    const constant = node.opType === 'Constant' || node.opType === 'ConstantOfShape';
+    const f: NodeFloats = { rule, compute: [], exact: [], any: [], outputs: [], constant: false };
+    node.inputs.forEach((v, i) => {
+      if (!isFloat(v)) return;
+      if (rule.anyType?.includes(i)) f.any.push(i);
+      else if (rule.float32Inputs?.includes(i)) f.exact.push(i);
+      else f.compute.push(i);
+    });
+    node.outputs.forEach((o, k) => {
+      if (!o) return;
+      let type: number;
+      if (constant) {
+        type = constantType(node);
+      } else {
+        const t = rule.output(node, k);
+        if ('type' in t) type = t.type;
+        else {
+          const from = node.inputs[t.from];
+          if (!from) throw new Error(`${labelOf(node)}: the type of output ${k} follows input ${t.from}, which is missing`);
+          type = types.get(from)!;
+        }
+        if (type === TENSOR_FLOAT && !('fixed' in t && t.fixed)) f.outputs.push(k);
+      }
+      if (!type) throw new Error(`${labelOf(node)}: output "${o}" has no element type`);
+      types.set(o, type);
+    });
+    f.constant = constant && isFloat(node.outputs[0]);
+    floats.set(node, f);
+  }
+  for (const o of graphOutputs) if (!types.has(o)) throw new Error(`graph output "${o}" is never produced`);
+
+  // 2. Which nodes compute in float32: FLOAT32_OPS, and (from the last node back) every node that
+  // computes a value some node needs as exact float32, with the float values it reads
+  const exactValues = new Set<string>();
+  const modes = new Map<NodeInfo, Mode>();
+  for (const node of [...graph.nodes].reverse()) {
+    const f = floats.get(node)!;
+    if (f.constant) continue;
+    const hasFloats = f.compute.length + f.exact.length + f.outputs.length > 0;
+    const exact = node.outputs.some((o) => exactValues.has(o));
+    f.exact.forEach((i) => exactValues.add(node.inputs[i]!));
+    if (exact) [...f.compute, ...f.any].forEach((i) => exactValues.add(node.inputs[i]!));
+    modes.set(node, !hasFloats ? 'none' : exact || isFloat32Op(node) ? 'float32' : 'float16');
+  }
+  // a constant (initializer, Constant, ConstantOfShape) stays float32 when anything reads it in float32
+  const read32 = new Set<string>([...exactValues, ...graphOutputs]);
+  for (const node of graph.nodes) {
+    const f = floats.get(node)!;
+    if (modes.get(node) === 'float32') f.compute.forEach((i) => read32.add(node.inputs[i]!));
+  }
+  for (const node of graph.nodes) {
+    const f = floats.get(node)!;
+    if (f.constant) modes.set(node, read32.has(node.outputs[0]!) ? 'float32' : 'float16');
+  }
+
+  // 3. The nodes again, each float value fed in its reader's type (a Cast where it has another)
+  const prefix = unusedPrefix(graph, 'durian_half');
+  const versions = new Map<string, Map<number, string>>();
+  const nodes: Uint8Array[] = [];
+  let casts = 0;
+  const cast = (from: string, to: string, type: number) => {
+    nodes.push(encodeNode('Cast', [from], [to], to, [intAttr('to', type)]));
+    casts++;
+  };
+  const produced = (v: string, type: number, name = v) => {
+    const have = versions.get(v) ?? new Map<number, string>();
+    have.set(type, name);
+    versions.set(v, have);
+  };
+  /** `v` in `type`: as produced, or through a Cast made now (before the node that needs it) and reused. */
+  const versionOf = (v: string, type: number): string => {
+    const have = versions.get(v)!;
+    const name = have.get(type);
+    if (name) return name;
+    const made = `${prefix}/${v}/${type === TENSOR_FLOAT16 ? 'float16' : 'float32'}`;
+    cast(have.values().next().value!, made, type);
+    have.set(type, made);
+    return made;
+  };
+  const anyVersion = (v: string) => versions.get(v)!.values().next().value!;
+  for (const i of graphInputs) if (i.elemType === TENSOR_FLOAT) produced(i.name, TENSOR_FLOAT);
+  const initializerType = new Map<string, number>();
+  for (const t of initializers) {
+    if (t.dataType !== TENSOR_FLOAT || fixedInitializers.has(t.name)) continue;
+    const type = read32.has(t.name) ? TENSOR_FLOAT : TENSOR_FLOAT16;
+    initializerType.set(t.name, type);
+    produced(t.name, type);
+  }
+
+  const report: Float16Report = { float16Nodes: 0, float32Nodes: {}, castsInserted: 0, initializers: 0 };
+  for (const node of graph.nodes) {
+    const f = floats.get(node)!;
+    const mode = modes.get(node)!;
+    if (mode === 'float32') report.float32Nodes[node.opType] = (report.float32Nodes[node.opType] ?? 0) + 1;
+    if (mode === 'float16') report.float16Nodes++;
+    if (f.constant) {
+      const type = mode === 'float16' ? TENSOR_FLOAT16 : TENSOR_FLOAT;
+      const value = valueTensor(node);
+      nodes.push(type === TENSOR_FLOAT ? node.bytes : value
+        ? rewriteNode(node, node.inputs, node.outputs, (a) => (attributeName(a) === 'value' ? editPayloads(a, ATTR_T, tensorToFloat16) : undefined))
+        : rewriteNode(node, node.inputs, node.outputs, undefined, [floatTensorAttr('value', 0, TENSOR_FLOAT16)]));
+      produced(node.outputs[0]!, type);
+      continue;
+    }
+    const type = mode === 'float16' ? TENSOR_FLOAT16 : TENSOR_FLOAT;
+    const inputs = node.inputs.map((v, i) => {
+      if (!isFloat(v)) return v;
+      if (f.any.includes(i)) return anyVersion(v);
+      return versionOf(v, f.exact.includes(i) ? TENSOR_FLOAT : type);
+    });
+    const after: [string, string][] = [];
+    const outputs = node.outputs.map((o, k) => {
+      if (!isFloat(o)) return o;
+      if (!f.outputs.includes(k) || type === TENSOR_FLOAT) {
+        produced(o, TENSOR_FLOAT);
+        return o;
+      }
+      if (!graphOutputs.has(o)) {
+        produced(o, TENSOR_FLOAT16);
+        return o;
+      }
+      // a graph output stays float32 under its name: the node writes a float16 value, a Cast the output
+      const inner = `${prefix}/${o}/float16`;
+      produced(o, TENSOR_FLOAT16, inner);
+      produced(o, TENSOR_FLOAT);
+      after.push([inner, o]);
+      return inner;
+    });
+    const castTo = mode === 'float16' && node.opType === 'Cast' && intAttribute(node, 'to') === TENSOR_FLOAT;
+    const same = !castTo && inputs.every((v, i) => v === node.inputs[i]) && outputs.every((v, k) => v === node.outputs[k]);
+    nodes.push(same ? node.bytes : rewriteNode(node, inputs, outputs, castTo ? (a) => (attributeName(a) === 'to' ? withInt(a, TENSOR_FLOAT16) : undefined) : undefined));
+    after.forEach(([inner, o]) => cast(inner, o, TENSOR_FLOAT));
+  }
+  report.castsInserted = casts;
+
+  // 4. The graph written back: new nodes in place of the old, initializers and value_info retyped
+  const parts: Uint8Array[] = [];
+  let nodesWritten = false;
+  for (const field of parseFields(g)) {
+    const payload = g.subarray(field.payloadStart, field.end);
+    if (field.num === GRAPH_NODE && field.wire === WIRE_LEN) {
+      if (!nodesWritten) parts.push(...nodes.map((n) => lenField(GRAPH_NODE, n)));
+      nodesWritten = true;
+    } else if (field.num === GRAPH_INITIALIZER && field.wire === WIRE_LEN) {
+      const name = stringFields(payload, TENSOR_NAME)[0] ?? '';
+      const half = initializerType.get(name) === TENSOR_FLOAT16;
+      if (half) report.initializers++;
+      parts.push(half ? lenField(GRAPH_INITIALIZER, tensorToFloat16(payload)) : g.subarray(field.start, field.end));
+    } else if (field.num === GRAPH_VALUE_INFO && field.wire === WIRE_LEN) {
+      const info = readValueInfo(payload);
+      if (info.elemType === undefined) throw new Error(`value_info "${info.name}" is not a tensor type`);
+      const half = info.elemType === TENSOR_FLOAT && versions.get(info.name)?.get(TENSOR_FLOAT16) === info.name;
+      parts.push(half ? lenField(GRAPH_VALUE_INFO, toFloat16ValueInfo(payload)) : g.subarray(field.start, field.end));
+    } else {
+      parts.push(g.subarray(field.start, field.end));
+    }
+  }
+  if (!nodesWritten) parts.push(...nodes.map((n) => lenField(GRAPH_NODE, n)));
+  const newGraph = concat(parts);
+  const out = concat(parseFields(model).map((f) => (f.num === MODEL_GRAPH && f.wire === WIRE_LEN ? lenField(MODEL_GRAPH, newGraph) : model.subarray(f.start, f.end))));
+  return { model: out, report };
+}
+
+/** A one-line summary of a report (`1,234 nodes in float16, 3 in float32 (Resize 2, Constant 1), 12 casts`). */
+export function describeFloat16Report(r: Float16Report): string {
+  const kept = Object.entries(r.float32Nodes);
+  const n = kept.reduce((a, [, c]) => a + c, 0);
+  return `${r.float16Nodes} nodes in float16, ${n} in float32${n ? ` (${kept.map(([op, c]) => `${op} ${c}`).join(', ')})` : ''}, `
+    + `${r.castsInserted} casts inserted, ${r.initializers} initializers converted`;
+}
