@@ -8,6 +8,7 @@ import { getDefaultFaceModelDir } from '../face/front-end';
 import { resolveDevice, type Device } from '../onnx/providers';
 import type { DurianPipeline } from '../pipeline/durian-pipeline';
 import { loadPipeline } from '../pipeline/load';
+import type { Precision } from '../pipeline/precision';
 import { FaceLoader } from './face-loader';
 import { preflightJob } from './preflight';
 import { runJob, type JobHooks, type JobResult } from './run-job';
@@ -19,6 +20,9 @@ export interface LoadModelOptions {
    * then the CPU, keeping the first whose sessions start (`Model.fallbacks` says why others did not).
    */
   provider?: Device;
+  /** What the UNet computes in: 'auto' (the default: float16 on a GPU provider, float32 on the CPU),
+   * 'float32' or 'float16' (made from a float32 model at load time). */
+  precision?: Precision;
   /** The real-face front end's graphs, loaded when a job first needs them; default the package's models/face. */
   faceModelDir?: string;
 }
@@ -64,7 +68,7 @@ export class Model {
   /** loadModel's implementation (the constructor stays private). */
   static async load(dir: string, options: LoadModelOptions = {}): Promise<Model> {
     const device = resolveDevice(options.provider ?? 'auto');
-    const { pipeline, providers, fallbacks } = await loadPipeline(dir, device);
+    const { pipeline, providers, fallbacks } = await loadPipeline(dir, device, { precision: options.precision });
     return new Model(dir, pipeline, providers, fallbacks, new FaceLoader(options.faceModelDir ?? getDefaultFaceModelDir()));
   }
 

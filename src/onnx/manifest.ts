@@ -146,6 +146,21 @@ export async function verifyModelFiles(dir: string, manifest: { graphs: Record<s
   return checks;
 }
 
+/**
+ * Throws ModelFileError for the first graph of `graphs` whose file is missing or does not match the
+ * manifest's sha256 (suggesting `durian models verify`). Runs before anything is made from the
+ * files, rewrites of their bytes included.
+ */
+export async function assertGraphFiles(dir: string, graphs: Record<string, { file: string; sha256: string }>): Promise<void> {
+  const bad = (await verifyModelFiles(dir, { graphs })).find((c) => c.status !== 'ok');
+  if (bad) {
+    throw new ModelFileError(
+      `${path.join(dir, bad.file)}: ${bad.status === 'missing' ? 'graph file missing' : 'sha256 does not match the manifest'}`,
+      { suggestion: 'Run `durian models verify` and re-export or re-copy the model.' },
+    );
+  }
+}
+
 /** `<dir>/scheduler_config.json` parsed; throws `ModelFileError` naming the file when it is missing or not a JSON object. */
 export function readSchedulerConfig(dir: string): Record<string, unknown> {
   const file = path.join(dir, SCHEDULER_CONFIG_FILE);

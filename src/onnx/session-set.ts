@@ -10,7 +10,7 @@ import { chunkAttention, DEFAULT_CHUNK_ATTENTION, type ChunkAttentionOptions } f
 import { BoundSession, type BoundSessionOptions } from './capi';
 import { bindDims, fixInputDims, readInputDims } from './fix-dims';
 import { fuseAttention, type FuseAttentionOptions } from './fuse-attention';
-import { compareGraphInputs, readManifest, verifyModelFiles, type GraphEntry, type Manifest } from './manifest';
+import { assertGraphFiles, compareGraphInputs, readManifest, type GraphEntry, type Manifest } from './manifest';
 import { createInferenceSession, ort } from './runtime';
 import { feedMismatch, fromOrtTensor, toOrtTensor, type FloatArray } from './tensor';
 
@@ -18,8 +18,14 @@ export interface SessionSetOptions {
   executionProviders: readonly string[];
   /** Only these graphs (default: every graph of the manifest). */
   graphs?: readonly string[];
-  /** Skip the sha256 check (tests that just wrote the files). */
+  /** Skip the sha256 check (tests that just wrote the files, callers that made it already). */
   skipVerify?: boolean;
+  /**
+   * Model bytes a graph's sessions are made from instead of its file: a rewrite the caller made
+   * (the UNet in float16, pipeline/precision.ts). The sha256 check still reads the file. The
+   * rewrites below apply to these bytes.
+   */
+  graphBytes?: Readonly<Record<string, Uint8Array>>;
   intraOpNumThreads?: number;
   /**
    * Graphs whose sessions are made per set of input shapes, with the symbolic dimensions fixed to
@@ -107,16 +113,7 @@ export class SessionSet {
     }
     const names = [...graphs.keys()];
     const fileOf = (n: string) => path.join(dir, graphs.get(n)?.file ?? '');
-    if (!options.skipVerify) {
-      const checks = await verifyModelFiles(dir, { graphs: Object.fromEntries(graphs) });
-      const bad = checks.find((c) => c.status !== 'ok');
-      if (bad) {
-        throw new ModelFileError(
-          `${path.join(dir, bad.file)}: ${bad.status === 'missing' ? 'graph file missing' : 'sha256 does not match the manifest'}`,
-          { suggestion: 'Run `durian models verify` and re-export or re-copy the model.' },
-        );
-      }
-    }
+    if (!options.skipVerify) await assertGraphFiles(dir, Object.fromEntries(graphs));
     const extra = options.intraOpNumThreads ? { intraOpNumThreads: options.intraOpNumThreads } : {};
     const optionsOf = (n: string) => ({ ...extra, ...options.graphOptions?.[n] });
     const fixed = new Map<string, FixedShapeGraph>();
@@ -133,8 +130,9 @@ export class SessionSet {
       const isFixed = options.fixedShapes?.includes(n) ?? false;
       const fuse = options.fuseAttention?.includes(n) ?? false;
       const chunk = options.chunkAttention?.includes(n) ?? false;
-      if (!isFixed && !fuse && !chunk) return createInferenceSession(fileOf(n), options.executionProviders, optionsOf(n));
-      const original = new Uint8Array(readFileSync(fileOf(n)));
+      const given = options.graphBytes?.[n];
+      if (!isFixed && !fuse && !chunk) return createInferenceSession(given ?? fileOf(n), options.executionProviders, optionsOf(n));
+      const original = given ?? new Uint8Array(readFileSync(fileOf(n)));
       const chunkOf = (bytes: Uint8Array) => (chunk ? chunkAttention(bytes, options.chunkAttentionOptions ?? DEFAULT_CHUNK_ATTENTION) : { model: bytes, blocks: 0 });
       // made one at a time, only when the one before does not load
       type Rewrite = { bytes: Uint8Array; fused: number; chunked: number } | undefined;

@@ -3,8 +3,10 @@
  * classifier-free guidance, overlapping windows, attribute groups and weights) → decode.
  * The algorithm of `sample_video` in tools/export/durian_export/sample.py, over the ONNX graphs.
  */
-import { ModelFileError, throwIfAborted, UsageError } from '../errors';
-import { readManifest, readSchedulerConfig, type Manifest } from '../onnx/manifest';
+import path from 'node:path';
+
+import { ModelFileError, ProviderError, throwIfAborted, UsageError } from '../errors';
+import { assertGraphFiles, readManifest, readSchedulerConfig, type Manifest } from '../onnx/manifest';
 import { SessionSet } from '../onnx/session-set';
 import type { FloatArray } from '../onnx/tensor';
 import { applyGuidance } from './guidance';
@@ -13,6 +15,7 @@ import { correlateFrames, randomNormal } from './random';
 import { createScheduler, type SchedulerName } from './schedulers';
 import { FrameFeatureWriter, type FrameFeatureStore } from './feature-store';
 import { getSessionMemoryOptions, type MemoryMode, type SessionMemoryOptions } from './memory';
+import { prepareUnetGraph, resolveUnetPrecision, type Precision, type UnetPrecision } from './precision';
 import { getWindowStarts, getWindowWeights, maxWindowsPerCall } from './windows';
 
 /** A reference image already masked (complementary masking), with its mask; images [3, H, W] in [0, 1], mask [H, W]. */
@@ -138,6 +141,8 @@ export class DurianPipeline {
   private readonly finestTokens: number;
 
   private constructor(readonly sessions: SessionSet, private readonly schedulerConfig: Record<string, unknown>,
+    /** What the UNet computes in, and why (precision.ts): reported by `durian animate --json`. */
+    readonly unetPrecision: UnetPrecision,
     /** How the sessions hold memory (memory.ts): reported by `durian animate --json`. */
     readonly memoryMode: SessionMemoryOptions['mode'] = 'balanced',
     private readonly decodeChunk = 8, private readonly poseChunk = 16, private readonly spillBytes = Infinity) {
@@ -181,10 +186,11 @@ export class DurianPipeline {
 
   /**
    * Loads a model directory written by `python -m durian_export.export`. `memory` picks how the
-   * CPU provider's sessions hold memory (memory.ts; default 'balanced').
+   * CPU provider's sessions hold memory (memory.ts; default 'balanced'); `precision` what the UNet
+   * computes in (precision.ts; default 'auto': float16 on a GPU provider, float32 on the CPU).
    */
   static async fromModelDir(dir: string, opts: { executionProviders: readonly string[]; skipVerify?: boolean; fixedShapes?: boolean;
-    memory?: MemoryMode | SessionMemoryOptions;
+    memory?: MemoryMode | SessionMemoryOptions; precision?: Precision;
     /** The UNet through ONNX Runtime's C API with IOBinding (onnx/capi.ts); 'cuda-graph' also captures
      * each shape's run as a CUDA graph on the cuda provider. Needs fixed shapes. Default: 'cuda-graph'
      * on cuda (the fastest there, same frames: docs/performance.md), off elsewhere. */
@@ -195,13 +201,32 @@ export class DurianPipeline {
     // 37–80 ms each (docs/performance.md).
     const fixedShapes = opts.fixedShapes ?? true;
     const ioBinding = opts.ioBinding ?? (opts.executionProviders[0] === 'cuda' ? 'cuda-graph' : false);
-    const memory = getSessionMemoryOptions(opts.executionProviders, opts.memory ?? 'balanced',
-      readManifest(dir).graphs.unet?.compute_dtype ?? 'float32');
-    const sessions = await SessionSet.create(dir, { executionProviders: opts.executionProviders, skipVerify: opts.skipVerify,
-      fixedShapes: fixedShapes ? ['unet', 'pose_guider', 'vae_decoder'] : [], ...memory.sessions,
-      ...(ioBinding && fixedShapes ? { ioBinding: { graphs: ['unet'], cudaGraph: ioBinding === 'cuda-graph' } } : {}) });
+    // the files as the manifest says, then the UNet in its precision (a float16 graph made from the
+    // checked file), then the sessions, held as that precision wants (memory.ts)
+    const manifest = readManifest(dir);
+    if (!opts.skipVerify) await assertGraphFiles(dir, manifest.graphs);
+    const choice = resolveUnetPrecision(opts.precision ?? 'auto', opts.executionProviders, manifest.graphs.unet.compute_dtype ?? 'float32');
+    let unet = prepareUnetGraph(path.join(dir, manifest.graphs.unet.file), choice);
+    const create = async (u: typeof unet) => {
+      const memory = getSessionMemoryOptions(opts.executionProviders, opts.memory ?? 'balanced', u.precision.precision);
+      const sessions = await SessionSet.create(dir, { executionProviders: opts.executionProviders, skipVerify: true,
+        fixedShapes: fixedShapes ? ['unet', 'pose_guider', 'vae_decoder'] : [], ...memory.sessions,
+        ...(u.model ? { graphBytes: { unet: u.model } } : {}),
+        ...(ioBinding && fixedShapes ? { ioBinding: { graphs: ['unet'], cudaGraph: ioBinding === 'cuda-graph' } } : {}) });
+      return { memory, sessions };
+    };
+    let made: Awaited<ReturnType<typeof create>>;
     try {
-      return new DurianPipeline(sessions, readSchedulerConfig(dir), memory.mode, memory.decodeChunk, memory.poseChunk, memory.spillBytes);
+      made = await create(unet);
+    } catch (error) {
+      // a float16 UNet the provider does not take: the float32 one (any other failure is the provider's)
+      if (!unet.model || !(error instanceof ProviderError)) throw error;
+      unet = { precision: { precision: 'float32', reason: `${choice.reason}, but the float16 graph did not load: ${error.message}` } };
+      made = await create(unet);
+    }
+    const { memory, sessions } = made;
+    try {
+      return new DurianPipeline(sessions, readSchedulerConfig(dir), unet.precision, memory.mode, memory.decodeChunk, memory.poseChunk, memory.spillBytes);
     } catch (error) {
       await sessions.release();
       throw error;

@@ -10,6 +10,7 @@ import { probeProviderIsolated } from '../onnx/probe-isolated';
 import { hasProviderLibrary, listOrtBackends } from '../onnx/runtime';
 import { DurianPipeline } from './durian-pipeline';
 import type { MemoryMode } from './memory';
+import type { Precision } from './precision';
 
 export interface LoadedPipeline {
   pipeline: DurianPipeline;
@@ -19,8 +20,9 @@ export interface LoadedPipeline {
   fallbacks: string[];
 }
 
-/** `memory`: how the CPU provider's sessions hold memory (memory.ts; default 'balanced'). */
-export async function loadPipeline(dir: string, device: Device, opts: { memory?: MemoryMode } = {}): Promise<LoadedPipeline> {
+/** `memory`: how the CPU provider's sessions hold memory (memory.ts; default 'balanced'); `precision`:
+ * what the UNet computes in (precision.ts; default 'auto', decided for each provider tried). */
+export async function loadPipeline(dir: string, device: Device, opts: { memory?: MemoryMode; precision?: Precision } = {}): Promise<LoadedPipeline> {
   if (!existsSync(dir)) {
     throw new ModelFileError(`model directory not found: ${dir}`, { suggestion: 'Pass --model DIR or run `durian models list`.' });
   }
@@ -47,7 +49,8 @@ export async function loadPipeline(dir: string, device: Device, opts: { memory?:
   const attempts = device === 'auto' ? candidates.map((e) => [e, 'cpu']).concat([['cpu']]) : [eps];
   for (const providers of attempts) {
     try {
-      return { pipeline: await DurianPipeline.fromModelDir(dir, { executionProviders: providers, memory: opts.memory }), providers, fallbacks };
+      return { pipeline: await DurianPipeline.fromModelDir(dir, { executionProviders: providers, memory: opts.memory, precision: opts.precision }),
+        providers, fallbacks };
     } catch (error) {
       if (!(error instanceof ProviderError) || device !== 'auto') throw error;
       fallbacks.push(`${providers[0]}: ${error.message}`);
