@@ -5,10 +5,11 @@
 import { UsageError } from '../errors';
 import { ANALYSERS, FIELD_CHECKS, JOB_DEFAULTS, type Analyser, type JobSpec, type ResolvedAttribute } from '../job/spec';
 import { DEVICES, type Device } from '../onnx/providers';
+import { PRECISIONS, type Precision } from '../pipeline/precision';
 import { SCHEDULER_NAMES, type SchedulerName } from '../pipeline/schedulers';
 
 /** Defaults shown in --help. */
-export const DEFAULTS = Object.freeze({ ...JOB_DEFAULTS, provider: 'auto' });
+export const DEFAULTS = Object.freeze({ ...JOB_DEFAULTS, provider: 'auto', precision: 'auto' });
 
 /** Raw values as commander (or a JSONL job) gives them. */
 export interface RawJob {
@@ -130,6 +131,13 @@ export function resolveProviderFlag(value: unknown): Device {
   const v = str(value, '--provider', false) ?? DEFAULTS.provider;
   if (!(DEVICES as readonly string[]).includes(v)) throw new UsageError(`--provider must be one of ${DEVICES.join(', ')}, got "${v}"`);
   return v as Device;
+}
+
+/** `--precision` word → Precision (what the UNet computes in; pipeline/precision.ts). */
+export function resolvePrecisionFlag(value: unknown): Precision {
+  const v = str(value, '--precision', false) ?? DEFAULTS.precision;
+  if (!(PRECISIONS as readonly string[]).includes(v)) throw new UsageError(`--precision must be one of ${PRECISIONS.join(', ')}, got "${v}"`);
+  return v as Precision;
 }
 
 /** `--shard i/n` (1-based) → [i, n]. */

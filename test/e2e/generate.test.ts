@@ -36,7 +36,7 @@ describe('durian animate / interpolate / guide / batch on the tiny model', () =>
     expect(r.code).toBe(0);
     const json = JSON.parse(r.stdout);
     expect(json).toMatchObject({ ok: true, output: out, frames: 6, fps: 25, seed: 0, provider: 'cpu', memory: 'balanced',
-      unet_binding: { mode: 'plain', fallbacks: {} } });
+      unet_binding: { mode: 'plain', fallbacks: {} }, unet_precision: { precision: 'float32', reason: 'auto: cpu provider' } });
     expect(json.modelSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(Object.keys(json.timings)).toEqual(expect.arrayContaining(['references', 'unet', 'decode', 'encode']));
     expect(json.analysis.identity).toBe('sidecar keypoints, sidecar masks');
@@ -88,6 +88,15 @@ describe('durian animate / interpolate / guide / batch on the tiny model', () =>
     expect(readdirSync(outs.low).sort()).toEqual(names);
     for (const f of names) expect(readFileSync(path.join(outs.low, f)).equals(readFileSync(path.join(outs.balanced, f)))).toBe(true);
     expect(readFileSync(`${outs.low}.png`).equals(readFileSync(`${outs.balanced}.png`))).toBe(true);
+  });
+
+  it('--precision float16 makes a float16 UNet on the CPU too, and --json says so', () => {
+    const r = runCli(['animate', ...base(path.join(dir, 'half.mp4'), ['--attr', path.join(EX, 'attr-hat-2.png') + ':hat', '--json', '--frames', '2',
+      '--steps', '1', '--precision', 'float16'])]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ frames: 2, unet_precision: { precision: 'float16', reason: 'requested',
+      conversion: expect.stringMatching(/nodes in float16/) } });
   });
 
   it('composition: two attributes in one pass (gif), classes chosen automatically', () => {
@@ -144,7 +153,7 @@ describe('durian animate / interpolate / guide / batch on the tiny model', () =>
     let r = runCli(['batch', jobs, '--model', MODEL, '--provider', 'cpu', '--json']);
     expect(r.code).toBe(1);
     let s = JSON.parse(r.stdout);
-    expect(s).toMatchObject({ ok: false, jobs: 3, succeeded: 2, failed: 1, memory: 'balanced' });
+    expect(s).toMatchObject({ ok: false, jobs: 3, succeeded: 2, failed: 1, memory: 'balanced', unet_precision: { precision: 'float32' } });
     expect(s.outcomes[1]).toMatchObject({ line: 2, status: 'failed', exitCode: 3 });
     expect(ffprobe(path.join(dir, 'j1.mp4')).frames).toBe(3);
     r = runCli(['batch', jobs, '--model', MODEL, '--provider', 'cpu', '--json', '--resume']);

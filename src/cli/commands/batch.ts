@@ -18,12 +18,12 @@ import type { CliContext } from '../context';
 import { EXIT_CODES, getExitCode } from '../exit-codes';
 import { getInterruptSignal, onInterrupt } from '../interrupt';
 import type { JobSpec } from '../../job/spec';
-import { DEFAULTS, parseShard, resolveJob, resolveProviderFlag, type RawJob } from '../options';
+import { DEFAULTS, parseShard, resolveJob, resolvePrecisionFlag, resolveProviderFlag, type RawJob } from '../options';
 import { FaceLoader } from '../../job/face-loader';
 import { preflightJob } from '../../job/preflight';
 import { runJob } from '../../job/run-job';
 import { createSpinner } from '../spinner';
-import { cleanUpAfter, LOW_MEMORY_HELP } from './generate';
+import { cleanUpAfter, LOW_MEMORY_HELP, precisionOption } from './generate';
 
 interface BatchFlags {
   shard?: string;
@@ -32,6 +32,7 @@ interface BatchFlags {
   strict: boolean;
   model: string;
   provider: string;
+  precision: string;
   lowMemory: boolean;
 }
 
@@ -135,11 +136,13 @@ export function registerBatchCommand(program: Command, ctx: CliContext): void {
     .option('--strict', 'fail a job (exit 3) instead of warning when an input is outside the model\'s training domain', false)
     .option('--model <dir>', 'model directory', DEFAULT_MODEL_DIR)
     .addOption(new Option('--provider <device>', 'execution provider').choices([...DEVICES]).default(DEFAULTS.provider))
+    .addOption(precisionOption())
     .option('--low-memory', LOW_MEMORY_HELP, false)
     .action(async (jobsFile: string, f: BatchFlags) => {
       // 1. The batch's own flags and file: a problem here stops everything (exit 2)
       const shard = f.shard ? parseShard(f.shard) : ([1, 1] as [number, number]);
       const device = resolveProviderFlag(f.provider);
+      const precision = resolvePrecisionFlag(f.precision);
       if (!existsSync(jobsFile)) throw new UsageError(`jobs file not found: ${jobsFile}`);
       if (!statSync(jobsFile).isFile()) throw new UsageError(`jobs file ${jobsFile} is not a regular file`);
       const mine = readJobLines(readFileSync(jobsFile, 'utf8'), path.dirname(path.resolve(jobsFile)), shard);
@@ -185,7 +188,7 @@ export function registerBatchCommand(program: Command, ctx: CliContext): void {
             if (!loaded) {
               spinner.update('loading model');
               // a model that cannot load fails the whole batch (exit 2), not each job
-              loaded = await loadPipeline(f.model, device, { memory: f.lowMemory ? 'low' : 'balanced' }).catch((error: unknown) => {
+              loaded = await loadPipeline(f.model, device, { memory: f.lowMemory ? 'low' : 'balanced', precision }).catch((error: unknown) => {
                 throw new BatchAbort(error);
               });
             }
@@ -217,7 +220,8 @@ export function registerBatchCommand(program: Command, ctx: CliContext): void {
       }
       const failed = outcomes.filter((o) => o.status === 'failed').length;
       const summary = { ok: failed === 0, shard: `${shard[0]}/${shard[1]}`, jobs: outcomes.length, succeeded: outcomes.filter((o) => o.status === 'ok').length,
-        skipped: outcomes.filter((o) => o.status === 'skipped').length, failed, memory: f.lowMemory ? 'low' : 'balanced', outcomes };
+        skipped: outcomes.filter((o) => o.status === 'skipped').length, failed, memory: f.lowMemory ? 'low' : 'balanced',
+        ...(loaded ? { unet_precision: loaded.pipeline.unetPrecision } : {}), outcomes };
       if (f.json) ctx.stdout(JSON.stringify(summary));
       else ctx.stdout(`${summary.succeeded} succeeded, ${summary.skipped} skipped, ${failed} failed`);
       ctx.setExitCode(getBatchExitCode(outcomes));

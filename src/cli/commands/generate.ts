@@ -9,11 +9,12 @@ import { getPartialPath, removePartial } from '../../media/output-file';
 import { DEVICES } from '../../onnx/providers';
 import { DEFAULT_MODEL_DIR } from '../../pipeline/model-store';
 import { loadPipeline } from '../../pipeline/load';
+import { PRECISIONS } from '../../pipeline/precision';
 import { SCHEDULER_NAMES } from '../../pipeline/schedulers';
 import type { CliContext } from '../context';
 import { getInterruptSignal, onInterrupt } from '../interrupt';
 import { ANALYSERS, type JobSpec } from '../../job/spec';
-import { DEFAULTS, resolveJob, resolveProviderFlag, type RawJob } from '../options';
+import { DEFAULTS, resolveJob, resolvePrecisionFlag, resolveProviderFlag, type RawJob } from '../options';
 import { FaceLoader } from '../../job/face-loader';
 import { preflightJob } from '../../job/preflight';
 import { runJob } from '../../job/run-job';
@@ -41,6 +42,7 @@ export function addGenerationOptions(cmd: Command): Command {
     .option('--window <n>', 'frames per temporal window', String(DEFAULTS.window))
     .option('--overlap <n>', 'frames shared by neighbouring windows', String(DEFAULTS.overlap))
     .addOption(new Option('--provider <device>', 'execution provider').choices([...DEVICES]).default(DEFAULTS.provider))
+    .addOption(precisionOption())
     .addOption(new Option('--analyser <how>', 'keypoints/masks of images and guide: sidecar files, the model parser, the real-face front end, or auto (sidecars, else a domain check)').choices([...ANALYSERS]).default(DEFAULTS.analyser))
     .option('--model <dir>', 'model directory', DEFAULT_MODEL_DIR)
     .option('--preview <png>', 'also write a sheet of inputs, masks, guidance and sample frames')
@@ -54,8 +56,15 @@ export function addGenerationOptions(cmd: Command): Command {
 /** --low-memory, for animate, interpolate and batch. */
 export const LOW_MEMORY_HELP = 'CPU: return ONNX Runtime\'s buffers after every call (less peak memory, slower; the same frames)';
 
+/** --precision, for animate, interpolate, guide and batch. */
+export function precisionOption(): Option {
+  return new Option('--precision <p>', 'what the UNet computes in: auto (float16 on a GPU provider, float32 on the CPU), float32, or float16 (made at load time)')
+    .choices([...PRECISIONS]).default(DEFAULTS.precision);
+}
+
 interface GenerationFlags extends RawJob {
   provider: string;
+  precision: string;
   model: string;
   json: boolean;
   profile: boolean;
@@ -95,6 +104,7 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
   // 1. Flags, inputs and output, before anything heavy is loaded
   const spec = resolveJob(flags, mode);
   const device = resolveProviderFlag(flags.provider);
+  const precision = resolvePrecisionFlag(flags.precision);
   const spinner = createSpinner(!flags.json);
   const stopSpinner = onInterrupt(() => spinner.stop());
   const face = new FaceLoader();
@@ -109,7 +119,7 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
     // 2. The model, then the job
     spinner.update('loading model');
     const started = Date.now();
-    loaded = await loadPipeline(flags.model, device, { memory: flags.lowMemory ? 'low' : 'balanced' });
+    loaded = await loadPipeline(flags.model, device, { memory: flags.lowMemory ? 'low' : 'balanced', precision });
     const loadMs = Date.now() - started;
     const result = await runJob(loaded.pipeline, spec, {
       // one job: the face front end (preflight, analysis, tracking) is not needed while generating
@@ -128,7 +138,7 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
     if (flags.profile) formatProfile(loadMs, result.timings, result.steps, loaded.providers).forEach((l) => ctx.stderr(l));
     if (flags.json) {
       ctx.stdout(JSON.stringify({ ok: true, ...result, provider: loaded.providers[0], providers: loaded.providers, fallbacks: loaded.fallbacks,
-        memory: loaded.pipeline.memoryMode, unet_binding: loaded.pipeline.unetBinding() }));
+        memory: loaded.pipeline.memoryMode, unet_binding: loaded.pipeline.unetBinding(), unet_precision: loaded.pipeline.unetPrecision }));
     }
     else if (!process.stderr.isTTY) ctx.stdout(result.output);
   } catch (error) {

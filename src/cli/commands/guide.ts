@@ -14,8 +14,8 @@ import { loadPipeline } from '../../pipeline/load';
 import { DEFAULT_MODEL_DIR } from '../../pipeline/model-store';
 import type { CliContext } from '../context';
 import { onInterrupt } from '../interrupt';
-import { DEFAULTS, resolveProviderFlag } from '../options';
-import { cleanUpAfter } from './generate';
+import { DEFAULTS, resolvePrecisionFlag, resolveProviderFlag } from '../options';
+import { cleanUpAfter, precisionOption } from './generate';
 
 interface GuideFlags {
   video: string;
@@ -26,6 +26,7 @@ interface GuideFlags {
   masks?: string;
   model: string;
   provider: string;
+  precision: string;
   json: boolean;
   force: boolean;
 }
@@ -49,10 +50,13 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
     .option('--model <dir>', 'model directory (parser, face template, keypoint style)', DEFAULT_MODEL_DIR)
     .addOption(new Option('--analyser <how>', 'keypoints of video and identity: sidecar files, the model parser, the real-face front end, or auto (sidecars, else a domain check)').choices([...ANALYSERS]).default(DEFAULTS.analyser))
     .addOption(new Option('--provider <device>', 'execution provider').choices([...DEVICES]).default(DEFAULTS.provider))
+    .addOption(precisionOption())
     .option('--json', 'print one JSON object with the result', false)
     .option('--force', 'overwrite an existing output', false)
     .action(async (f: GuideFlags) => {
       const spec = toGuideJob(f);
+      const device = resolveProviderFlag(f.provider);
+      const precision = resolvePrecisionFlag(f.precision);
       // inputs and output checked, and the output claimed, before the model loads
       const face = new FaceLoader();
       let releaseClaim: () => void = () => {};
@@ -61,9 +65,9 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
       try {
         releaseClaim = await preflightGuideJob(spec, face.get);
         clean = onInterrupt(cleanUpAfter(f.output, releaseClaim));
-        ({ pipeline } = await loadPipeline(f.model, resolveProviderFlag(f.provider)));
+        ({ pipeline } = await loadPipeline(f.model, device, { precision }));
         const result = await runGuideJob(pipeline, spec, face.get);
-        ctx.stdout(f.json ? JSON.stringify({ ok: true, ...result }) : result.output);
+        ctx.stdout(f.json ? JSON.stringify({ ok: true, ...result, unet_precision: pipeline.unetPrecision }) : result.output);
       } finally {
         clean();
         releaseClaim();

@@ -1,4 +1,4 @@
-import { parseAlpha, parseAttr, parseShard, resolveJob } from '../../../src/cli/options';
+import { parseAlpha, parseAttr, parseShard, resolveJob, resolvePrecisionFlag } from '../../../src/cli/options';
 import { UsageError } from '../../../src/errors';
 import { resolveJobSpec } from '../../../src/job/spec';
 
@@ -25,6 +25,17 @@ describe('options', () => {
   ])('parseShard(%s)', (v, expected) => expect(parseShard(v)).toEqual(expected));
 
   it.each(['0/2', '3/2', '1-2', '/2'])('parseShard rejects %s', (v) => expect(() => parseShard(v)).toThrow(/--shard/));
+
+  it.each([
+    [undefined, 'auto'],
+    ['float32', 'float32'],
+    ['float16', 'float16'],
+  ])('resolvePrecisionFlag(%s)', (v, expected) => expect(resolvePrecisionFlag(v)).toBe(expected));
+
+  it.each(['half', 'fp16', 'bfloat16'])('resolvePrecisionFlag rejects %s', (v) => {
+    expect(() => resolvePrecisionFlag(v)).toThrow(UsageError);
+    expect(() => resolvePrecisionFlag(v)).toThrow(`--precision must be one of auto, float32, float16, got "${v}"`);
+  });
 
   it('resolves defaults and numbers', () => {
     const s = resolveJob({ ...job, steps: '5', seed: 7, guidanceScale: '3' }, 'compose');
