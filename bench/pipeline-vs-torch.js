@@ -13,7 +13,11 @@
  *                                  cudagraphs = torch.compile's reduce-overhead)
  *     [--gpu-attention exported]   on GPU providers, the UNet's attention as exported, or `fused` (onnx/fuse-attention.ts
  *                                  with head sizes padded to 8, for CUDA's memory-efficient/flash kernels), or
- *                                  exported,fused for both
+ *                                  `default` (the pipeline's own choice, pipeline/memory.ts: fused for a float16 UNet),
+ *                                  comma-separated for several
+ *     [--precision auto]           what the TypeScript side's UNet computes in (pipeline/precision.ts): auto (float16
+ *                                  on GPU providers, float32 on the CPU; the CLI's default), float32, float16 (made
+ *                                  from a float32 model at load time), comma-separated for several
  *     [--binding plain]            how the TypeScript side runs the UNet: plain (onnxruntime-node), capi (ONNX Runtime's
  *                                  C API with IOBinding, onnx/capi.ts), capi-graph (the same, captured as CUDA graphs
  *                                  on cuda), comma-separated for several; frames are compared with the first
@@ -36,16 +40,18 @@ const os = require('node:os');
 
 const { ROOT, arg, caseRun } = require('./common');
 
-async function timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCall, attention, binding) {
+async function timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCall, attention, binding, precision) {
   const { DurianPipeline } = require(path.join(ROOT, 'dist/pipeline/durian-pipeline.js'));
   const t0 = performance.now();
-  // the GPU providers' defaults (memory.ts) with the UNet's attention fused, head sizes padded to 8
-  const memory = attention === 'fused'
-    ? { mode: 'custom', sessions: { fuseAttention: ['unet'], fuseAttentionOptions: { padHeadTo: 8 } }, decodeChunk: 8, poseChunk: 16, spillBytes: Infinity }
-    : undefined;
+  // the GPU providers' defaults (memory.ts) with the UNet's attention as exported, or fused with head
+  // sizes padded to 8; 'default' (and the CPU): the pipeline's own choice
+  const gpu = (sessions) => ({ mode: 'custom', sessions, decodeChunk: 8, poseChunk: 16, spillBytes: Infinity });
+  const memory = attention === 'fused' ? gpu({ fuseAttention: ['unet'], fuseAttentionOptions: { padHeadTo: 8 } })
+    : attention === 'exported' ? gpu({}) : undefined;
   const ioBinding = binding === 'capi' ? true : binding === 'capi-graph' ? 'cuda-graph' : false;
-  const p = await DurianPipeline.fromModelDir(modelDir, { executionProviders: [provider], fixedShapes: shapes === 'fixed', memory, ioBinding });
+  const p = await DurianPipeline.fromModelDir(modelDir, { executionProviders: [provider], fixedShapes: shapes === 'fixed', memory, ioBinding, precision });
   const fused = p.sessions.fusedAttention().unet ?? 0;
+  const unet = p.unetPrecision;
   const loadS = (performance.now() - t0) / 1000;
   const { inputs, opts: caseOpts } = caseRun(c);
   const opts = windowsPerCall ? { ...caseOpts, windowsPerCall } : caseOpts;
@@ -69,8 +75,8 @@ async function timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCal
   let maxDiff = 0;
   runs.batched.frames.forEach((f, i) => f.forEach((v, k) => (maxDiff = Math.max(maxDiff, Math.abs(v - runs.split.frames[i][k])))));
   const best = runs.batched.total <= runs.split.total ? 'batched' : 'split';
-  const label = `${provider} ${shapes}${attention === 'fused' ? ` fused(${fused})` : ''}${binding !== 'plain' ? ` ${binding}` : ''}`;
-  return { provider: label, loadS, best, maxDiff, ...runs };
+  const label = `${provider} ${shapes} ${unet.precision}${fused ? ` fused(${fused})` : ''}${binding !== 'plain' ? ` ${binding}` : ''}`;
+  return { provider: label, loadS, best, maxDiff, unet, ...runs };
 }
 
 async function main() {
@@ -94,7 +100,9 @@ async function main() {
     for (const shapes of arg('shapes', 'fixed').split(',')) {
       for (const attention of provider === 'cpu' ? ['default'] : arg('gpu-attention', 'exported').split(',')) {
         for (const binding of arg('binding', 'plain').split(',')) {
-          ts.push(await timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCall, attention, binding));
+          for (const precision of arg('precision', 'auto').split(',')) {
+            ts.push(await timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCall, attention, binding, precision));
+          }
         }
       }
     }
@@ -121,6 +129,7 @@ async function main() {
   console.log(`${'denoise TFLOP/s'.padEnd(16)}${cols.map((x) => (flopsStep * c.steps / x.denoise / 1e12).toFixed(3).padStart(w)).join('')}`);
   for (const t of ts) {
     console.log(`TS ${t.provider}: session load ${t.loadS.toFixed(2)} s (outside the totals); batched vs split frames max |Δ| ${t.maxDiff.toExponential(2)}`);
+    console.log(`  UNet ${t.unet.precision} (${t.unet.reason})${t.unet.conversion ? `: ${t.unet.conversion}` : ''}`);
     if (t.bound.unet) console.log(`  bound UNet shapes: ${t.bound.unet.made.join(' | ') || '-'}${Object.keys(t.bound.unet.failed).length ? `; not bound: ${JSON.stringify(t.bound.unet.failed)}` : ''}`);
     const first = ts.find((x) => x.provider.split(' ')[0] === t.provider.split(' ')[0]);
     if (first !== t) {
