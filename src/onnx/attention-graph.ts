@@ -11,47 +11,11 @@
 import {
   concat, decoder, lenField, parseFields, readInt64, stringField, stringFields, subFields, varintField, WIRE_I32, WIRE_LEN, WIRE_VARINT,
 } from './protobuf';
+import {
+  ATTR_F, ATTR_FLOATS, ATTR_I, ATTR_INTS, ATTR_NAME, ATTR_T, ATTR_TYPE, ATTR_TYPE_FLOAT, ATTR_TYPE_INT, ATTR_TYPE_TENSOR, DIM_PARAM, DIM_VALUE, GRAPH_INITIALIZER, GRAPH_INPUT, GRAPH_NODE, GRAPH_OUTPUT, MODEL_GRAPH, MODEL_OPSET_IMPORT, NODE_ATTRIBUTE, NODE_DOMAIN, NODE_INPUT, NODE_NAME, NODE_OP_TYPE, NODE_OUTPUT, OPSET_DOMAIN, OPSET_VERSION, SHAPE_DIM, TENSOR_DATA_TYPE, TENSOR_DIMS, TENSOR_FLOAT_DATA, TENSOR_INT64, TENSOR_INT64_DATA, TENSOR_NAME, TENSOR_RAW_DATA, TENSOR_TYPE_SHAPE, TYPE_TENSOR, VALUE_INFO_NAME, VALUE_INFO_TYPE,
+} from './onnx-fields';
 
-// Field numbers from onnx.proto3
-const MODEL_GRAPH = 7;
-const MODEL_OPSET_IMPORT = 8;
-const OPSET_DOMAIN = 1;
-const OPSET_VERSION = 2;
-const GRAPH_NODE = 1;
-const GRAPH_INITIALIZER = 5;
-const GRAPH_INPUT = 11;
-const GRAPH_OUTPUT = 12;
-const VALUE_INFO_NAME = 1;
-const VALUE_INFO_TYPE = 2;
-const TYPE_TENSOR = 1;
-const TENSOR_TYPE_SHAPE = 2;
-const SHAPE_DIM = 1;
-const DIM_VALUE = 1;
-const DIM_PARAM = 2;
-const NODE_INPUT = 1;
-const NODE_OUTPUT = 2;
-const NODE_NAME = 3;
-const NODE_OP_TYPE = 4;
-const NODE_ATTRIBUTE = 5;
-const NODE_DOMAIN = 7;
-const ATTR_NAME = 1;
-const ATTR_F = 2;
-const ATTR_I = 3;
-const ATTR_T = 5;
-const ATTR_FLOATS = 7;
-const ATTR_INTS = 8;
-const ATTR_TYPE = 20;
-const ATTR_TYPE_FLOAT = 1;
-const ATTR_TYPE_INT = 2;
-const ATTR_TYPE_TENSOR = 4;
-const TENSOR_DIMS = 1;
-const TENSOR_DATA_TYPE = 2;
-const TENSOR_FLOAT_DATA = 4;
-const TENSOR_INT64_DATA = 7;
-const TENSOR_NAME = 8;
-const TENSOR_RAW_DATA = 9;
 export const TENSOR_FLOAT = 1;
-const TENSOR_INT64 = 7;
 export const TENSOR_FLOAT16 = 10;
 
 export interface NodeInfo {

@@ -10,17 +10,10 @@
  */
 import { ModelFileError } from '../errors';
 import { concat, decoder, editFields, parseFields, subFields, writeVarint, WIRE_LEN, WIRE_VARINT } from './protobuf';
+import {
+  DIM_PARAM, DIM_VALUE, GRAPH_INPUT, MODEL_GRAPH, SHAPE_DIM, TENSOR_TYPE_SHAPE, TYPE_TENSOR, VALUE_INFO_NAME, VALUE_INFO_TYPE,
+} from './onnx-fields';
 
-// Field numbers from onnx.proto3
-const MODEL_GRAPH = 7;
-const GRAPH_INPUT = 11;
-const VALUE_INFO_NAME = 1;
-const VALUE_INFO_TYPE = 2;
-const TYPE_TENSOR = 1;
-const TENSOR_SHAPE = 2;
-const SHAPE_DIM = 1;
-const DIM_VALUE = 1;
-const DIM_PARAM = 2;
 
 /** Each graph input's dimensions as the model declares them: a number or a symbolic name. */
 export function readInputDims(model: Uint8Array): Record<string, (number | string)[]> {
@@ -32,7 +25,7 @@ export function readInputDims(model: Uint8Array): Record<string, (number | strin
         const dims: (number | string)[] = [];
         for (const type of subFields(input, VALUE_INFO_TYPE)) {
           for (const tensor of subFields(type, TYPE_TENSOR)) {
-            for (const shape of subFields(tensor, TENSOR_SHAPE)) {
+            for (const shape of subFields(tensor, TENSOR_TYPE_SHAPE)) {
               for (const dim of subFields(shape, SHAPE_DIM)) {
                 const f = parseFields(dim);
                 const param = f.find((x) => x.num === DIM_PARAM && x.wire === WIRE_LEN);
@@ -73,7 +66,7 @@ export function fixInputDims(model: Uint8Array, values: Readonly<Record<string, 
       editFields(graph, GRAPH_INPUT, (input) =>
         editFields(input, VALUE_INFO_TYPE, (type) =>
           editFields(type, TYPE_TENSOR, (tensor) =>
-            editFields(tensor, TENSOR_SHAPE, (shape) => editFields(shape, SHAPE_DIM, fixDim))))));
+            editFields(tensor, TENSOR_TYPE_SHAPE, (shape) => editFields(shape, SHAPE_DIM, fixDim))))));
   } catch (cause) {
     throw new ModelFileError(`not a readable ONNX model: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }

@@ -29,38 +29,10 @@ import {
 } from './attention-graph';
 import { getOpRule, isFloat32Op, type OpRule } from './half-ops';
 import { concat, lenField, parseFields, stringField, stringFields, subFields, varintField, WIRE_I32, WIRE_LEN, WIRE_VARINT } from './protobuf';
+import {
+  ATTR_G, ATTR_GRAPHS, ATTR_I, ATTR_NAME, ATTR_SPARSE_TENSOR, ATTR_SPARSE_TENSORS, ATTR_T, ATTR_TENSORS, GRAPH_INITIALIZER, GRAPH_INPUT, GRAPH_NODE, GRAPH_OUTPUT, GRAPH_SPARSE_INITIALIZER, GRAPH_VALUE_INFO, MODEL_GRAPH, NODE_ATTRIBUTE, NODE_INPUT, NODE_OUTPUT, TENSOR_DATA_LOCATION, TENSOR_DATA_TYPE, TENSOR_EXTERNAL_DATA, TENSOR_FLOAT_DATA, TENSOR_INT64, TENSOR_NAME, TENSOR_RAW_DATA, TENSOR_STRING, TENSOR_TYPE_ELEM, TYPE_TENSOR, VALUE_INFO_NAME, VALUE_INFO_TYPE,
+} from './onnx-fields';
 
-// Field numbers from onnx.proto3
-const MODEL_GRAPH = 7;
-const GRAPH_NODE = 1;
-const GRAPH_INITIALIZER = 5;
-const GRAPH_INPUT = 11;
-const GRAPH_OUTPUT = 12;
-const GRAPH_VALUE_INFO = 13;
-const GRAPH_SPARSE_INITIALIZER = 15;
-const VALUE_INFO_NAME = 1;
-const VALUE_INFO_TYPE = 2;
-const TYPE_TENSOR = 1;
-const TENSOR_TYPE_ELEM = 1;
-const NODE_INPUT = 1;
-const NODE_OUTPUT = 2;
-const NODE_ATTRIBUTE = 5;
-const ATTR_NAME = 1;
-const ATTR_I = 3;
-const ATTR_T = 5;
-const ATTR_G = 6;
-const ATTR_TENSORS = 10;
-const ATTR_GRAPHS = 11;
-const ATTR_SPARSE_TENSOR = 22;
-const ATTR_SPARSE_TENSORS = 23;
-const TENSOR_DATA_TYPE = 2;
-const TENSOR_FLOAT_DATA = 4;
-const TENSOR_NAME = 8;
-const TENSOR_RAW_DATA = 9;
-const TENSOR_EXTERNAL_DATA = 13;
-const TENSOR_DATA_LOCATION = 14;
-const TENSOR_INT64 = 7;
-const TENSOR_STRING = 8;
 
 /** What the conversion did. */
 export interface Float16Report {
