@@ -194,6 +194,30 @@ def test_ours_only_runs_compare_case_by_case(tmp_path):
     ours = [c["ours"] for c in a]
     assert first["out_error_px"] == pytest.approx(np.mean([o["keypoint_error_px"] for o in ours]), rel=1e-5)
     assert first["gt_error_px"] == pytest.approx(np.mean([o["gt_parser_error_px"] for o in ours]), rel=1e-5)
+    # region_colour reads the same cases: the attribute region's mean colour of the truth, its VAE
+    # round trip and the output. Frames that are a known function of the aligned truth give that
+    # function's mean back (to 8-bit rounding)
+    from durian_export.eval_cases import model_frame
+    from durian_export.region_colour import main as colour_main
+    colour_main([str(tmp_path / "a"), "--model", str(model), "--groups", "hat", "--json", str(tmp_path / "rc.json")])
+    rc = json.loads((tmp_path / "rc.json").read_text())["transfer/hat"]
+    assert rc["summary"]["cases"] == len(rc["cases"]) >= 1 and all(len(c["round_trip"]) == 3 for c in rc["cases"])
+    lit = tmp_path / "lit"
+    shutil.copytree(tmp_path / "a", lit)
+    _, size, template = model_frame(model)
+    for c in rc["cases"]:
+        d = lit / "cases" / c["case"]
+        t = torch.load(d / "truth.pt")
+        gt = warp(torch.stack([torch.from_numpy(np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+                               for f in sorted((d / "gt").glob("*.png"))]),
+                  estimate_similarity(t["portrait_kp"].numpy(), template), size)
+        for k, frame in enumerate(gt * 0.8 + 0.15, start=1):
+            Image.fromarray((frame.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(d / "ours" / f"{k:04d}.png")
+    colour_main([str(lit), "--model", str(model), "--groups", "hat", "--json", str(tmp_path / "rc-lit.json")])
+    for c in json.loads((tmp_path / "rc-lit.json").read_text())["transfer/hat"]["cases"]:
+        assert c["output"] == pytest.approx([0.15 + 0.8 * v for v in c["truth"]], abs=3e-3)
+    with pytest.raises(SystemExit, match="no attribute class"):
+        colour_main([str(lit), "--model", str(model), "--groups", "tiara"])
 
 
 def test_the_parser_floor_is_what_the_ground_truth_itself_scores():
