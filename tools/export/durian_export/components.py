@@ -120,13 +120,26 @@ class LatentBatch:
     """A diffusion batch after the frozen VAE: what the denoising objective reads.
 
     x0 [B, C, F, h, w] target latents; portrait_in, attr_in [B, C + 1, h, w] ReferenceNet inputs
-    (latent ⊕ mask, or 4 channels without the mask channel); pose [B, F, 3, H, W] keypoint images.
+    (latent ⊕ mask, or 4 channels without the mask channel); pose [B, F, 3, H, W] keypoint images;
+    region [B, 1, F, h, w] the targets' attribute-class mask at latent resolution (the fraction of
+    each latent pixel's image pixels inside it), for `attr_loss_weight`.
     """
 
     x0: torch.Tensor
     portrait_in: torch.Tensor
     attr_in: torch.Tensor
     pose: torch.Tensor
+    region: torch.Tensor | None = None
+
+
+def attribute_region(b: TrainBatch, hw: tuple[int, int]) -> torch.Tensor:
+    """[B, 1, F, h, w]: each target frame's mask of its sample's attribute class, area-averaged to
+    the latent grid `hw`."""
+    B, Fr, _, H, W = b.target_masks.shape
+    cls = torch.tensor([catalog.MASK_CLASSES.index(c) for c in b.attr_class], device=b.target_masks.device)
+    m = b.target_masks[torch.arange(B, device=cls.device), :, cls]  # [B, F, H, W]
+    m = F.adaptive_avg_pool2d(m.reshape(B * Fr, 1, H, W).float(), hw)
+    return m.reshape(B, Fr, *hw)[:, None]
 
 
 @torch.no_grad()
@@ -137,7 +150,8 @@ def encode_batch(model: Durian, b: TrainBatch) -> LatentBatch:
     x0 = model.encode(b.target.flatten(0, 1))
     x0 = x0.reshape(B, Fr, *x0.shape[1:]).permute(0, 2, 1, 3, 4)
     return LatentBatch(x0=x0, portrait_in=model.reference_input(b.portrait, b.portrait_mask),
-                       attr_in=model.reference_input(b.attr, b.attr_mask), pose=b.pose)
+                       attr_in=model.reference_input(b.attr, b.attr_mask), pose=b.pose,
+                       region=attribute_region(b, tuple(x0.shape[-2:])))
 
 
 @torch.no_grad()
@@ -203,6 +217,8 @@ class DiffusionObjective(nn.Module):
         if w and (len(w) != model.cfg.model.latent_channels or min(w) < 0 or sum(w) <= 0):
             raise ValueError(f"channel_loss_weights needs {model.cfg.model.latent_channels} weights ≥ 0, not all 0; "
                              f"got {w}")
+        if model.cfg.attr_loss_weight < 0:
+            raise ValueError(f"attr_loss_weight must be ≥ 0, not {model.cfg.attr_loss_weight}")
         # a buffer, so it moves with the objective and a compiled objective sees a tensor, not a list;
         # made on the model's device, since training wraps a model that is already there (a CPU
         # buffer beside CUDA activations stopped the first GPU chunk with it)
@@ -210,7 +226,7 @@ class DiffusionObjective(nn.Module):
         self.register_buffer("channel_weights", torch.tensor(w, dtype=torch.float32, device=device) if w else None,
                              persistent=False)
 
-    def forward(self, x0, portrait_in, attr_in, pose, keep, pose_keep, noise, t, null_ref):
+    def forward(self, x0, portrait_in, attr_in, pose, keep, pose_keep, noise, t, null_ref, region=None):
         model, cfg = self.model, self.model.cfg
         B, Fr = pose.shape[:2]
         k4 = keep[:, None, None, None].bool()
@@ -227,6 +243,8 @@ class DiffusionObjective(nn.Module):
         sq = (pred.float() - model.schedule.target(x0, noise, t).float()) ** 2
         if self.channel_weights is not None:
             sq = sq * self.channel_weights.view(1, -1, *([1] * (sq.dim() - 2)))
+        if region is not None and cfg.attr_loss_weight > 0:
+            sq = sq * (1 + cfg.attr_loss_weight * region.float())  # [B, 1, F, h, w] over the channels
         err = sq.flatten(1).mean(1)  # [B]
         if cfg.min_snr_gamma > 0:
             # Min-SNR-γ: the low-noise steps, easy and many, stop crowding out the ones that set structure.
@@ -248,8 +266,12 @@ def diffusion_loss_latent(objective: nn.Module, model: Durian, lb: LatentBatch, 
     d = Draws.draw(model.cfg, lb.x0.shape, g, t_min).to(lb.x0.device)
     if null_ref is None:
         null_ref = null_reference(model, lb.portrait_in)
+    # the region goes in only when it counts, so a run without the weight compiles the graph it had
+    region = lb.region if model.cfg.attr_loss_weight > 0 else None
+    if model.cfg.attr_loss_weight > 0 and region is None:
+        raise ValueError("attr_loss_weight needs the targets' attribute masks; this batch has none")
     return objective(lb.x0, lb.portrait_in, lb.attr_in, lb.pose, d.keep, d.pose_keep, d.noise, d.t,
-                     null_ref)
+                     null_ref, region)
 
 
 def diffusion_loss(model: Durian, b: TrainBatch, g: torch.Generator) -> torch.Tensor:

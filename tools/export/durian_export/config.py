@@ -98,6 +98,11 @@ class TrainConfig:
     # lives in a few wide channels can weigh them by how much the decoder's output moves per unit of
     # their error (python -m durian_export.channel_weights measures that and prints the override)
     channel_loss_weights: list[float] = field(default_factory=list)
+    # stages 1 and 2: the denoising error inside the target's attribute region (its class mask,
+    # averaged down to latent pixels) counts 1 + attr_loss_weight times. Beards and glasses are the
+    # smallest regions, so a frame-averaged loss weighs them least, and the model painted them
+    # lighter and warmer than they are (docs/training.md, sixteenth session). 0: every pixel alike
+    attr_loss_weight: float = 0.0
     # training-recipe switches (paper §3 and Table 2 ablations)
     complementary_masking: bool = True
     mask_expansion: bool = True
@@ -153,7 +158,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
 # what may change between chunks of one run (`train --resume key=value`): the recipe, not the
 # architecture, the noise schedule, the latent scale or the data split
 RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
-                       "min_snr_gamma", "min_snr_floor", "channel_loss_weights", "cross_identity", "kl_weight", "vae_freeze_encoder", "vae_texture_weight",
+                       "min_snr_gamma", "min_snr_floor", "channel_loss_weights", "attr_loss_weight", "cross_identity", "kl_weight", "vae_freeze_encoder", "vae_texture_weight",
                        "vae_adv_weight", "vae_adv_warmup", "noise_offset", "noise_offset_grid", "batch_size", "frames",
                        "clip_sampling", "clip_stride", "align_attribute", "parser_degrade",
                        "model.temporal_min_t")

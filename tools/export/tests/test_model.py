@@ -113,9 +113,10 @@ def test_resume_may_change_the_recipe_but_not_the_architecture(tmp_path, one_thr
         train_main(common + ["--resume", "model.heads=4"])
     weights = [1.0, 2.0, 0.5, 0.5][:tiny_cfg().model.latent_channels]
     train_main(common + ["--resume", "lr=5e-4", "min_snr_gamma=5", f"channel_loss_weights={json.dumps(weights)}",
-                         "model.temporal_min_t=600"])
+                         "model.temporal_min_t=600", "attr_loss_weight=2"])
     cfg = torch.load(tmp_path / "r" / "ckpt.pt", weights_only=False)["config"]
     assert cfg["lr"] == 5e-4 and cfg["min_snr_gamma"] == 5.0 and cfg["channel_loss_weights"] == weights
+    assert cfg["attr_loss_weight"] == 2.0
     assert cfg["model"]["heads"] == tiny_cfg().model.heads and cfg["model"]["temporal_min_t"] == 600
 
 
@@ -251,6 +252,52 @@ def test_channel_loss_weights_weigh_each_latent_channel_error():
     with pytest.raises(ValueError, match="not all 0"):
         loss([0.0] * C)
     model.cfg.channel_loss_weights = []
+
+
+def test_attr_loss_weight_counts_the_attribute_region_more():
+    """attr_loss_weight: the region is each target frame's mask of its sample's attribute class,
+    area-averaged to latent pixels; weight 0 is the plain loss, and weight w adds w times the error
+    inside the region (the loss is linear in the weight); the pool carries the same region; a
+    negative weight refuses; resume may switch it on."""
+    import torch.nn.functional as nnf
+
+    from durian_export import components
+    from durian_export.data.pool import Pool
+
+    cfg = tiny_cfg()
+    torch.manual_seed(0)
+    model = Durian(cfg)
+    b = SynthBatchMaker(cfg).batch(0, 0, 2, 2)
+    lb = components.encode_batch(model, b)
+    B, C, Fr, h, w = lb.x0.shape
+    assert lb.region.shape == (B, 1, Fr, h, w)
+    for n, cls in enumerate(b.attr_class):
+        mask = b.target_masks[n, :, catalog.MASK_CLASSES.index(cls)]
+        assert torch.allclose(lb.region[n, 0], nnf.adaptive_avg_pool2d(mask[:, None], (h, w))[:, 0])
+    assert 0 < float(lb.region.mean()) < 1
+
+    def loss(weight, region=lb.region):
+        model.cfg.attr_loss_weight = weight
+        obj = components.DiffusionObjective(model)
+        batch = components.LatentBatch(lb.x0, lb.portrait_in, lb.attr_in, lb.pose, region)
+        with torch.no_grad():
+            return float(components.diffusion_loss_latent(obj, model, batch, torch.Generator().manual_seed(3)))
+
+    plain, one, three = loss(0.0), loss(1.0), loss(3.0)
+    inside = one - plain
+    assert inside > 0 and three == pytest.approx(plain + 3 * inside, rel=1e-5)
+    # an empty region weighs nothing; a full one scales the whole loss by 1 + w
+    assert loss(2.0, torch.zeros_like(lb.region)) == pytest.approx(plain, rel=1e-6)
+    assert loss(2.0, torch.ones_like(lb.region)) == pytest.approx(3 * plain, rel=1e-5)
+    with pytest.raises(ValueError, match="needs the targets' attribute masks"):
+        loss(1.0, None)
+    with pytest.raises(ValueError, match="must be ≥ 0"):
+        loss(-1.0)
+    model.cfg.attr_loss_weight = 0.0
+    # the pool stores the region (8-bit) beside the latents it draws
+    pool = Pool(cfg, model, "stage1", SynthBatchMaker(cfg), size=4, refresh=2, rank=0, start_step=0)
+    drawn = pool.batch(0, 2).latents
+    assert drawn.region.shape == (2, 1, 1, h, w) and 0 <= float(drawn.region.min()) <= float(drawn.region.max()) <= 1
 
 
 def test_channel_loss_weights_live_on_the_models_device():
