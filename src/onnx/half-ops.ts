@@ -5,9 +5,7 @@
  * what its outputs are, so it cannot convert the graph safely).
  */
 import { intAttribute, TENSOR_FLOAT, type NodeInfo } from './attention-graph';
-
-export const TENSOR_INT64 = 7;
-export const TENSOR_BOOL = 9;
+import { TENSOR_BOOL, TENSOR_INT64 } from './onnx-fields';
 
 /** An output's element type: that of input `from` (the operator's T), or one fixed by the operator
  * or an attribute (`type`); `fixed` outputs keep their type when the node computes in float16

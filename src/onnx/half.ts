@@ -28,7 +28,7 @@ import {
   type NodeInfo,
 } from './attention-graph';
 import { getOpRule, isFloat32Op, type OpRule } from './half-ops';
-import { concat, lenField, parseFields, stringField, stringFields, subFields, varintField, WIRE_I32, WIRE_LEN, WIRE_VARINT } from './protobuf';
+import { concat, editFields, lenField, parseFields, stringField, stringFields, subFields, varintField, WIRE_I32, WIRE_LEN, WIRE_VARINT } from './protobuf';
 import {
   ATTR_G, ATTR_GRAPHS, ATTR_I, ATTR_NAME, ATTR_SPARSE_TENSOR, ATTR_SPARSE_TENSORS, ATTR_T, ATTR_TENSORS, GRAPH_INITIALIZER, GRAPH_INPUT, GRAPH_NODE, GRAPH_OUTPUT, GRAPH_SPARSE_INITIALIZER, GRAPH_VALUE_INFO, MODEL_GRAPH, NODE_ATTRIBUTE, NODE_INPUT, NODE_OUTPUT, TENSOR_DATA_LOCATION, TENSOR_DATA_TYPE, TENSOR_EXTERNAL_DATA, TENSOR_FLOAT_DATA, TENSOR_INT64, TENSOR_NAME, TENSOR_RAW_DATA, TENSOR_STRING, TENSOR_TYPE_ELEM, TYPE_TENSOR, VALUE_INFO_NAME, VALUE_INFO_TYPE,
 } from './onnx-fields';
@@ -120,13 +120,7 @@ function readValueInfo(info: Uint8Array): { name: string; elemType?: number } {
 function toFloat16ValueInfo(info: Uint8Array): Uint8Array {
   const setElem = (tensor: Uint8Array) => concat([...parseFields(tensor).filter((f) => f.num !== TENSOR_TYPE_ELEM)
     .map((f) => tensor.subarray(f.start, f.end)), varintField(TENSOR_TYPE_ELEM, TENSOR_FLOAT16)]);
-  return editPayloads(info, VALUE_INFO_TYPE, (type) => editPayloads(type, TYPE_TENSOR, setElem));
-}
-
-/** `buf` with every length-delimited field `num` replaced by `edit(payload)`. */
-function editPayloads(buf: Uint8Array, num: number, edit: (payload: Uint8Array) => Uint8Array): Uint8Array {
-  return concat(parseFields(buf).map((f) => (f.num === num && f.wire === WIRE_LEN
-    ? lenField(num, edit(buf.subarray(f.payloadStart, f.end))) : buf.subarray(f.start, f.end))));
+  return editFields(info, VALUE_INFO_TYPE, (type) => editFields(type, TYPE_TENSOR, setElem));
 }
 
 /** IEEE binary16 bits of the float32 with bits `bits`, saturated as the module comment says. */
@@ -336,7 +330,7 @@ function convert(model: Uint8Array): Float16Result {
       const type = mode === 'float16' ? TENSOR_FLOAT16 : TENSOR_FLOAT;
       const value = valueTensor(node);
       nodes.push(type === TENSOR_FLOAT ? node.bytes : value
-        ? rewriteNode(node, node.inputs, node.outputs, (a) => (attributeName(a) === 'value' ? editPayloads(a, ATTR_T, tensorToFloat16) : undefined))
+        ? rewriteNode(node, node.inputs, node.outputs, (a) => (attributeName(a) === 'value' ? editFields(a, ATTR_T, tensorToFloat16) : undefined))
         : rewriteNode(node, node.inputs, node.outputs, undefined, [floatTensorAttr('value', 0, TENSOR_FLOAT16)]));
       produced(node.outputs[0]!, type);
       continue;
@@ -396,8 +390,7 @@ function convert(model: Uint8Array): Float16Result {
   }
   if (!nodesWritten) parts.push(...nodes.map((n) => lenField(GRAPH_NODE, n)));
   const newGraph = concat(parts);
-  const out = concat(parseFields(model).map((f) => (f.num === MODEL_GRAPH && f.wire === WIRE_LEN ? lenField(MODEL_GRAPH, newGraph) : model.subarray(f.start, f.end))));
-  return { model: out, report };
+  return { model: editFields(model, MODEL_GRAPH, () => newGraph), report };
 }
 
 /** A one-line summary of a report (`1129 nodes in float16, 4 in float32 (Constant 2, Resize 2), 25

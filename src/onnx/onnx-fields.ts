@@ -63,6 +63,9 @@ export const TENSOR_RAW_DATA = 9;
 export const TENSOR_EXTERNAL_DATA = 13;
 export const TENSOR_DATA_LOCATION = 14;
 
-// TensorProto.DataType values (FLOAT and FLOAT16 are exported by attention-graph.ts)
+// TensorProto.DataType values
+export const TENSOR_FLOAT = 1;
 export const TENSOR_INT64 = 7;
 export const TENSOR_STRING = 8;
+export const TENSOR_BOOL = 9;
+export const TENSOR_FLOAT16 = 10;
