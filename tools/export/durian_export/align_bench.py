@@ -20,7 +20,7 @@ from .data.align import CLASS_ANCHORS, align_attribute, attribute_grid, similari
 from .synth import catalog, render, sample_attributes, sample_identities, sample_motion
 from .synth.params import Motion
 
-CLS = {name: i for i, name in enumerate(catalog.MASK_CLASSES)}
+CLS = catalog.CLS
 
 
 @dataclass

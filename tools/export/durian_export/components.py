@@ -136,7 +136,7 @@ def attribute_region(b: TrainBatch, hw: tuple[int, int]) -> torch.Tensor:
     """[B, 1, F, h, w]: each target frame's mask of its sample's attribute class, area-averaged to
     the latent grid `hw`."""
     B, Fr, _, H, W = b.target_masks.shape
-    cls = torch.tensor([catalog.MASK_CLASSES.index(c) for c in b.attr_class], device=b.target_masks.device)
+    cls = torch.tensor([catalog.CLS[c] for c in b.attr_class], device=b.target_masks.device)
     m = b.target_masks[torch.arange(B, device=cls.device), :, cls]  # [B, F, H, W]
     m = F.adaptive_avg_pool2d(m.reshape(B * Fr, 1, H, W).float(), hw)
     return m.reshape(B, Fr, *hw)[:, None]

@@ -14,7 +14,7 @@ from .synth import catalog, render, sample_attributes, sample_identities, sample
 from .synth.io import keypoints_doc, save_png, write_image_with_sidecars
 from .synth.params import with_combination
 
-CLS = {n: i for i, n in enumerate(catalog.MASK_CLASSES)}
+CLS = catalog.CLS
 HOLD_OUT_SEED = 1_000_000
 
 

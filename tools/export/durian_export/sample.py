@@ -17,7 +17,7 @@ from .keypoint_image import render_keypoints
 from .schedulers import DDIMSampler, correlate_frames
 from .synth import catalog, render, sample_attributes, sample_identities, sample_motion, with_styles
 
-CLS = {name: i for i, name in enumerate(catalog.MASK_CLASSES)}
+CLS = catalog.CLS
 
 
 @dataclass

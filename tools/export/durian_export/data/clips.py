@@ -26,7 +26,7 @@ from ..config import TrainConfig
 from ..synth import catalog
 from .synth_data import TrainBatch, assemble_batch
 
-CLS = {name: i for i, name in enumerate(catalog.MASK_CLASSES)}
+CLS = catalog.CLS
 
 
 def _png(path: Path, size: int) -> torch.Tensor:

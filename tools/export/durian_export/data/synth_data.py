@@ -24,7 +24,7 @@ from ..transfer import index, to_device
 from .align import align_attribute
 from .augment import colour_jitter, random_affine
 
-CLS = {name: i for i, name in enumerate(catalog.MASK_CLASSES)}
+CLS = catalog.CLS
 
 
 @dataclass

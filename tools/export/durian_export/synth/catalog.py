@@ -8,6 +8,8 @@ from __future__ import annotations
 # Mask channels, in order. They partition every pixel (sum to 1). `face` is all visible skin
 # (face, ears, neck); `clothes` is the shirt on the shoulders.
 MASK_CLASSES = ("background", "face", "clothes", "hair", "hat", "glasses", "beard")
+# each mask class's channel
+CLS = {name: i for i, name in enumerate(MASK_CLASSES)}
 ATTRIBUTE_CLASSES = ("hair", "hat", "glasses", "beard")
 
 HAIR_STYLES = (
