@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { InferenceError, ModelFileError } from '../errors';
+import { InferenceError, ModelFileError, ProviderError, type DurianErrorOptions } from '../errors';
 import { chunkAttention, DEFAULT_CHUNK_ATTENTION, type ChunkAttentionOptions } from './chunk-attention';
 import { BoundSession, type BoundSessionOptions } from './capi';
 import { bindDims, fixInputDims, readInputDims } from './fix-dims';
@@ -62,6 +62,14 @@ export interface SessionSetOptions {
    * compared by identity: a caller must not change an array in place and feed it again.
    */
   ioBinding?: { graphs: readonly string[]; /** cuda: capture each shape's run as a CUDA graph */ cudaGraph?: boolean };
+}
+
+/** A provider that did not create the sessions of some graphs: which (the manifest's names), so a
+ * caller can tell one graph the provider does not take from a provider that starts for none. */
+export class SessionCreateError extends ProviderError {
+  constructor(message: string, readonly graphs: readonly string[], options: DurianErrorOptions = {}) {
+    super(message, options);
+  }
 }
 
 /** The per-graph session options SessionSetOptions.graphOptions may set. */
@@ -170,7 +178,15 @@ export class SessionSet {
     };
     // a fixed-shape graph also gets its dynamic session: the input names, and any shape ORT
     // cannot fold (or a model it cannot load from bytes) falls back to it
-    const entries = await Promise.all(names.map(async (n) => [n, await sessionOf(n)] as const));
+    const settled = await Promise.allSettled(names.map(sessionOf));
+    const failed = names.filter((_, i) => settled[i]!.status === 'rejected');
+    if (failed.length) {
+      await Promise.all(settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value.release()] : [])));
+      const first: unknown = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')!.reason;
+      if (!(first instanceof ProviderError)) throw first;
+      throw new SessionCreateError(first.message, failed, { cause: first.cause, suggestion: first.suggestion });
+    }
+    const entries = names.map((n, i) => [n, (settled[i] as PromiseFulfilledResult<ort.InferenceSession>).value] as const);
     // a graph whose inputs are not the manifest's would fail only at its first run (the UNet's after
     // the references and the pose guider have run): compare names and ranks now
     for (const [n, session] of entries) {

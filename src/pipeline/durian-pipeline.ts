@@ -5,9 +5,9 @@
  */
 import path from 'node:path';
 
-import { ModelFileError, ProviderError, throwIfAborted, UsageError } from '../errors';
+import { ModelFileError, throwIfAborted, UsageError } from '../errors';
 import { assertGraphFiles, readManifest, readSchedulerConfig, type Manifest } from '../onnx/manifest';
-import { SessionSet } from '../onnx/session-set';
+import { SessionCreateError, SessionSet } from '../onnx/session-set';
 import type { FloatArray } from '../onnx/tensor';
 import { applyGuidance } from './guidance';
 import { addFramesWeighted, areaDownsample, concatBatch, frameOf, sliceFrames, toSignedRange, toUnitRange } from './latents';
@@ -219,8 +219,10 @@ export class DurianPipeline {
     try {
       made = await create(unet);
     } catch (error) {
-      // a float16 UNet the provider does not take: the float32 one (any other failure is the provider's)
-      if (!unet.model || !(error instanceof ProviderError)) throw error;
+      // a float16 UNet the provider does not take, the other graphs loading: the float32 one. A
+      // provider that failed on other graphs too cannot start at all; a second try would only fail
+      // again (and print ORT's errors twice)
+      if (!unet.model || !(error instanceof SessionCreateError) || error.graphs.join() !== 'unet') throw error;
       unet = { precision: { precision: 'float32', reason: `${choice.reason}, but the float16 graph did not load: ${error.message}` } };
       made = await create(unet);
     }

@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { ModelFileError } from '../../../src/errors';
+import { hasProviderLibrary } from '../../../src/onnx/runtime';
+import { SessionCreateError, SessionSet } from '../../../src/onnx/session-set';
 import { encodeNode, parseGraph, writeGraph } from '../../../src/onnx/attention-graph';
 import { DurianPipeline, type RunOptions } from '../../../src/pipeline/durian-pipeline';
 import type { Precision } from '../../../src/pipeline/precision';
@@ -79,4 +81,20 @@ describe('the UNet\'s precision (tiny model, CPU provider)', () => {
     await expect(load).rejects.toThrow(ModelFileError);
     await expect(load).rejects.toThrow(/unet\.onnx: sha256 does not match the manifest/);
   });
+
+  // the CUDA provider with its library absent (CI, this machine): it starts for no graph
+  const noCuda = hasProviderLibrary('cuda') ? it.skip : it;
+  noCuda('auto on a provider that starts for no graph fails once: no float32 retry of the UNet', async () => {
+    const create = jest.spyOn(SessionSet, 'create');
+    try {
+      const load = DurianPipeline.fromModelDir(TINY_MODEL, { executionProviders: ['cuda'], precision: 'auto' });
+      const error = await load.then(() => undefined, (e: unknown) => e);
+      expect(error).toBeInstanceOf(SessionCreateError);
+      // every graph failed, not the float16 UNet alone, so nothing was tried again
+      expect((error as SessionCreateError).graphs).toEqual(expect.arrayContaining(['unet', 'vae_decoder', 'pose_guider']));
+      expect(create).toHaveBeenCalledTimes(1);
+    } finally {
+      create.mockRestore();
+    }
+  }, TIMEOUT_MS);
 });
