@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from .bench_train import matmul_tflops
 from .checkpoint import load_model
 from .components import Durian
 from .config import load_config
@@ -46,20 +47,6 @@ def denoise_flops_per_frame_step(model: Durian, case, kw: dict) -> float:
             sample_video(model, case, **{**kw, "steps": steps})
         totals.append(counter.get_total_flops())
     return (totals[1] - totals[0]) / case.pose.shape[0]
-
-
-def bf16_matmul_tflops(device: str, n: int = 8192, reps: int = 50) -> float:
-    """The card's dense bf16 matmul rate, measured (the ceiling the sampler's TFLOP/s is read against)."""
-    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    for _ in range(5):
-        a @ b
-    torch.cuda.synchronize(device)
-    t = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    torch.cuda.synchronize(device)
-    return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e12
 
 
 MODES = ("eager", "sdpa", "compile", "cudagraphs")
@@ -172,7 +159,7 @@ def main(argv=None) -> None:
         r["denoise_tflops"] = flops * args.frames * args.steps / r["denoise_s"] / 1e12
         result["runs"].append(r)
         if device.startswith("cuda") and "bf16_matmul_tflops" not in result:
-            result["bf16_matmul_tflops"] = bf16_matmul_tflops(device)
+            result["bf16_matmul_tflops"] = matmul_tflops(device, reps=50)
     (out / "torch.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result))
 

@@ -36,6 +36,8 @@ from .train import Trainer, calibrate_latent_scale
 
 
 def matmul_tflops(device, n: int = 8192, reps: int = 10) -> float:
+    """The card's dense bf16 matmul rate, measured: the ceiling achieved TFLOP/s is read against
+    (bench_train, bench_sampler)."""
     a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
     b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
     for _ in range(3):
