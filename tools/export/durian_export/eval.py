@@ -114,6 +114,17 @@ def _read_frames(d: Path) -> torch.Tensor:
                         for f in files])
 
 
+def read_truth(d: Path, size: int, template: np.ndarray, frames: bool = True):
+    """A case's truth.pt, the similarity that aligns it to the model's template (as the CLI aligns its
+    inputs), its ground-truth frames (unaligned; None without `frames`, e.g. for interpolation, whose
+    truth is its two ends) and the model-frame pixels the aligned truth covers."""
+    t = torch.load(d / "truth.pt")
+    m = estimate_similarity(t["portrait_kp"].numpy(), template)
+    gt_frames = _read_frames(d / "gt") if frames else None
+    covered = coverage(m, tuple((gt_frames if frames else t["ends"]).shape[-2:]), size)
+    return t, m, gt_frames, covered
+
+
 @functools.lru_cache(maxsize=2)
 def _parser_session(model: str):
     import onnxruntime as ort
@@ -165,11 +176,7 @@ def score_case(case: dict, size: int, template: np.ndarray, model: Path | None =
     """Scores ours and the baselines (not with ours_only) against the aligned ground truth on the pixels
     it covers (the first output frame is the portrait's own pose and is left out)."""
     d = Path(case["dir"])
-    t = torch.load(d / "truth.pt")
-    m = estimate_similarity(t["portrait_kp"].numpy(), template)
-    gt_frames = _read_frames(d / "gt") if case["kind"] != "interpolation" else None
-    src_hw = tuple((gt_frames if gt_frames is not None else t["ends"]).shape[-2:])
-    covered = coverage(m, src_hw, size)
+    t, m, gt_frames, covered = read_truth(d, size, template, frames=case["kind"] != "interpolation")
     if case["kind"] == "interpolation":
         return _score_interpolation(case, t, m, size, covered)
     gt = warp(gt_frames, m, size)

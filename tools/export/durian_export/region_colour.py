@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .eval import _read_frames
-from .eval_cases import CLS, coverage, estimate_similarity, model_frame, warp
+from .eval import _read_frames, read_truth
+from .eval_cases import CLS, model_frame, warp
 
 GROUPS = ("hair", "hat", "glasses", "beard")
 
@@ -31,10 +31,7 @@ GROUPS = ("hair", "hat", "glasses", "beard")
 def case_colours(case_dir: Path, cls: str, size: int, template: np.ndarray, vae) -> dict | None:
     """Mean RGB in [0, 1] of the truth, its VAE round trip and the output inside the truth's `cls`
     mask, over the scored frames; None where the aligned mask covers no pixel."""
-    t = torch.load(case_dir / "truth.pt")
-    m = estimate_similarity(t["portrait_kp"].numpy(), template)
-    gt_frames = _read_frames(case_dir / "gt")
-    covered = coverage(m, tuple(gt_frames.shape[-2:]), size)
+    t, m, gt_frames, covered = read_truth(case_dir, size, template)
     gt = warp(gt_frames, m, size)
     mask = (warp(t["masks"], m, size)[:, CLS[cls]:CLS[cls] + 1] > 0.5) & covered
     n = int(mask.sum())
