@@ -12,113 +12,20 @@ import type { FloatArray } from '../onnx/tensor';
 import { applyGuidance } from './guidance';
 import { addFramesWeighted, areaDownsample, concatBatch, frameOf, sliceFrames, toSignedRange, toUnitRange } from './latents';
 import { correlateFrames, randomNormal } from './random';
-import { createScheduler, type SchedulerName } from './schedulers';
+import type { PoseImages, PreparedReference, RunInputs, RunOptions, RunResult } from './run-types';
+import { createScheduler } from './schedulers';
 import { FrameFeatureWriter, type FrameFeatureStore } from './feature-store';
 import { getSessionMemoryOptions, type MemoryMode, type SessionMemoryOptions } from './memory';
 import { prepareUnetGraph, resolveUnetPrecision, type Precision, type UnetPrecision } from './precision';
-import { getWindowStarts, getWindowWeights, maxWindowsPerCall } from './windows';
+import { callLayout, UnetCalls, type BranchFeeds } from './unet-calls';
+import { getWindowStarts, getWindowWeights } from './windows';
 
-/** A reference image already masked (complementary masking), with its mask; images [3, H, W] in [0, 1], mask [H, W]. */
-export interface PreparedReference {
-  image: Float32Array;
-  mask: Float32Array;
-}
-
-export interface RunInputs {
-  portrait: PreparedReference;
-  attributes: PreparedReference[];
-  /** Attribute indices of each group (composition: one group of all; interpolation: one each). */
-  groups: number[][];
-  /** Per-frame group weights [F, G], rows summing to 1. */
-  weights: Float32Array;
-  /**
-   * Keypoint images, one [3, H, W] per frame: an array, or anything with a length and `at(i)`
-   * that draws frame i when asked (a long guide is then never held rendered in memory whole).
-   */
-  poseImages: PoseImages;
-}
-
-/** What `at(i)` returns for 0 ≤ i < length: one keypoint image [3, H, W]. */
-export interface PoseImages {
-  readonly length: number;
-  at(index: number): Float32Array | undefined;
-}
-
-export interface RunOptions {
-  numInferenceSteps: number;
-  /** Classifier-free guidance scale; default: the model's (manifest `defaults.guidance_scale`). */
-  guidanceScale?: number;
-  seed: number;
-  scheduler: SchedulerName;
-  /**
-   * DDIM's η; default: the model's (manifest `defaults.eta`) with the ddim scheduler, 0 with any
-   * other. 0 is deterministic. Above 0 each step adds noise drawn from the seed (a stream apart from
-   * the initial latents'), so the same seed still gives the same frames.
-   */
-  eta?: number;
-  /**
-   * Correlation of the sampling noise between neighbouring frames in [0, 1) (random.ts
-   * correlateFrames), for the initial latents and the per-step noise; default: the model's (manifest
-   * `defaults.noise_correlation`). Not applied to injected `latents`.
-   */
-  noiseCorrelation?: number;
-  window: number;
-  overlap: number;
-  /**
-   * Run the conditional and unconditional branches as two UNet calls of batch 1 instead of one of
-   * batch 2 — the same frames. Default: split on the CPU provider, where it measured 2.0× faster
-   * UNet steps and 40 % less peak memory (docs/performance.md); one batch elsewhere.
-   */
-  splitBranches?: boolean;
-  /**
-   * Temporal windows per UNet call: a step's windows all read the same latents, so they can go in
-   * one call of a larger batch (the same frames, fewer and larger calls). Default: 1 on the CPU
-   * provider (a larger call only adds memory there); on the others as many as keep a call within
-   * GPU_FRAMES_PER_CALL frames, since there a small call is mostly launch overhead while the
-   * unfused attention's score tensors grow with the frames of a call.
-   */
-  windowsPerCall?: number;
-  /** Initial latents [1, C, F, h, w] (before init-noise scaling); default: seeded Gaussian noise. */
-  latents?: Float32Array;
-  onStep?: (p: { step: number; total: number; timestep: number }) => void;
-  onStage?: (stage: string) => void;
-  /** Aborting stops the run before its next graph call: it rejects with InterruptedError. */
-  signal?: AbortSignal;
-  /**
-   * Receives each decoded frame [3, H, W] in [0, 1], in order, as soon as it is decoded (awaited
-   * before the next): an encoder can write the video while it is made, and the frames are then not
-   * kept (RunResult.frames is empty), so memory does not grow with the video's length.
-   */
-  onFrame?: (frame: Float32Array, index: number) => Promise<void> | void;
-}
-
-export interface RunResult {
-  /** Decoded frames [3, H, W] in [0, 1]; empty when RunOptions.onFrame took them. */
-  frames: Float32Array[];
-  timings: Record<string, number>;
-}
+export type { PoseImages, PreparedReference, RunInputs, RunOptions, RunResult } from './run-types';
+export { GPU_FRAMES_PER_CALL } from './unet-calls';
 
 interface RefFeatures {
   hidden: FloatArray[];
   embedding: FloatArray;
-}
-
-/**
- * Default frames (batch entries × window frames) of one UNet call on a GPU provider: 4 windows of
- * 16 frames with both guidance branches. The graph's attention scores at the 32×32 level take
- * ~50 MB a frame in float32 (4 heads × 1,024 queries × 3,072 keys), so 128 frames keep one call's
- * largest tensors near 6 GB.
- */
-export const GPU_FRAMES_PER_CALL = 128;
-
-/** Feeds of batch 1 each → one feed set of batch `parts.length` (the parts in order); one part is returned as it is. */
-function stackBatch(parts: readonly Record<string, FloatArray>[]): Record<string, FloatArray> {
-  if (parts.length === 1) return parts[0]!;
-  const out: Record<string, FloatArray> = {};
-  for (const [name, first] of Object.entries(parts[0]!)) {
-    out[name] = { data: concatBatch(parts.map((p) => p[name]!.data)), dims: [parts.length, ...first.dims.slice(1)] };
-  }
-  return out;
 }
 
 export class DurianPipeline {
@@ -396,7 +303,7 @@ export class DurianPipeline {
   }
 
   /** Steps 3 (the blank pose) to 5 of run(), given the reference feeds and the pose features. */
-  private async denoiseWith(refBranches: readonly [Record<string, FloatArray>, Record<string, FloatArray>], pose: FrameFeatureStore,
+  private async denoiseWith(refBranches: BranchFeeds, pose: FrameFeatureStore,
     inputs: RunInputs, options: RunOptions,
     time: <T>(stage: string, fn: () => Promise<T>) => Promise<T>): Promise<Float32Array> {
     const F = inputs.poseImages.length;
@@ -439,62 +346,21 @@ export class DurianPipeline {
         { pose_features: { data: poseUncond, dims: [1, pose.channels, window, h, w] }, weights },
       ] as const;
     };
-    // Each UNet call takes a group of windows. Its batch entries are (window, branch) pairs: both
-    // branches of each window in one call (cond, uncond, cond, uncond, ...), or the branches as two
-    // calls ("split"). Batch entries are independent in the UNet, so the layout changes speed and
-    // memory, not what each entry computes.
+    // the UNet calls of a step (unet-calls.ts), and their fixed-shape sessions made before the loop
     const cpu = this.sessions.executionProviders[0] === 'cpu';
-    const split = options.splitBranches ?? cpu;
-    const requested = options.windowsPerCall ?? (cpu ? 1 : Math.max(1, Math.floor(GPU_FRAMES_PER_CALL / (window * (split ? 1 : 2)))));
-    if (!Number.isInteger(requested) || requested < 1) throw new UsageError(`windowsPerCall must be a whole number ≥ 1, got ${requested}`);
-    const perCall = Math.min(requested, starts.length, maxWindowsPerCall({
-      heads: this.attentionHeads, tokens: this.finestTokens, attributes: inputs.attributes.length, groups: G, window,
-      branches: split ? 1 : 2,
-    }));
-    const groups: number[][] = [];
-    for (let g = 0; g < starts.length; g += perCall) groups.push(starts.map((_, wi) => wi).slice(g, g + perCall));
-    const branchSets: readonly (readonly (0 | 1)[])[] = split ? [[0], [1]] : [[0, 1]];
-    type Call = { entries: (readonly [number, 0 | 1])[]; feeds?: Record<string, FloatArray> };
-    const feedsOf = (entries: Call['entries']) => stackBatch(entries.map(([wi, b]) => ({ ...refBranches[b], ...windowBranches(wi)[b] })));
-    // the calls of one step, in order; with both branches in a call, its (static) feeds are stacked
-    // once here, as before: split calls slice their pose features per step instead, so that the
-    // CPU does not hold the video's pose features a second time
-    const calls: Call[][] = groups.map((group) => branchSets.map((branches) => {
-      const entries = group.flatMap((wi) => branches.map((b) => [wi, b] as const));
-      return split ? { entries } : { entries, feeds: feedsOf(entries) };
-    }));
-    const runUnet = async (call: Call, samples: ReadonlyMap<number, Float32Array>, t: number): Promise<Float32Array> => {
-      const batch = call.entries.length;
-      const out = await this.sessions.run('unet', {
-        ...(call.feeds ?? feedsOf(call.entries)),
-        sample: { data: batch === 1 ? samples.get(call.entries[0]![0])! : concatBatch(call.entries.map(([wi]) => samples.get(wi)!)), dims: [batch, C, window, h, w] },
-        timestep: { data: new Float32Array(batch).fill(t), dims: [batch] },
-      });
-      return out.out_sample!.data;
-    };
-    const per = C * window * hw;
-    // one group's windows → each window's [cond, uncond] prediction pair
-    const runGroup = async (gi: number, samples: ReadonlyMap<number, Float32Array>, t: number): Promise<Float32Array[]> => {
-      const outs: Float32Array[] = [];
-      for (const call of calls[gi]!) outs.push(await runUnet(call, samples, t));
-      return groups[gi]!.map((_, j) => (split
-        ? concatBatch([outs[0]!.subarray(j * per, (j + 1) * per), outs[1]!.subarray(j * per, (j + 1) * per)])
-        : outs[0]!.subarray(2 * j * per, 2 * (j + 1) * per)));
-    };
-    // the fixed-shape UNet sessions of this layout (one per call size), made before the loop ('unet session')
-    const sizes = new Map(calls.map((c) => [c[0]!.entries.length, c[0]!] as const));
-    for (const [batch, call] of sizes) {
-      await time('unet session', () => this.sessions.prepare('unet', { sample: { dims: [batch, C, window, h, w] }, ...(call.feeds ?? feedsOf(call.entries)) }));
-    }
+    const layout = callLayout({ cpu, splitBranches: options.splitBranches, windowsPerCall: options.windowsPerCall, windows: starts.length, window,
+      heads: this.attentionHeads, tokens: this.finestTokens, attributes: inputs.attributes.length, groups: G });
+    const unet = new UnetCalls(this.sessions, refBranches, windowBranches, { ...layout, windows: starts.length }, { C, window, h, w });
+    await unet.prepare(time);
     const timesteps = scheduler.timesteps;
     const eta = options.eta ?? (options.scheduler === 'ddim' ? this.defaultEta : 0);
     for (let i = 0; i < timesteps.length; i++) {
       const t = timesteps[i]!;
       const xin = scheduler.scaleModelInput(x, t);
       const acc = new Float32Array(n);
-      for (const [gi, group] of groups.entries()) {
+      for (const [gi, group] of unet.groups.entries()) {
         const samples = new Map(group.map((wi) => [wi, sliceFrames(xin, C, F, hw, starts[wi]!, window)] as const));
-        const pairs = await time('unet', () => runGroup(gi, samples, t));
+        const pairs = await time('unet', () => unet.run(gi, samples, t));
         group.forEach((wi, j) => addFramesWeighted(acc, applyGuidance(pairs[j]!, guidanceScale), C, F, hw, starts[wi]!, window, ww));
       }
       for (let c = 0; c < C; c++) {
