@@ -86,12 +86,12 @@ export interface JobOptions {
   strict?: boolean;
   /**
    * Run the guidance branches as two UNet calls of batch 1 instead of one of batch 2 (the same
-   * frames); default: split on the CPU provider only (src/pipeline/durian-pipeline.ts).
+   * frames); default: split on the CPU provider only (src/pipeline/unet-calls.ts).
    */
   splitBranches?: boolean;
   /**
    * Temporal windows per UNet call (the same frames; larger calls use more memory); default: 1 on the
-   * CPU provider, up to 128 frames a call on GPU providers (src/pipeline/durian-pipeline.ts).
+   * CPU provider, up to 128 frames a call on GPU providers (src/pipeline/unet-calls.ts).
    */
   windowsPerCall?: number;
 }
