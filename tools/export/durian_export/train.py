@@ -36,6 +36,7 @@ from .checkpoint import (
     save_checkpoint,
     split_checkpoint,
 )
+from .compile_cache import load_compile_cache, save_compile_cache
 from .components import (
     STAGES,
     Adversary,
@@ -55,6 +56,7 @@ from .data.augment import degrade
 from .data.clips import ClipBatchMaker
 from .data.pool import Pool, plan_stream, pool_reuse
 from .data.synth_data import clip_columns
+from .held_out import HeldOut
 from .transfer import to_device
 
 
@@ -242,84 +244,6 @@ class Trainer:
             raise ValueError(f"planned batches come in step order: step {step} asked, {self.next_plan} next")
         self.next_plan += 1
         return next(self.plans)
-
-
-# noise levels of the held-out x0 check logged beside the held-out loss (diffusion stages)
-HELD_OUT_TIMESTEPS = (300, 700, 900)
-
-
-class HeldOut:
-    """A fixed held-out set (people from the held-out seed range, rendered once) and fixed noise:
-    the loss on it is comparable across steps, runs and data paths."""
-
-    def __init__(self, trainer: Trainer, batches: int):
-        self.t = trainer
-        # diffusion stages: 8 held-out people for the per-noise-level check (denoise_check), which
-        # shows whether the noisy steps that set a frame's structure are learned; the mean loss
-        # above is dominated by the low-noise steps and cannot (a stage-1 run logged a falling loss
-        # and sampled broken frames: docs/training.md)
-        self.check = None
-        if trainer.diffusion:
-            from .denoise_check import held_out_latents
-            with torch.no_grad(), trainer.amp:
-                self.check = held_out_latents(trainer.model, 8)
-        maker = SynthBatchMaker(trainer.cfg, trainer.device, held_out=True)
-        self.items = []
-        with torch.no_grad(), trainer.amp:
-            for i in range(batches):
-                if trainer.diffusion:
-                    self.items.append(encode_batch(trainer.model, maker.batch(i, 0, trainer.batch, trainer.frames)))
-                else:
-                    self.items.append(maker.images(i, 0, trainer.batch))
-
-    @torch.no_grad()
-    def loss(self) -> float:
-        t, total = self.t, 0.0
-        with t.amp:
-            for i, item in enumerate(self.items):
-                g = torch.Generator().manual_seed(1_000_003 + i)
-                if t.diffusion:
-                    total += float(diffusion_loss_latent(t.objective, t.model, item, g, t.null_ref, t.t_min))
-                elif t.stage == "vae":
-                    total += float(vae_loss(t.model, item[0], g))
-                else:
-                    total += float(parser_loss(t.model, *item))
-        return total / len(self.items)
-
-    def x0_errors(self) -> dict | None:
-        """Diffusion stages: {t: the implied clean latent's error / channel spread} at three noise levels."""
-        if self.check is None:
-            return None
-        from .denoise_check import denoise_check
-        with self.t.amp:
-            rows = denoise_check(self.t.model, timesteps=HELD_OUT_TIMESTEPS, latents=self.check, decode=False)
-        return {str(r["t"]): round(r["x0_rel"], 4) for r in rows}
-
-
-def load_compile_cache(path: Path) -> bool:
-    """torch.compile's cache artifacts (PyTorch's "mega-cache": Inductor, Triton, AOTAutograd) from
-    `path`, before anything compiles; False where there is none or it does not load (a cache from
-    another PyTorch or GPU is only a miss)."""
-    if not path.is_file():
-        return False
-    try:
-        return torch.compiler.load_cache_artifacts(path.read_bytes()) is not None
-    except Exception as error:  # noqa: BLE001 — a stale cache must not stop training
-        print(f"compile cache {path} not loaded: {error}", file=sys.stderr)
-        return False
-
-
-def save_compile_cache(path: Path) -> int:
-    """Writes this process's compile artifacts (those loaded included) to `path`, atomically; their
-    size in bytes, 0 when there are none (the file is then left as it was)."""
-    artifacts = torch.compiler.save_cache_artifacts()
-    if not artifacts or not artifacts[0]:
-        return 0
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_bytes(artifacts[0])
-    tmp.replace(path)
-    return len(artifacts[0])
 
 
 def train(args) -> dict:

@@ -561,7 +561,7 @@ def test_channels_last_vae_steps_match_the_default_layout(tmp_path, one_thread):
 def test_compile_cache_round_trip(tmp_path):
     """--compile-cache: what a run compiled is written, loads in the next, and a missing or stale file
     is a miss, not an error."""
-    from durian_export.train import load_compile_cache, save_compile_cache
+    from durian_export.compile_cache import load_compile_cache, save_compile_cache
 
     path = tmp_path / "cache" / "compile.bin"
     assert not load_compile_cache(path)
