@@ -8,11 +8,12 @@
  * along the query axis, and writing the graph back with some nodes replaced. Only the fields
  * touched are parsed; every other byte of the model is copied as it is.
  */
+import { float16Value } from './float16';
 import {
   concat, decoder, lenField, parseFields, readInt64, stringField, stringFields, subFields, varintField, WIRE_I32, WIRE_LEN, WIRE_VARINT,
 } from './protobuf';
 import {
-  ATTR_F, ATTR_FLOATS, ATTR_I, ATTR_INTS, ATTR_NAME, ATTR_T, ATTR_TYPE, ATTR_TYPE_FLOAT, ATTR_TYPE_INT, ATTR_TYPE_TENSOR, DIM_PARAM, DIM_VALUE, GRAPH_INITIALIZER, GRAPH_INPUT, GRAPH_NODE, GRAPH_OUTPUT, MODEL_GRAPH, MODEL_OPSET_IMPORT, NODE_ATTRIBUTE, NODE_DOMAIN, NODE_INPUT, NODE_NAME, NODE_OP_TYPE, NODE_OUTPUT, OPSET_DOMAIN, OPSET_VERSION, SHAPE_DIM, TENSOR_DATA_TYPE, TENSOR_DIMS, TENSOR_FLOAT, TENSOR_FLOAT16, TENSOR_FLOAT_DATA, TENSOR_INT64, TENSOR_INT64_DATA, TENSOR_NAME, TENSOR_RAW_DATA, TENSOR_TYPE_SHAPE, TYPE_TENSOR, VALUE_INFO_NAME, VALUE_INFO_TYPE,
+  ATTR_F, ATTR_FLOATS, ATTR_I, ATTR_INTS, ATTR_NAME, ATTR_T, DIM_PARAM, DIM_VALUE, GRAPH_INITIALIZER, GRAPH_INPUT, GRAPH_NODE, GRAPH_OUTPUT, MODEL_GRAPH, MODEL_OPSET_IMPORT, NODE_ATTRIBUTE, NODE_DOMAIN, NODE_INPUT, NODE_NAME, NODE_OP_TYPE, NODE_OUTPUT, OPSET_DOMAIN, OPSET_VERSION, SHAPE_DIM, TENSOR_DATA_TYPE, TENSOR_DIMS, TENSOR_FLOAT, TENSOR_FLOAT16, TENSOR_FLOAT_DATA, TENSOR_INT64, TENSOR_INT64_DATA, TENSOR_NAME, TENSOR_RAW_DATA, TENSOR_TYPE_SHAPE, TYPE_TENSOR, VALUE_INFO_NAME, VALUE_INFO_TYPE,
 } from './onnx-fields';
 
 export { TENSOR_FLOAT, TENSOR_FLOAT16 } from './onnx-fields';
@@ -103,108 +104,6 @@ export function opsetVersion(model: Uint8Array, domain = ''): number {
     return v?.value ?? 0;
   }
   return 0;
-}
-
-export function encodeNode(op: string, inputs: readonly string[], outputs: readonly string[], name: string,
-  attributes: readonly Uint8Array[] = [], domain = ''): Uint8Array {
-  return concat([
-    ...inputs.map((i) => stringField(NODE_INPUT, i)),
-    ...outputs.map((o) => stringField(NODE_OUTPUT, o)),
-    stringField(NODE_NAME, name),
-    stringField(NODE_OP_TYPE, op),
-    ...attributes.map((a) => lenField(NODE_ATTRIBUTE, a)),
-    ...(domain ? [stringField(NODE_DOMAIN, domain)] : []),
-  ]);
-}
-
-export function intAttr(name: string, value: number): Uint8Array {
-  return concat([stringField(ATTR_NAME, name), varintField(ATTR_TYPE, ATTR_TYPE_INT), varintField(ATTR_I, value)]);
-}
-
-export function intsAttr(name: string, values: readonly number[]): Uint8Array {
-  return concat([stringField(ATTR_NAME, name), varintField(ATTR_TYPE, 7), ...values.map((v) => varintField(ATTR_INTS, v))]);
-}
-
-export function floatAttr(name: string, value: number): Uint8Array {
-  const f = new Uint8Array(4);
-  new DataView(f.buffer).setFloat32(0, value, true);
-  return concat([stringField(ATTR_NAME, name), varintField(ATTR_TYPE, ATTR_TYPE_FLOAT), Uint8Array.of(ATTR_F * 8 + WIRE_I32), f]);
-}
-
-function tensorAttr(name: string, dims: readonly number[], dataType: number, raw: Uint8Array, tensorName: string): Uint8Array {
-  const tensor = concat([...dims.map((d) => varintField(TENSOR_DIMS, d)), varintField(TENSOR_DATA_TYPE, dataType),
-    stringField(TENSOR_NAME, tensorName), lenField(TENSOR_RAW_DATA, raw)]);
-  return concat([stringField(ATTR_NAME, name), varintField(ATTR_TYPE, ATTR_TYPE_TENSOR), lenField(ATTR_T, tensor)]);
-}
-
-/** A Constant node holding the int64 vector `values`. */
-export function int64Constant(output: string, values: readonly number[]): Uint8Array {
-  const raw = new Uint8Array(8 * values.length);
-  const view = new DataView(raw.buffer);
-  values.forEach((v, i) => view.setBigInt64(8 * i, BigInt(v), true));
-  return encodeNode('Constant', [], [output], output, [tensorAttr('value', [values.length], TENSOR_INT64, raw, output)]);
-}
-
-/**
- * IEEE binary16 bits of `x`, rounded to nearest, ties to even (overflow to ±Infinity). Written by
- * hand: the rewrites need it for one scalar a constant, and Node 20 has no Float16Array.
- */
-export function float16Bits(x: number): number {
-  const f32 = new Float32Array([x]);
-  return float16FromFloat32Bits(new Uint32Array(f32.buffer)[0]!);
-}
-
-/** IEEE binary16 bits of the float32 whose bits are `bits` (float16Bits without the Float32Array). */
-export function float16FromFloat32Bits(bits: number): number {
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  let mant = bits & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);  // Infinity, NaN
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {  // a subnormal half, or zero
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = mant >>> shift;
-    const rest = mant & ((1 << shift) - 1), mid = 1 << (shift - 1);
-    return sign | (half + (rest > mid || (rest === mid && (half & 1)) ? 1 : 0));
-  }
-  const half = (e << 10) | (mant >>> 13);
-  const rest = mant & 0x1fff;
-  // a carry out of the mantissa steps the exponent, as it should (up to Infinity)
-  return sign | (half + (rest > 0x1000 || (rest === 0x1000 && (half & 1)) ? 1 : 0));
-}
-
-/** The number that IEEE binary16 bits `h` stand for. */
-export function float16Value(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f, mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
-
-/** Little-endian raw data of one float of `dataType` (float32 or float16). */
-function floatRaw(value: number, dataType: number): Uint8Array {
-  if (dataType === TENSOR_FLOAT16) {
-    const h = float16Bits(value);
-    return Uint8Array.of(h & 0xff, h >>> 8);
-  }
-  if (dataType !== TENSOR_FLOAT) throw new RangeError(`float constants are float32 or float16, not ONNX type ${dataType}`);
-  const raw = new Uint8Array(4);
-  new DataView(raw.buffer).setFloat32(0, value, true);
-  return raw;
-}
-
-/** A Constant node holding one float32 (or float16: `dataType`), of shape [] (or `dims`, all 1). */
-export function floatConstant(output: string, value: number, dims: readonly number[] = [], dataType = TENSOR_FLOAT): Uint8Array {
-  return encodeNode('Constant', [], [output], output, [tensorAttr('value', dims, dataType, floatRaw(value, dataType), output)]);
-}
-
-/** A float32 (or float16: `dataType`) tensor attribute of one element (ConstantOfShape's `value`). */
-export function floatTensorAttr(name: string, value: number, dataType = TENSOR_FLOAT): Uint8Array {
-  return tensorAttr(name, [1], dataType, floatRaw(value, dataType), name);
 }
 
 /** Tensors up to this many elements have their values read (ConstantInfo); the rewrites look at

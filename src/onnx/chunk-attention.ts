@@ -26,9 +26,8 @@
  * block stays as exported.
  */
 import { ModelFileError } from '../errors';
-import {
-  encodeNode, findAttentionBlocks, GraphIndex, int64Constant, intAttr, opsetVersion, parseGraph, unusedPrefix, writeGraph, type NodeInfo,
-} from './attention-graph';
+import { findAttentionBlocks, GraphIndex, opsetVersion, parseGraph, unusedPrefix, writeGraph, type NodeInfo } from './attention-graph';
+import { encodeNode, int64Constant, intAttr } from './onnx-build';
 
 export interface ChunkAttentionOptions {
   /** Pieces per attention block (a count fixed in the graph). */

@@ -45,10 +45,8 @@
  * tiny one). Blocks of any other form stay as they are (chunk-attention.ts may still take them).
  */
 import { ModelFileError } from '../errors';
-import {
-  encodeNode, findAttentionBlocks, floatAttr, floatConstant, floatTensorAttr, GraphIndex, int64Constant, intAttr, intsAttr, opsetVersion,
-  parseGraph, TENSOR_FLOAT, TENSOR_FLOAT16, unusedPrefix, writeGraph, type AttentionBlock, type Dim, type NodeInfo,
-} from './attention-graph';
+import { findAttentionBlocks, GraphIndex, opsetVersion, parseGraph, TENSOR_FLOAT, TENSOR_FLOAT16, unusedPrefix, writeGraph, type AttentionBlock, type Dim, type NodeInfo } from './attention-graph';
+import { encodeNode, floatAttr, floatConstant, floatTensorAttr, int64Constant, intAttr, intsAttr } from './onnx-build';
 
 export interface FuseAttentionOptions {
   /** Pad the operator's head sizes with zero columns to a multiple of this (module comment); 1: none. */

@@ -3,7 +3,8 @@
  * attributes, value infos and tensors of an ONNX model's protobuf, and float32 → float16 rounding
  * of a tensor's values. half.ts holds the conversion itself (which values go to float16).
  */
-import { float16FromFloat32Bits, TENSOR_FLOAT, TENSOR_FLOAT16, type NodeInfo } from './attention-graph';
+import { TENSOR_FLOAT, TENSOR_FLOAT16, type NodeInfo } from './attention-graph';
+import { float16FromFloat32Bits } from './float16';
 import { concat, editFields, lenField, parseFields, stringField, stringFields, subFields, varintField, WIRE_I32, WIRE_LEN, WIRE_VARINT } from './protobuf';
 import {
   ATTR_G, ATTR_GRAPHS, ATTR_I, ATTR_NAME, ATTR_SPARSE_TENSOR, ATTR_SPARSE_TENSORS, ATTR_T, ATTR_TENSORS, NODE_ATTRIBUTE, NODE_INPUT, NODE_OUTPUT, TENSOR_DATA_LOCATION, TENSOR_DATA_TYPE, TENSOR_EXTERNAL_DATA, TENSOR_FLOAT_DATA, TENSOR_INT64, TENSOR_NAME, TENSOR_RAW_DATA, TENSOR_STRING, TENSOR_TYPE_ELEM, TYPE_TENSOR, VALUE_INFO_NAME, VALUE_INFO_TYPE,

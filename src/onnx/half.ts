@@ -23,7 +23,8 @@
  * ONNX Runtime removes). Every other byte of the model is copied as it is.
  */
 import { ModelFileError } from '../errors';
-import { encodeNode, floatTensorAttr, intAttr, intAttribute, parseGraph, TENSOR_FLOAT, TENSOR_FLOAT16, unusedPrefix, type NodeInfo } from './attention-graph';
+import { intAttribute, parseGraph, TENSOR_FLOAT, TENSOR_FLOAT16, unusedPrefix, type NodeInfo } from './attention-graph';
+import { encodeNode, floatTensorAttr, intAttr } from './onnx-build';
 import { getOpRule, isFloat32Op, type OpRule } from './half-ops';
 import {
   attributeName, checkAttributes, constantType, labelOf, readValueInfo, rewriteNode, tensorToFloat16, toFloat16ValueInfo, valueTensor, withInt,

@@ -1,4 +1,5 @@
-import { float16Bits, TENSOR_FLOAT, TENSOR_FLOAT16 } from '../../../src/onnx/attention-graph';
+import { TENSOR_FLOAT, TENSOR_FLOAT16 } from '../../../src/onnx/attention-graph';
+import { float16Bits } from '../../../src/onnx/float16';
 import { concat, lenField, stringField, varintField } from '../../../src/onnx/protobuf';
 import { createFloat16Tensor, createFloat32Tensor } from '../../../src/onnx/runtime';
 

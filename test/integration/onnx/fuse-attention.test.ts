@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { float16Bits, float16Value, TENSOR_FLOAT16 } from '../../../src/onnx/attention-graph';
+import { TENSOR_FLOAT16 } from '../../../src/onnx/attention-graph';
+import { float16Bits, float16Value } from '../../../src/onnx/float16';
 import { readInputDims } from '../../../src/onnx/fix-dims';
 import { fuseAttention } from '../../../src/onnx/fuse-attention';
 import { createFloat16Tensor, createInferenceSession } from '../../../src/onnx/runtime';

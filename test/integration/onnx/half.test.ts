@@ -2,9 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { ModelFileError } from '../../../src/errors';
-import {
-  encodeNode, GraphIndex, intAttr, intAttribute, parseGraph, TENSOR_FLOAT, TENSOR_FLOAT16, type NodeInfo,
-} from '../../../src/onnx/attention-graph';
+import { GraphIndex, intAttribute, parseGraph, TENSOR_FLOAT, TENSOR_FLOAT16, type NodeInfo } from '../../../src/onnx/attention-graph';
+import { encodeNode, intAttr } from '../../../src/onnx/onnx-build';
 import { readInputDims } from '../../../src/onnx/fix-dims';
 import { fuseAttention } from '../../../src/onnx/fuse-attention';
 import { convertToFloat16 } from '../../../src/onnx/half';
