@@ -11,7 +11,7 @@ import { retargetKeypoints } from '../face/retarget';
 import { renderKeypoints } from '../media/keypoint-render';
 import { readImage, readMask } from '../media/image';
 import { previewFrameIndices, writePreview } from '../media/preview';
-import { openVideoWriter } from '../media/video';
+import { openVideoWriter } from '../media/video-writer';
 import { alignPortrait, applyMask, fitAttribute, pickLargestAttribute, unionMask, type AlignedPortrait, type AnalyseOptions, type SourceAnalysis } from '../pipeline/analysis';
 import type { DurianPipeline } from '../pipeline/durian-pipeline';
 import { readGuide } from './guide-source';

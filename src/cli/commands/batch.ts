@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 
 import { UsageError } from '../../errors';
-import { verifyVideo } from '../../media/video';
+import { verifyVideo } from '../../media/video-writer';
 import { DEVICES } from '../../onnx/providers';
 import { loadPipeline } from '../../pipeline/load';
 import { DEFAULT_MODEL_DIR } from '../../pipeline/model-store';

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 
 import { InputError, InterruptedError, UsageError } from '../../../src/errors';
 import type { RgbImage } from '../../../src/media/image';
-import { decodeVideo, encodeVideo, openVideoWriter, probeVideo, streamVideoFrames } from '../../../src/media/video';
+import { decodeVideo, probeVideo, streamVideoFrames } from '../../../src/media/video';
+import { encodeVideo, openVideoWriter } from '../../../src/media/video-writer';
 
 /** ffmpeg runs on the CPU of a small CI box; a few seconds per encode is plenty. */
 const FFMPEG_TIMEOUT_MS = 30_000;

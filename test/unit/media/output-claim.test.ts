@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import { getMajorVersion, streamBinary } from '../../../src/media/ffmpeg';
 import { claimOutput, commitOutput, getLockPath, prepareOutput } from '../../../src/media/output-file';
-import { verifyVideo } from '../../../src/media/video';
+import { verifyVideo } from '../../../src/media/video-writer';
 import { UsageError } from '../../../src/errors';
 
 describe('output claims and commits', () => {
