@@ -77,7 +77,7 @@ def save_parts(slim: dict, out: Path, part_bytes: int = PART_BYTES) -> list[Path
 
 
 # what a checkpoint holds only to go on training, and a slim one leaves out: the optimiser, the EMA
-# weights and the VAE stage's discriminator (components.Adversary)
+# weights and the VAE stage's discriminator (adversary.Adversary)
 TRAINING_STATE = ("optim", "ema", "adversary")
 
 

@@ -80,7 +80,7 @@ class TrainConfig:
     # place (hair strands) as a flat average; 0 leaves the loss as it was
     vae_texture_weight: float = 0.0
     # VAE stage: weight of an adversarial term from a patch discriminator trained beside the decoder
-    # (components.Adversary), balanced against the reconstruction loss by their gradients at the
+    # (adversary.Adversary), balanced against the reconstruction loss by their gradients at the
     # decoded image; 0: no discriminator. It rewards texture a discriminator cannot tell from the
     # renders' over the flat average a per-pixel loss prefers. The discriminator trains alone for
     # vae_adv_warmup steps before its verdict reaches the decoder.

@@ -28,6 +28,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from .adversary import Adversary
 from .checkpoint import (
     apply_stage_ema,
     checkpoint_exists,
@@ -39,7 +40,6 @@ from .checkpoint import (
 from .compile_cache import load_compile_cache, save_compile_cache
 from .components import (
     STAGES,
-    Adversary,
     DiffusionObjective,
     Durian,
     ImageObjective,

@@ -1056,7 +1056,7 @@ def test_texture_term_ignores_where_the_detail_lies_and_l1_prefers_the_flat_fill
 
 
 def test_vae_adversary_resumes_exactly_keeps_the_encoder_and_stays_out_of_slims(tmp_path, one_thread):
-    """vae_adv_weight: a patch discriminator trains beside the decoder (components.Adversary). Its
+    """vae_adv_weight: a patch discriminator trains beside the decoder (adversary.Adversary). Its
     weights, optimiser and step count travel in the full checkpoint, so a resumed run matches the
     uninterrupted one bit for bit; its verdict reaches the decoder only after vae_adv_warmup of its
     steps; the frozen encoder stays as it was; a slim checkpoint leaves the discriminator out."""
