@@ -7,7 +7,7 @@ import path from 'node:path';
 
 import { InferenceError, ModelFileError, ProviderError, type DurianErrorOptions } from '../errors';
 import { chunkAttention, DEFAULT_CHUNK_ATTENTION, type ChunkAttentionOptions } from './chunk-attention';
-import { BoundSession, type BoundSessionOptions } from './capi';
+import { BoundSession, type BoundSessionOptions } from './bound-session';
 import { bindDims, fixInputDims, readInputDims } from './fix-dims';
 import { fuseAttention, type FuseAttentionOptions } from './fuse-attention';
 import { assertGraphFiles, compareGraphInputs, readManifest, type GraphEntry, type Manifest } from './manifest';

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { BoundSession, OrtCApi } from '../../../src/onnx/capi';
+import { BoundSession } from '../../../src/onnx/bound-session';
+import { OrtCApi } from '../../../src/onnx/capi';
 import { fixInputDims, readInputDims } from '../../../src/onnx/fix-dims';
 import { SessionSet } from '../../../src/onnx/session-set';
 import { DurianPipeline, type RunOptions } from '../../../src/pipeline/durian-pipeline';
