@@ -350,7 +350,7 @@ export class DurianPipeline {
     const cpu = this.sessions.executionProviders[0] === 'cpu';
     const layout = callLayout({ cpu, splitBranches: options.splitBranches, windowsPerCall: options.windowsPerCall, windows: starts.length, window,
       heads: this.attentionHeads, tokens: this.finestTokens, attributes: inputs.attributes.length, groups: G });
-    const unet = new UnetCalls(this.sessions, refBranches, windowBranches, { ...layout, windows: starts.length }, { C, window, h, w });
+    const unet = new UnetCalls(this.sessions, refBranches, windowBranches, layout, { C, window, h, w });
     await unet.prepare(time);
     const timesteps = scheduler.timesteps;
     const eta = options.eta ?? (options.scheduler === 'ddim' ? this.defaultEta : 0);

@@ -25,7 +25,7 @@ export type Feeds = Record<string, FloatArray>;
 export type BranchFeeds = readonly [Feeds, Feeds];
 
 /** Feeds of batch 1 each → one feed set of batch `parts.length` (the parts in order); one part is returned as it is. */
-export function stackBatch(parts: readonly Feeds[]): Feeds {
+function stackBatch(parts: readonly Feeds[]): Feeds {
   if (parts.length === 1) return parts[0]!;
   const out: Feeds = {};
   for (const [name, first] of Object.entries(parts[0]!)) {
@@ -48,19 +48,26 @@ export interface CallLayoutInput {
   groups: number;
 }
 
+/** How a step's windows go into UNet calls: branches split or not, windows per call, windows in all. */
+export interface CallLayout {
+  split: boolean;
+  perCall: number;
+  windows: number;
+}
+
 /**
  * Split branches: the CPU default (faster there, docs/performance.md). Windows per call: 1 on the
  * CPU, else as many as keep a call within GPU_FRAMES_PER_CALL frames, never more than the windows
  * or than maxWindowsPerCall allows.
  */
-export function callLayout(l: CallLayoutInput): { split: boolean; perCall: number } {
+export function callLayout(l: CallLayoutInput): CallLayout {
   const split = l.splitBranches ?? l.cpu;
   const requested = l.windowsPerCall ?? (l.cpu ? 1 : Math.max(1, Math.floor(GPU_FRAMES_PER_CALL / (l.window * (split ? 1 : 2)))));
   if (!Number.isInteger(requested) || requested < 1) throw new UsageError(`windowsPerCall must be a whole number ≥ 1, got ${requested}`);
   const perCall = Math.min(requested, l.windows, maxWindowsPerCall({
     heads: l.heads, tokens: l.tokens, attributes: l.attributes, groups: l.groups, window: l.window, branches: split ? 1 : 2,
   }));
-  return { split, perCall };
+  return { split, perCall, windows: l.windows };
 }
 
 type Entry = readonly [window: number, branch: 0 | 1];
@@ -78,7 +85,7 @@ export class UnetCalls {
    * weight feeds of each branch; `latent`: one window's sample is [C, window, h, w].
    */
   constructor(private readonly sessions: SessionSet, private readonly refs: BranchFeeds, private readonly windowFeeds: (wi: number) => BranchFeeds,
-    layout: { split: boolean; perCall: number; windows: number }, private readonly latent: { C: number; window: number; h: number; w: number }) {
+    layout: CallLayout, private readonly latent: { C: number; window: number; h: number; w: number }) {
     this.split = layout.split;
     this.groups = [];
     for (let g = 0; g < layout.windows; g += layout.perCall) {
