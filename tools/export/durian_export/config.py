@@ -100,8 +100,9 @@ class TrainConfig:
     channel_loss_weights: list[float] = field(default_factory=list)
     # stages 1 and 2: the denoising error inside the target's attribute region (its class mask,
     # averaged down to latent pixels) counts 1 + attr_loss_weight times. Beards and glasses are the
-    # smallest regions, so a frame-averaged loss weighs them least, and the model painted them
-    # lighter and warmer than they are (docs/training.md, sixteenth session). 0: every pixel alike
+    # smallest regions, so a frame-averaged loss weighs them least, and the model gets their colour
+    # wrong: milky glasses, beards off in brightness (docs/training.md, sixteenth and seventeenth
+    # sessions). 0: every pixel alike
     attr_loss_weight: float = 0.0
     # training-recipe switches (paper §3 and Table 2 ablations)
     complementary_masking: bool = True

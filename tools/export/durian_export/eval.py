@@ -53,6 +53,7 @@ from .eval_cases import (
 )
 from .eval_report import METHODS, summarise, write_picture, write_report
 from .metrics import keypoint_jitter, psnr, region_l1, ssim
+from .parity import cpu_session
 from .synth import catalog
 
 __all__ = ["CLS", "HOLD_OUT_SEED", "build_cases", "coverage", "estimate_similarity", "main", "psnr", "region_l1",
@@ -127,11 +128,7 @@ def read_truth(d: Path, size: int, template: np.ndarray, frames: bool = True):
 
 @functools.lru_cache(maxsize=2)
 def _parser_session(model: str):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1  # runs beside the CLI (run_pipelined): one core
-    return ort.InferenceSession(str(Path(model) / "parser.onnx"), opts, providers=["CPUExecutionProvider"])
+    return cpu_session(Path(model) / "parser.onnx", threads=1)  # runs beside the CLI (run_pipelined): one core
 
 
 def parse_keypoints(model: Path, frames: torch.Tensor) -> np.ndarray:

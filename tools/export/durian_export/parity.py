@@ -18,13 +18,20 @@ from .components import Durian
 GRAPHS = ("vae_encoder", "vae_decoder", "prnet", "arnet", "pose_guider", "unet", "parser")
 
 
-def run_session(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+def cpu_session(path: Path, threads: int = 0):
+    """An onnxruntime session of the graph at `path` on the CPU provider, logging errors only
+    (`threads`: intra-op threads, 0 for onnxruntime's default)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def run_session(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    return cpu_session(path).run(None, feeds)
 
 
 def max_relative_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -45,12 +52,7 @@ class OnnxDurian:
     device = torch.device("cpu")
 
     def __init__(self, model_dir: Path, torch_model: Durian):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        self.s = {g: ort.InferenceSession(str(model_dir / f"{g}.onnx"), opts, providers=["CPUExecutionProvider"])
-                  for g in GRAPHS if (model_dir / f"{g}.onnx").exists()}
+        self.s = {g: cpu_session(model_dir / f"{g}.onnx") for g in GRAPHS if (model_dir / f"{g}.onnx").exists()}
         self.cfg, self.schedule = torch_model.cfg, torch_model.schedule
         self.L = torch_model.unet.num_ref_layers
         self.mask_channel = torch_model.cfg.model.mask_channel

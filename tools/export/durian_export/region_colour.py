@@ -10,8 +10,9 @@ attribute mask (aligned as the scorer aligns it, covered pixels only) of three t
 
 It prints per group the mean of (round trip - truth) and (output - truth) per RGB channel, and in how
 many cases the output is brighter than the truth. A round trip near 0 beside a large output error
-puts a colour bias on the diffusion model, not on the VAE (docs/training.md, sixteenth session:
-beards and glasses come out lighter and warmer than they are).
+puts a colour bias on the diffusion model, not on the VAE (docs/training.md, sixteenth and
+seventeenth sessions: transferred glasses come out milky on both case splits; beards off in
+brightness, lighter on one split and darker on average on the other).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import torch
 
 from .eval import _read_frames, read_truth
 from .eval_cases import CLS, model_frame, warp
+from .parity import cpu_session
 
 GROUPS = ("hair", "hat", "glasses", "beard")
 
@@ -49,11 +51,7 @@ def case_colours(case_dir: Path, cls: str, size: int, template: np.ndarray, vae)
 
 
 def _onnx_vae(model: Path):
-    import onnxruntime as ort
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    enc = ort.InferenceSession(str(model / "vae_encoder.onnx"), opts, providers=["CPUExecutionProvider"])
-    dec = ort.InferenceSession(str(model / "vae_decoder.onnx"), opts, providers=["CPUExecutionProvider"])
+    enc, dec = cpu_session(model / "vae_encoder.onnx"), cpu_session(model / "vae_decoder.onnx")
 
     def round_trip(frames: torch.Tensor) -> torch.Tensor:
         # the graphs' image range is [-1, 1] (the manifest's image_range); frames are [0, 1]
