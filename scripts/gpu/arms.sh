@@ -7,14 +7,14 @@
 #   bash scripts/gpu/arms.sh stage1 checkpoints/next 12000 7 "plain= floor=min_snr_floor=0.25"
 #   bash scripts/gpu/arms.sh fetch stage1 floor      (the next call, on the same warm host: see below)
 # STAGE: parser, stage1 or stage2. START_DIR holds ckpt.pt.partNNN (carried). OVERRIDES are comma-separated
-# config overrides (those resume allows). Every arm trains STAGE towards STEPS total steps for at most
+# config overrides (those resume allows) and train options (--steps=40), in any order. Every arm trains STAGE towards STEPS total steps for at most
 # MINUTES. Stage-2 arms start with --reinit: their temporal layers begin at the seeded init, whatever
 # the start checkpoint holds, so every arm starts from the same stage-1 weights and nothing else.
 # GPUs: with at least as many GPUs as arms, arm i runs alone on GPU i at the stage's full batch; with
 # fewer, the arms share GPU 0 (GPUS="0 0" forces that; GPUS="0 1" sets the mapping). BATCH sets the
-# per-arm batch (defaults: parser 128; stage1 512 alone on a GPU with a pool of 16,384 and 64 fresh
-# renders a step, the batch and 8x reuse of stage 1's two-GPU runs, or 256 sharing one; stage2 128
-# alone, 64 sharing); WORKERS the data workers an arm (default: below; 0 on a CPU). CHANNELS_LAST=1:
+# per-arm batch (defaults: parser 128; stage1 512 alone on a GPU, the batch of stage 1's two-GPU runs,
+# or 256 sharing one, with a pool of 32 batches and an eighth of a batch of fresh renders a step, 8x
+# reuse; stage2 128 alone, 64 sharing); WORKERS the data workers an arm (default: below; 0 on a CPU). CHANNELS_LAST=1:
 # NHWC convolutions. Each arm keeps torch.compile's cache artifacts on the host in
 # .compile-cache/arms-STAGE-NAME.bin (ignored; never carry it, that would replace the host's copy),
 # which an arm of the same stage and name loads in a later call on the same warm host: a cold compile
@@ -25,6 +25,8 @@
 # so the slims go back in arm order while they fit under that; an arm whose slim does not fit stays
 # in its run directory on the host, and `arms.sh fetch STAGE NAME...` as the next call (on the same
 # warm host, within its idle window) slims it into $OUT/NAME.
+# An arm whose training fails (out of memory, a bad option) is reported as FAILED with the end of its
+# log, and nothing comes back for it; the others' slims still do, and the call exits 1.
 # DEADLINE (Unix seconds): as in train-chunk.sh, the arms also stop 30 s before it (time for the slims).
 # STARTS="NAME:DIR ...": those arms start from DIR (checkpoint parts, e.g. /tmp/stage1-slim-ARM, the
 # slim a stage-1 arm left on this host) instead of START_DIR, so a stage-2 arm can continue the
@@ -67,11 +69,24 @@ else map=($(for _ in "${specs[@]}"; do echo 0; done)); fi
 shared=$(printf '%s\n' "${map[@]}" | sort | uniq -d | wc -l)
 case "$stage" in
   parser) fast=(--batch-size "${BATCH:-128}" --pool 4096 --pool-refresh 32); extra_stage=() ;;
-  stage1) if (( shared > 0 )); then fast=(--batch-size "${BATCH:-256}" --pool 8192 --pool-refresh 32)
-          else fast=(--batch-size "${BATCH:-512}" --pool 16384 --pool-refresh 64); fi; extra_stage=() ;;
+  # stage 1: a pool of 32 batches with a batch's eighth fresh each step (8x reuse), whatever the batch.
+  # The refresh's renders cap the rate: an arm alone at 256 with the 64 a step of batch 512 ran at
+  # 640 samples/s (reuse 4, data-bound; 2026-12-01), where two arms sharing a GPU at 256 with 32 ran
+  # at 450 each.
+  stage1) b=${BATCH:-$(( shared > 0 ? 256 : 512 ))}
+          fast=(--batch-size "$b" --pool $(( 32 * b )) --pool-refresh $(( b / 8 ))); extra_stage=() ;;
   stage2) fast=(--batch-size "${BATCH:-$(( shared > 0 ? 64 : 128 ))}" --pool 2048 --pool-refresh 8); extra_stage=(--reinit) ;;
   *) echo "arms.sh: STAGE must be parser, stage1 or stage2, not $stage" >&2; exit 2 ;;
 esac
+# Stage-1 arms need 53-67 GiB of GPU memory each at batch 256 (compiled, pool of 8,192): two share
+# one H200's 140 GiB, three do not (one died out of memory in its pool refresh, 2026-12-01). Refuse a
+# mapping that puts more than 512 samples a step of stage-1 arms on one GPU, before anything starts.
+if [[ "$stage" == stage1 ]] && (( gpus > 0 )); then
+  for g in $(printf '%s\n' "${map[@]}" | sort -u); do
+    k=$(printf '%s\n' "${map[@]}" | grep -cx "$g")
+    (( k * b > 512 )) && { echo "arms.sh: $k stage-1 arms at batch $b on GPU $g do not fit in its memory (at most 512 samples a step a GPU: two arms at 256); give fewer arms a GPU or a smaller BATCH" >&2; exit 2; }
+  done
+fi
 compiled=(--compile --compile-render)
 # data workers an arm: the host's cores shared between the arms, 2 left for each arm's main process
 # and at most the 12 a rank of train-chunk.sh has (6 for two arms on the 16 cores of one H200)
@@ -84,6 +99,7 @@ stop=()
 mkdir -p "$out/r"
 cd "$root/tools/export"
 names=()
+declare -A pid_of
 for i in "${!specs[@]}"; do
   spec=${specs[$i]}; name=${spec%%=*}; names+=("$name")
   run=$(run_of "$name")
@@ -97,20 +113,33 @@ for i in "${!specs[@]}"; do
     compgen -G "$from/ckpt.pt.part*" > /dev/null || { echo "$name: no checkpoint parts in $from"; continue; }
     cp "$from"/ckpt.pt.part* "$run/"
   fi
-  extra=()
+  # the arm's options (--x) before its key=value overrides: argparse takes no override after an option
+  extra=(); opts=(); overrides=()
   [[ $spec == *=* ]] && IFS=, read -r -a extra <<< "${spec#*=}"
+  for e in "${extra[@]}"; do if [[ $e == --* ]]; then opts+=("$e"); else overrides+=("$e"); fi; done
   cache=()
   (( gpus > 0 )) && cache=(--compile-cache "$root/.compile-cache/arms-$stage-$name.bin")
   CUDA_VISIBLE_DEVICES=${map[$i]:-} python3 -m durian_export.train --out "$run" --resume --stage "$stage" \
     "${extra_stage[@]}" --steps "$steps" --max-minutes "$minutes" "${fast[@]}" --data-workers "$workers" \
     "${compiled[@]}" "${cache[@]}" "${stop[@]}" --log-every 20 --eval-every 200 --eval-batches 2 --save-every 100000 \
-    ${CHANNELS_LAST:+--channels-last} "${extra[@]}" > "$out/r/$name.log" 2>&1 &
+    ${CHANNELS_LAST:+--channels-last} "${opts[@]}" "${overrides[@]}" > "$out/r/$name.log" 2>&1 &
+  pid_of[$name]=$!
 done
-wait
+# An arm whose training failed has no result: its run directory still holds the start checkpoint,
+# which must not come back slimmed as if it were the arm's.
+declare -A rc_of
+for name in "${names[@]}"; do
+  if [[ -n "${pid_of[$name]:-}" ]]; then wait "${pid_of[$name]}"; rc_of[$name]=$?; else rc_of[$name]=-1; fi
+done
 room=$(( 63 * 1024 * 1024 ))  # of the 64 MiB a call returns, 1 MiB kept for the logs' archive (about
 # 0.1 MiB for two arms' logs); a grown slim, 61.6 MiB, then returns alone in the call that trained it
 for name in "${names[@]}"; do
-  cp "$(run_of "$name")/loss.jsonl" "$out/r/$name-loss.jsonl"
+  cp "$(run_of "$name")/loss.jsonl" "$out/r/$name-loss.jsonl" 2> /dev/null
+  if [[ "${rc_of[$name]}" != 0 ]]; then
+    echo "$name: FAILED (exit ${rc_of[$name]}; the end of r/$name.log below); no slim"
+    tail -n 3 "$out/r/$name.log" 2> /dev/null | cut -c1-300
+    continue
+  fi
   echo "$name:"; grep -h heldout "$out/r/$name-loss.jsonl" | tail -3 | cut -c1-240
   rm -rf "/tmp/$stage-slim-$name"; slim_to "$name" "/tmp/$stage-slim-$name" >> "$out/r/slim.log" 2>&1
   size=$(du -sb "/tmp/$stage-slim-$name" | cut -f1)
@@ -122,3 +151,5 @@ for name in "${names[@]}"; do
   fi
 done
 cd "$out" && tar czf "$stage-arms.tgz" r && rm -rf r
+# the others' results came back; the call still fails when an arm did
+for name in "${names[@]}"; do [[ "${rc_of[$name]}" == 0 ]] || exit 1; done

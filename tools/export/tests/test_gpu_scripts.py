@@ -1,0 +1,36 @@
+"""scripts/gpu/arms.sh through its CPU path (no GPU: uncompiled, tiny batches), on the tiny config."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from durian_export.train import main as train_main
+
+ROOT = Path(__file__).resolve().parents[1]
+REPO = ROOT.parents[1]
+TINY = ROOT / "configs" / "tiny.json"
+
+
+def test_arms_returns_the_arms_that_trained_and_reports_the_one_that_failed(tmp_path):
+    start = tmp_path / "start"
+    train_main(["--config", str(TINY), "--stage", "stage1", "--out", str(start), "--steps", "1", "--log-every", "1",
+                "--device", "cpu", "--split-checkpoint"])
+    out = tmp_path / "out"
+    env = {**os.environ, "OUT": str(out), "OMP_NUM_THREADS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # `ciok` puts a train option between two overrides (argparse alone would refuse that order);
+    # `cibad` fails at once, and its run directory still holds the start checkpoint
+    arms = "ciok=lr=1e-4,--restart-schedule,warmup=1 cibad=--no-such-option"
+    r = subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "arms.sh"), "stage1", str(start), "4", "2", arms],
+                       env=env, capture_output=True, text=True, timeout=600)
+    try:
+        assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
+        assert "cibad: FAILED" in r.stdout and "ciok: FAILED" not in r.stdout
+        assert sorted(p.name for p in (out / "ciok").iterdir())[0] == "ckpt.pt.part000"
+        assert not (out / "cibad").exists()  # no slim of the untrained start posing as the arm's result
+        assert (out / "stage1-arms.tgz").exists()
+        from durian_export.checkpoint import load_checkpoint
+        assert load_checkpoint(out / "ciok" / "ckpt.pt")["progress"]["stage1"] == 4
+    finally:
+        for name in ("ciok", "cibad"):
+            subprocess.run(["rm", "-rf", f"/tmp/stage1-arm-{name}", f"/tmp/stage1-slim-{name}"])
