@@ -53,7 +53,7 @@ from .eval_cases import (
 )
 from .eval_report import METHODS, summarise, write_picture, write_report
 from .metrics import keypoint_jitter, psnr, region_l1, ssim
-from .parity import cpu_session
+from .ort_cpu import cpu_session
 from .synth import catalog
 
 __all__ = ["CLS", "HOLD_OUT_SEED", "build_cases", "coverage", "estimate_similarity", "main", "psnr", "region_l1",

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .manifest import MANIFEST_FILE, graph_entry, validate_manifest
+from .ort_cpu import cpu_session
 
 
 def _example_feeds(entry: dict, sizes: dict[str, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -36,7 +37,6 @@ def _example_feeds(entry: dict, sizes: dict[str, int], rng: np.random.Generator)
 
 def convert(model_dir: Path, out: Path, graphs: list[str], max_error: float = 0.01) -> dict:
     import onnx
-    import onnxruntime as ort
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     manifest = json.loads((model_dir / MANIFEST_FILE).read_text())
@@ -48,8 +48,6 @@ def convert(model_dir: Path, out: Path, graphs: list[str], max_error: float = 0.
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(model_dir, tmp)
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
     report = {"source": str(model_dir), "max_error": max_error, "graphs": {}}
     rng = np.random.default_rng(0)
     for g in graphs:
@@ -58,8 +56,8 @@ def convert(model_dir: Path, out: Path, graphs: list[str], max_error: float = 0.
         half = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
         onnx.save(half, str(tmp / entry["file"]))
         feeds = _example_feeds(entry, {"batch": 1, "frames": 4, "groups": 1, "attributes": 1}, rng)
-        ref = ort.InferenceSession(str(src), opts, providers=["CPUExecutionProvider"]).run(None, feeds)
-        got = ort.InferenceSession(str(tmp / entry["file"]), opts, providers=["CPUExecutionProvider"]).run(None, feeds)
+        ref = cpu_session(src).run(None, feeds)
+        got = cpu_session(tmp / entry["file"]).run(None, feeds)
         err = max(float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-12)) for a, b in zip(ref, got))
         report["graphs"][g] = {"max_relative_error": err, "bytes": (tmp / entry["file"]).stat().st_size}
         if err > max_error:

@@ -14,20 +14,9 @@ import numpy as np
 import torch
 
 from .components import Durian
+from .ort_cpu import cpu_session
 
 GRAPHS = ("vae_encoder", "vae_decoder", "prnet", "arnet", "pose_guider", "unet", "parser")
-
-
-def cpu_session(path: Path, threads: int = 0):
-    """An onnxruntime session of the graph at `path` on the CPU provider, logging errors only
-    (`threads`: intra-op threads, 0 for onnxruntime's default)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    if threads:
-        opts.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def run_session(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

@@ -25,7 +25,7 @@ import torch
 
 from .eval import _read_frames, read_truth
 from .eval_cases import CLS, model_frame, warp
-from .parity import cpu_session
+from .ort_cpu import cpu_session
 
 GROUPS = ("hair", "hat", "glasses", "beard")
 

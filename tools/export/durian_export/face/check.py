@@ -18,6 +18,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from ..ort_cpu import cpu_session
 from .assets import DETECTOR_FACTS, GRAPHS, MESH_FACTS, REPO_ROOT
 
 PORTRAITS = (REPO_ROOT / "examples/real/astronaut.png", REPO_ROOT / "examples/real/grace_hopper.jpg")
@@ -49,9 +50,8 @@ def ensure_face_media() -> Path:
 
 
 def create_session(path: Path) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3      # keijiro's graph carries unused initializers ORT warns about
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    # errors only: keijiro's graph carries unused initializers ORT warns about
+    return cpu_session(path)
 
 
 def load_rgb(path: Path) -> Image.Image:
