@@ -24,6 +24,11 @@ describe('durian (spawned)', () => {
     expect(text).toMatch(/--steps <n> denoising steps \(default: "20"\)/);
     expect(text).toMatch(/choices: "auto", "cpu", "webgpu", "cuda", default: "auto"/);
     expect(text).toMatch(/choices: "ddim", "euler", default: "ddim"/);
+    // the bundled model's sampling defaults as its manifest has them (the text once said 4 when the
+    // manifest said 5)
+    const { defaults } = JSON.parse(readFileSync(path.join(ROOT, 'models', 'durian-synth', 'manifest.json'), 'utf8'));
+    expect(text).toContain(`--guidance-scale <s> classifier-free guidance scale (default: the model's, from its manifest; ${defaults.guidance_scale} for durian-synth)`);
+    expect(text).toContain(`from its manifest; ${defaults.eta} for durian-synth)`);
   });
 
   it('--version prints the package version', () => {

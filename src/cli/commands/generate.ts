@@ -1,6 +1,7 @@
 /**
  * `durian animate` and `durian interpolate`: flags → job → pipeline → video.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { Command, Option } from 'commander';
@@ -34,11 +35,11 @@ export function addGenerationOptions(cmd: Command): Command {
     .option('--frames <n>', 'frames to generate (default: all of the guide)')
     .option('--fps <n>', "output frame rate (default: the guide's)")
     .option('--steps <n>', 'denoising steps', String(DEFAULTS.steps))
-    .option('--guidance-scale <s>', 'classifier-free guidance scale (default: the model\'s, from its manifest; 4 for durian-synth)')
+    .option('--guidance-scale <s>', `classifier-free guidance scale (default: the model's, from its manifest${bundledDefault('guidance_scale')})`)
     .option('--seed <n>', 'noise seed (same seed → same frames on CPU)', String(DEFAULTS.seed))
     .addOption(new Option('--scheduler <name>', 'sampler').choices([...SCHEDULER_NAMES]).default(DEFAULTS.scheduler))
-    .option('--eta <x>', "DDIM eta in [0, 1]: 0 deterministic, above 0 fresh seeded noise every step (ddim only; default: the model's, from its manifest; 1 for durian-synth)")
-    .option('--noise-correlation <r>', "correlation of the sampling noise between neighbouring frames in [0, 1), 0 independent (default: the model's, from its manifest)")
+    .option('--eta <x>', `DDIM eta in [0, 1]: 0 deterministic, above 0 fresh seeded noise every step (ddim only; default: the model's, from its manifest${bundledDefault('eta')})`)
+    .option('--noise-correlation <r>', `correlation of the sampling noise between neighbouring frames in [0, 1), 0 independent (default: the model's, from its manifest${bundledDefault('noise_correlation')})`)
     .option('--window <n>', 'frames per temporal window', String(DEFAULTS.window))
     .option('--overlap <n>', 'frames shared by neighbouring windows', String(DEFAULTS.overlap))
     .addOption(new Option('--provider <device>', 'execution provider').choices([...DEVICES]).default(DEFAULTS.provider))
@@ -51,6 +52,23 @@ export function addGenerationOptions(cmd: Command): Command {
     .option('--force', 'overwrite an existing output', false)
     .option('--strict', 'refuse (exit 3) instead of warning when an input is outside the model\'s training domain (e.g. a real photo)', false)
     .option('--low-memory', LOW_MEMORY_HELP, false);
+}
+
+/**
+ * "; 5 for durian-synth": the bundled model's default for a sampling setting, read from its manifest
+ * for the help text (a number written into the text went stale when the model's default changed).
+ * Nothing when the bundled model is not there or has no such default.
+ */
+function bundledDefault(key: 'guidance_scale' | 'eta' | 'noise_correlation'): string {
+  // the raw file, not readManifest: its schema validation would cost every command's start about
+  // 60 ms (measured), for a help text; a setting the file leaves to the schema's default shows none
+  try {
+    const raw: unknown = JSON.parse(readFileSync(path.join(DEFAULT_MODEL_DIR, 'manifest.json'), 'utf8'));
+    const value = (raw as { defaults?: Record<string, unknown> }).defaults?.[key];
+    return typeof value === 'number' ? `; ${value} for ${path.basename(DEFAULT_MODEL_DIR)}` : '';
+  } catch {
+    return '';
+  }
 }
 
 /** --low-memory, for animate, interpolate and batch. */
