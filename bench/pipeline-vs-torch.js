@@ -52,6 +52,7 @@ async function timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCal
   const p = await DurianPipeline.fromModelDir(modelDir, { executionProviders: [provider], fixedShapes: shapes === 'fixed', memory, ioBinding, precision });
   const fused = p.sessions.fusedAttention().unet ?? 0;
   const unet = p.unetPrecision;
+  const decoder = p.precisions.vae_decoder;
   const loadS = (performance.now() - t0) / 1000;
   const { inputs, opts: caseOpts } = caseRun(c);
   const opts = windowsPerCall ? { ...caseOpts, windowsPerCall } : caseOpts;
@@ -75,8 +76,9 @@ async function timeProvider(modelDir, provider, shapes, c, repeat, windowsPerCal
   let maxDiff = 0;
   runs.batched.frames.forEach((f, i) => f.forEach((v, k) => (maxDiff = Math.max(maxDiff, Math.abs(v - runs.split.frames[i][k])))));
   const best = runs.batched.total <= runs.split.total ? 'batched' : 'split';
-  const label = `${provider} ${shapes} ${unet.precision}${fused ? ` fused(${fused})` : ''}${binding !== 'plain' ? ` ${binding}` : ''}`;
-  return { provider: label, loadS, best, maxDiff, unet, ...runs };
+  const label = `${provider} ${shapes} ${unet.precision}${decoder.precision !== unet.precision ? `/decoder ${decoder.precision}` : ''}`
+    + `${fused ? ` fused(${fused})` : ''}${binding !== 'plain' ? ` ${binding}` : ''}`;
+  return { provider: label, loadS, best, maxDiff, unet, decoder, ...runs };
 }
 
 async function main() {
@@ -130,6 +132,7 @@ async function main() {
   for (const t of ts) {
     console.log(`TS ${t.provider}: session load ${t.loadS.toFixed(2)} s (outside the totals); batched vs split frames max |Δ| ${t.maxDiff.toExponential(2)}`);
     console.log(`  UNet ${t.unet.precision} (${t.unet.reason})${t.unet.conversion ? `: ${t.unet.conversion}` : ''}`);
+    console.log(`  VAE decoder ${t.decoder.precision} (${t.decoder.reason})${t.decoder.conversion ? `: ${t.decoder.conversion}` : ''}`);
     if (t.bound.unet) console.log(`  bound UNet shapes: ${t.bound.unet.made.join(' | ') || '-'}${Object.keys(t.bound.unet.failed).length ? `; not bound: ${JSON.stringify(t.bound.unet.failed)}` : ''}`);
     const first = ts.find((x) => x.provider.split(' ')[0] === t.provider.split(' ')[0]);
     if (first !== t) {

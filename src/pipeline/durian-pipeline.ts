@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 
-import { ModelFileError, throwIfAborted, UsageError } from '../errors';
+import { throwIfAborted, UsageError } from '../errors';
 import { assertGraphFiles, readManifest, readSchedulerConfig, type Manifest } from '../onnx/manifest';
 import { SessionCreateError, SessionSet } from '../onnx/session-set';
 import type { FloatArray } from '../onnx/tensor';
@@ -16,9 +16,11 @@ import type { PoseImages, PreparedReference, RunInputs, RunOptions, RunResult } 
 import { createScheduler } from './schedulers';
 import { FrameFeatureWriter, type FrameFeatureStore } from './feature-store';
 import { getSessionMemoryOptions, type MemoryMode, type SessionMemoryOptions } from './memory';
-import { prepareUnetGraph, resolveUnetPrecision, type Precision, type UnetPrecision } from './precision';
+import { float32Fallback, prepareGraph, resolveDecoderPrecision, resolveUnetPrecision, type PreparedGraphs, type Precision,
+  type UnetPrecision } from './precision';
 import { callLayout, UnetCalls, type BranchFeeds } from './unet-calls';
 import { getWindowStarts, getWindowWeights } from './windows';
+import { checkGraphShapes } from './model-shapes';
 
 export type { PoseImages, PreparedReference, RunInputs, RunOptions, RunResult } from './run-types';
 export { GPU_FRAMES_PER_CALL } from './unet-calls';
@@ -48,8 +50,8 @@ export class DurianPipeline {
   private readonly finestTokens: number;
 
   private constructor(readonly sessions: SessionSet, private readonly schedulerConfig: Record<string, unknown>,
-    /** What the UNet computes in, and why (precision.ts): reported by `durian animate --json`. */
-    readonly unetPrecision: UnetPrecision,
+    /** What the UNet and the VAE decoder compute in, and why (precision.ts): reported by `durian animate --json`. */
+    readonly precisions: { unet: UnetPrecision; vae_decoder: UnetPrecision },
     /** How the sessions hold memory (memory.ts): reported by `durian animate --json`. */
     readonly memoryMode: SessionMemoryOptions['mode'] = 'balanced',
     private readonly decodeChunk = 8, private readonly poseChunk = 16, private readonly spillBytes = Infinity) {
@@ -62,39 +64,21 @@ export class DurianPipeline {
     this.defaultGuidanceScale = m.defaults.guidance_scale;
     this.defaultEta = m.defaults.eta;
     this.defaultNoiseCorrelation = m.defaults.noise_correlation;
-    const where = `${sessions.dir}/manifest.json`;
-    if (this.height % this.vaeScaleFactor || this.width % this.vaeScaleFactor) {
-      throw new ModelFileError(`${where}: resolution ${this.height}×${this.width} is not a multiple of vae_scale_factor ${this.vaeScaleFactor}`);
-    }
-    // the graphs' fixed dimensions must be the ones the manifest's numbers imply
-    const { h, w } = this.latentSize;
-    const C = this.latentChannels;
-    const expect: [graph: 'vae_encoder' | 'vae_decoder' | 'unet', input: string, dims: (number | undefined)[]][] = [
-      ['vae_encoder', 'sample', [undefined, 3, this.height, this.width]],
-      ['vae_decoder', 'latent', [undefined, C, h, w]],
-      ['unet', 'sample', [undefined, C, undefined, h, w]],
-    ];
-    for (const [graph, input, dims] of expect) {
-      const shape = m.graphs[graph].inputs.find((t) => t.name === input)?.shape;
-      if (shape && shape.some((d, i) => typeof d === 'number' && dims[i] !== undefined && d !== dims[i])) {
-        throw new ModelFileError(`${where}: graphs.${graph} input "${input}" is [${shape.join(', ')}], but resolution ${this.height}×${this.width}, `
-          + `vae_scale_factor ${this.vaeScaleFactor} and latent_channels ${C} make it [${dims.map((d) => d ?? '*').join(', ')}]`);
-      }
-    }
-    const refIn = m.graphs.prnet.inputs[0].shape[1];
-    if (refIn !== this.latentChannels && refIn !== this.latentChannels + 1) {
-      throw new ModelFileError(`${where}: graphs.prnet takes ${String(refIn)} channels; latent_channels ${this.latentChannels} needs ${this.latentChannels} or ${this.latentChannels + 1} (with the mask)`);
-    }
-    this.maskChannel = refIn === this.latentChannels + 1;
+    this.maskChannel = checkGraphShapes(m, `${sessions.dir}/manifest.json`);
     this.attentionHeads = m.attention_heads ?? 8;
     this.finestTokens = Math.max(0, ...m.graphs.prnet.outputs.filter((t) => t.name.startsWith('hidden_'))
       .map((t) => (typeof t.shape[1] === 'number' ? t.shape[1] : 0)));
   }
 
+  /** What the UNet computes in, and why. */
+  get unetPrecision(): UnetPrecision {
+    return this.precisions.unet;
+  }
+
   /**
    * Loads a model directory written by `python -m durian_export.export`. `memory` picks how the
    * CPU provider's sessions hold memory (memory.ts; default 'balanced'); `precision` what the UNet
-   * computes in (precision.ts; default 'auto': float16 on a GPU provider, float32 on the CPU).
+   * and VAE decoder compute in (precision.ts; default 'auto': the UNet in float16 on a GPU provider).
    */
   static async fromModelDir(dir: string, opts: { executionProviders: readonly string[]; skipVerify?: boolean; fixedShapes?: boolean;
     memory?: MemoryMode | SessionMemoryOptions; precision?: Precision;
@@ -112,30 +96,35 @@ export class DurianPipeline {
     // checked file), then the sessions, held as that precision wants (memory.ts)
     const manifest = readManifest(dir);
     if (!opts.skipVerify) await assertGraphFiles(dir, manifest.graphs);
-    const choice = resolveUnetPrecision(opts.precision ?? 'auto', opts.executionProviders, manifest.graphs.unet.compute_dtype ?? 'float32');
-    let unet = prepareUnetGraph(path.join(dir, manifest.graphs.unet.file), choice);
-    const create = async (u: typeof unet) => {
-      const memory = getSessionMemoryOptions(opts.executionProviders, opts.memory ?? 'balanced', u.precision.precision);
+    const requested = opts.precision ?? 'auto';
+    let graphs: PreparedGraphs = {
+      unet: prepareGraph(path.join(dir, manifest.graphs.unet.file),
+        resolveUnetPrecision(requested, opts.executionProviders, manifest.graphs.unet.compute_dtype ?? 'float32')),
+      vae_decoder: prepareGraph(path.join(dir, manifest.graphs.vae_decoder.file),
+        resolveDecoderPrecision(requested, manifest.graphs.vae_decoder.compute_dtype ?? 'float32')),
+    };
+    const create = async (g: PreparedGraphs) => {
+      const memory = getSessionMemoryOptions(opts.executionProviders, opts.memory ?? 'balanced', g.unet.precision.precision);
+      const graphBytes = Object.fromEntries(Object.entries(g).flatMap(([name, x]) => (x.model ? [[name, x.model]] : [])));
       const sessions = await SessionSet.create(dir, { executionProviders: opts.executionProviders, skipVerify: true,
-        fixedShapes: fixedShapes ? ['unet', 'pose_guider', 'vae_decoder'] : [], ...memory.sessions,
-        ...(u.model ? { graphBytes: { unet: u.model } } : {}),
+        fixedShapes: fixedShapes ? ['unet', 'pose_guider', 'vae_decoder'] : [], ...memory.sessions, graphBytes,
         ...(ioBinding && fixedShapes ? { ioBinding: { graphs: ['unet'], cudaGraph: ioBinding === 'cuda-graph' } } : {}) });
       return { memory, sessions };
     };
     let made: Awaited<ReturnType<typeof create>>;
     try {
-      made = await create(unet);
+      made = await create(graphs);
     } catch (error) {
-      // a float16 UNet the provider does not take, the other graphs loading: the float32 one. A
-      // provider that failed on other graphs too cannot start at all; a second try would only fail
-      // again (and print ORT's errors twice)
-      if (!unet.model || !(error instanceof SessionCreateError) || error.graphs.join() !== 'unet') throw error;
-      unet = { precision: { precision: 'float32', reason: `${choice.reason}, but the float16 graph did not load: ${error.message}` } };
-      made = await create(unet);
+      // float16 graphs the provider does not take, the others loading: those in float32 (precision.ts)
+      const back = error instanceof SessionCreateError ? float32Fallback(graphs, error.graphs, error.message) : null;
+      if (!back) throw error;
+      graphs = back;
+      made = await create(graphs);
     }
     const { memory, sessions } = made;
     try {
-      return new DurianPipeline(sessions, readSchedulerConfig(dir), unet.precision, memory.mode, memory.decodeChunk, memory.poseChunk, memory.spillBytes);
+      return new DurianPipeline(sessions, readSchedulerConfig(dir), { unet: graphs.unet.precision, vae_decoder: graphs.vae_decoder.precision },
+        memory.mode, memory.decodeChunk, memory.poseChunk, memory.spillBytes);
     } catch (error) {
       await sessions.release();
       throw error;

@@ -52,10 +52,25 @@ export function resolveUnetPrecision(requested: Precision, executionProviders: r
 }
 
 /**
- * The UNet's graph for `choice`: the float16 conversion of `file` when it asks for one (`model`),
- * else none (the file as it is). A conversion that throws gives float32, the error in `reason`.
+ * Pure: what the VAE decoder computes in for `requested`, when the model's decoder computes in
+ * `modelDtype`. `float16` converts it with the UNet; `auto` keeps it in float32 on every provider
+ * until a float16 decoder has been timed on a GPU (docs/performance.md); a decoder that already
+ * computes in float16 stays so.
  */
-export function prepareUnetGraph(file: string, choice: UnetPrecision & { convert: boolean }): { precision: UnetPrecision; model?: Uint8Array } {
+export function resolveDecoderPrecision(requested: Precision, modelDtype: ComputeDtype): UnetPrecision & { convert: boolean } {
+  if (modelDtype === 'float16') return { precision: 'float16', reason: 'the model computes in float16', convert: false };
+  if (requested === 'float16') return { precision: 'float16', reason: 'requested', convert: true };
+  return { precision: 'float32', reason: requested === 'auto' ? 'auto: float32 until timed on a GPU' : 'requested', convert: false };
+}
+
+/** A graph as it will be loaded: its precision, and the converted graph's bytes when it was converted. */
+export interface PreparedGraph { precision: UnetPrecision; model?: Uint8Array }
+
+/**
+ * A graph for `choice`: the float16 conversion of `file` when it asks for one (`model`), else none
+ * (the file as it is). A conversion that throws gives float32, the error in `reason`.
+ */
+export function prepareGraph(file: string, choice: UnetPrecision & { convert: boolean }): PreparedGraph {
   const { convert, ...precision } = choice;
   if (!convert) return { precision };
   const bytes = new Uint8Array(readFileSync(file));
@@ -65,4 +80,24 @@ export function prepareUnetGraph(file: string, choice: UnetPrecision & { convert
   } catch (error) {
     return { precision: { precision: 'float32', reason: `${precision.reason}, but not converted: ${error instanceof Error ? error.message : String(error)}` } };
   }
+}
+
+/** The converted graphs of a load, by graph name: the UNet and the VAE decoder. */
+export type PreparedGraphs = Record<'unet' | 'vae_decoder', PreparedGraph>;
+
+/**
+ * After a session creation that failed on `failed` graphs: the same graphs with each converted one
+ * that failed back in float32 (the reason kept), or null when a graph that was not converted failed
+ * too. A provider that cannot start at all fails on every graph; trying again in float32 would only
+ * fail again (and print the provider's errors twice).
+ */
+export function float32Fallback(graphs: PreparedGraphs, failed: readonly string[], message: string): PreparedGraphs | null {
+  const converted = (Object.keys(graphs) as (keyof PreparedGraphs)[]).filter((g) => graphs[g].model);
+  if (!failed.length || !failed.every((g) => (converted as string[]).includes(g))) return null;
+  const back = { ...graphs };
+  for (const g of converted) {
+    if (!failed.includes(g)) continue;
+    back[g] = { precision: { precision: 'float32', reason: `${graphs[g].precision.reason}, but the float16 graph did not load: ${message}` } };
+  }
+  return back;
 }

@@ -221,7 +221,7 @@ export function registerBatchCommand(program: Command, ctx: CliContext): void {
       const failed = outcomes.filter((o) => o.status === 'failed').length;
       const summary = { ok: failed === 0, shard: `${shard[0]}/${shard[1]}`, jobs: outcomes.length, succeeded: outcomes.filter((o) => o.status === 'ok').length,
         skipped: outcomes.filter((o) => o.status === 'skipped').length, failed, memory: f.lowMemory ? 'low' : 'balanced',
-        ...(loaded ? { unet_precision: loaded.pipeline.unetPrecision } : {}), outcomes };
+        ...(loaded ? { unet_precision: loaded.pipeline.unetPrecision, vae_decoder_precision: loaded.pipeline.precisions.vae_decoder } : {}), outcomes };
       if (f.json) ctx.stdout(JSON.stringify(summary));
       else ctx.stdout(`${summary.succeeded} succeeded, ${summary.skipped} skipped, ${failed} failed`);
       ctx.setExitCode(getBatchExitCode(outcomes));

@@ -76,7 +76,7 @@ export const LOW_MEMORY_HELP = 'CPU: return ONNX Runtime\'s buffers after every 
 
 /** --precision, for animate, interpolate, guide and batch. */
 export function precisionOption(): Option {
-  return new Option('--precision <p>', 'what the UNet computes in: auto (float16 on a GPU provider, float32 on the CPU), float32, or float16 (made at load time)')
+  return new Option('--precision <p>', 'what the UNet computes in: auto (float16 on a GPU provider, float32 on the CPU), float32, or float16 (made at load time; the VAE decoder too)')
     .choices([...PRECISIONS]).default(DEFAULTS.precision);
 }
 
@@ -156,7 +156,8 @@ export async function runGeneration(flags: GenerationFlags, mode: JobSpec['mode'
     if (flags.profile) formatProfile(loadMs, result.timings, result.steps, loaded.providers).forEach((l) => ctx.stderr(l));
     if (flags.json) {
       ctx.stdout(JSON.stringify({ ok: true, ...result, provider: loaded.providers[0], providers: loaded.providers, fallbacks: loaded.fallbacks,
-        memory: loaded.pipeline.memoryMode, unet_binding: loaded.pipeline.unetBinding(), unet_precision: loaded.pipeline.unetPrecision }));
+        memory: loaded.pipeline.memoryMode, unet_binding: loaded.pipeline.unetBinding(), unet_precision: loaded.pipeline.unetPrecision,
+        vae_decoder_precision: loaded.pipeline.precisions.vae_decoder }));
     }
     else if (!process.stderr.isTTY) ctx.stdout(result.output);
   } catch (error) {

@@ -67,7 +67,8 @@ export function registerGuideCommand(program: Command, ctx: CliContext): void {
         clean = onInterrupt(cleanUpAfter(f.output, releaseClaim));
         ({ pipeline } = await loadPipeline(f.model, device, { precision }));
         const result = await runGuideJob(pipeline, spec, face.get);
-        ctx.stdout(f.json ? JSON.stringify({ ok: true, ...result, unet_precision: pipeline.unetPrecision }) : result.output);
+        ctx.stdout(f.json ? JSON.stringify({ ok: true, ...result, unet_precision: pipeline.unetPrecision,
+          vae_decoder_precision: pipeline.precisions.vae_decoder }) : result.output);
       } finally {
         clean();
         releaseClaim();

@@ -15,16 +15,18 @@ const TIMEOUT_MS = 180_000;
 const OPTIONS: RunOptions = { numInferenceSteps: 2, guidanceScale: 2.5, seed: 5, scheduler: 'ddim', window: 3, overlap: 1 };
 const FRAMES = 5;
 
-// Frames in [0, 1] from a float16 UNet against the float32 one, two DDIM steps on the tiny model:
-// the UNet's float16 rounding (about 2e-3 of its output's range, test/integration/onnx/half.test.ts)
-// carried through the sampler and the decoder. Measured 2.5e-3 largest difference (mean 1.7e-4);
+// Frames in [0, 1] from a float16 UNet and VAE decoder against the float32 ones, two DDIM steps on
+// the tiny model: each graph's float16 rounding (about 2e-3 of its output's range,
+// test/integration/onnx/half.test.ts) carried through the sampler and the decoder. Measured 2.5e-3
+// largest difference (mean 1.7e-4) with the UNet alone in float16, 3.3e-3 with the decoder too;
 // 1e-2 is 2.5 steps of an 8-bit pixel.
 const FRAME_TOLERANCE = 1e-2;
 
 async function framesOf(dir: string, precision: Precision, skipVerify = false) {
   const p = await DurianPipeline.fromModelDir(dir, { executionProviders: ['cpu'], precision, skipVerify });
   try {
-    return { precision: p.unetPrecision, fused: p.sessions.fusedAttention(), frames: (await p.run(goldenInputs(p, FRAMES), OPTIONS)).frames };
+    return { precision: p.unetPrecision, decoder: p.precisions.vae_decoder, fused: p.sessions.fusedAttention(),
+      frames: (await p.run(goldenInputs(p, FRAMES), OPTIONS)).frames };
   } finally {
     await p.release();
   }
@@ -41,12 +43,15 @@ describe('the UNet\'s precision (tiny model, CPU provider)', () => {
 
   it('auto keeps float32 on the CPU provider', () => {
     expect(float32.precision).toEqual({ precision: 'float32', reason: 'auto: cpu provider' });
+    expect(float32.decoder).toEqual({ precision: 'float32', reason: 'auto: float32 until timed on a GPU' });
     expect(float32.fused).toEqual({ unet: 10 });
   });
 
-  it('float16 (made at load time, then its attention fused) gives frames within float16 rounding of float32', async () => {
+  it('float16 (UNet and VAE decoder made at load time, then the UNet\'s attention fused) gives frames within float16 rounding of float32', async () => {
     const half = await framesOf(TINY_MODEL, 'float16');
     expect(half.precision).toMatchObject({ precision: 'float16', reason: 'requested' });
+    expect(half.decoder).toMatchObject({ precision: 'float16', reason: 'requested' });
+    expect(half.decoder.conversion).toMatch(/^\d+ nodes in float16, \d+ in float32 \(.*\), \d+ casts inserted, \d+ initializers converted$/);
     expect(half.precision.conversion).toMatch(/^\d+ nodes in float16, 2 in float32 \(Constant 1, Resize 1\), 19 casts inserted, 152 initializers converted$/);
     expect(half.fused).toEqual({ unet: 10 });
     expect(half.frames).toHaveLength(FRAMES);

@@ -1,5 +1,6 @@
 import { UsageError } from '../../../src/errors';
-import { resolveUnetPrecision, type ComputeDtype, type Precision } from '../../../src/pipeline/precision';
+import { float32Fallback, resolveDecoderPrecision, resolveUnetPrecision, type ComputeDtype, type PreparedGraphs,
+  type Precision } from '../../../src/pipeline/precision';
 
 describe('resolveUnetPrecision', () => {
   it.each([
@@ -18,5 +19,34 @@ describe('resolveUnetPrecision', () => {
     expect(() => resolveUnetPrecision('float32', ['cpu'], 'float16')).toThrow(UsageError);
     expect(() => resolveUnetPrecision('float32', ['cpu'], 'float16')).toThrow(/computes in float16/);
     expect(() => resolveUnetPrecision('half' as Precision, ['cpu'], 'float32')).toThrow(/precision must be one of auto, float32, float16, got "half"/);
+  });
+});
+
+describe('resolveDecoderPrecision', () => {
+  it.each([
+    ['auto', 'float32', { precision: 'float32', reason: 'auto: float32 until timed on a GPU', convert: false }],
+    ['float32', 'float32', { precision: 'float32', reason: 'requested', convert: false }],
+    ['float16', 'float32', { precision: 'float16', reason: 'requested', convert: true }],
+    ['auto', 'float16', { precision: 'float16', reason: 'the model computes in float16', convert: false }],
+    ['float32', 'float16', { precision: 'float16', reason: 'the model computes in float16', convert: false }],
+  ] as [Precision, ComputeDtype, object][])('%s, a %s decoder', (requested, model, expected) => {
+    expect(resolveDecoderPrecision(requested, model)).toEqual(expected);
+  });
+});
+
+describe('float32Fallback', () => {
+  const half = (reason: string) => ({ precision: { precision: 'float16' as const, reason }, model: Uint8Array.of(1) });
+  const both: PreparedGraphs = { unet: half('auto: cuda provider'), vae_decoder: half('requested') };
+
+  it('puts back in float32 the converted graphs that failed, with the reason, and keeps the others', () => {
+    const back = float32Fallback(both, ['vae_decoder'], 'no kernel');
+    expect(back?.unet).toBe(both.unet);
+    expect(back?.vae_decoder).toEqual({ precision: { precision: 'float32', reason: 'requested, but the float16 graph did not load: no kernel' } });
+  });
+
+  it('gives up when a graph that was not converted failed too (the provider cannot start), or none is named', () => {
+    expect(float32Fallback(both, ['unet', 'vae_decoder', 'pose_guider'], 'x')).toBeNull();
+    expect(float32Fallback({ ...both, vae_decoder: { precision: { precision: 'float32', reason: 'auto' } } }, ['vae_decoder'], 'x')).toBeNull();
+    expect(float32Fallback(both, [], 'x')).toBeNull();
   });
 });
