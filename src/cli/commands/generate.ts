@@ -60,15 +60,25 @@ export function addGenerationOptions(cmd: Command): Command {
  * Nothing when the bundled model is not there or has no such default.
  */
 function bundledDefault(key: 'guidance_scale' | 'eta' | 'noise_correlation'): string {
+  const value = bundledDefaults()[key];
+  return typeof value === 'number' ? `; ${value} for ${path.basename(DEFAULT_MODEL_DIR)}` : '';
+}
+
+let bundled: Record<string, unknown> | undefined;
+
+/** The bundled manifest's `defaults`, read once a process (animate and interpolate both ask, three times each). */
+function bundledDefaults(): Record<string, unknown> {
   // the raw file, not readManifest: its schema validation would cost every command's start about
   // 60 ms (measured), for a help text; a setting the file leaves to the schema's default shows none
-  try {
-    const raw: unknown = JSON.parse(readFileSync(path.join(DEFAULT_MODEL_DIR, 'manifest.json'), 'utf8'));
-    const value = (raw as { defaults?: Record<string, unknown> }).defaults?.[key];
-    return typeof value === 'number' ? `; ${value} for ${path.basename(DEFAULT_MODEL_DIR)}` : '';
-  } catch {
-    return '';
+  if (!bundled) {
+    try {
+      const raw: unknown = JSON.parse(readFileSync(path.join(DEFAULT_MODEL_DIR, 'manifest.json'), 'utf8'));
+      bundled = (raw as { defaults?: Record<string, unknown> }).defaults ?? {};
+    } catch {
+      bundled = {};
+    }
   }
+  return bundled;
 }
 
 /** --low-memory, for animate, interpolate and batch. */
