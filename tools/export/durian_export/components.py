@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from .config import TrainConfig
 from .data.synth_data import TrainBatch
 from .models import VAE, Parser, PoseGuider, UNet
-from .schedulers import NoiseSchedule
+from .schedulers import NoiseSchedule, correlate_frames
 from .synth import catalog
 
 STAGES = ("vae", "parser", "stage1", "stage2")
@@ -200,6 +200,8 @@ class Draws:
         t = torch.randint(t_min, cfg.num_train_timesteps, (B,), generator=g)
         if cfg.noise_offset > 0:
             noise = noise + cfg.noise_offset * coarse_noise(x0_shape, cfg.noise_offset_grid, g)
+        if cfg.noise_correlation > 0 and len(x0_shape) == 5:
+            noise = correlate_frames(noise, cfg.noise_correlation)
         return cls(keep=keep, pose_keep=pose_keep, noise=noise, t=t)
 
     def to(self, device) -> "Draws":

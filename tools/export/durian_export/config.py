@@ -71,6 +71,12 @@ class TrainConfig:
     # come from the references. 0: white noise only.
     noise_offset: float = 0.0
     noise_offset_grid: int = 1
+    # stage 2: the training noise of a clip's frames chained as the sampler's --noise-correlation
+    # chains them (frame f = rho * frame f-1 + sqrt(1 - rho^2) * its own draw, coarse part included),
+    # so that the temporal layers learn on the noise they are sampled with: a model trained on
+    # independent frames and sampled with correlated ones sees noise it never saw. Stage 1 (one frame
+    # a sample) is unchanged. 0: every frame its own noise.
+    noise_correlation: float = 0.0
     kl_weight: float = 1e-6
     # VAE stage: train the decoder alone, the encoder (and so the latent space) held as it is — lets
     # stage 1 start on a latent space the VAE's later chunks no longer move
@@ -160,7 +166,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
 # architecture, the noise schedule, the latent scale or the data split
 RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
                        "min_snr_gamma", "min_snr_floor", "channel_loss_weights", "attr_loss_weight", "cross_identity", "kl_weight", "vae_freeze_encoder", "vae_texture_weight",
-                       "vae_adv_weight", "vae_adv_warmup", "noise_offset", "noise_offset_grid", "batch_size", "frames",
+                       "vae_adv_weight", "vae_adv_warmup", "noise_offset", "noise_offset_grid", "noise_correlation", "batch_size", "frames",
                        "clip_sampling", "clip_stride", "align_attribute", "parser_degrade",
                        "model.temporal_min_t")
 

@@ -150,6 +150,35 @@ def test_noise_offset_adds_coarse_noise_each_frame_its_own_and_leaves_white_nois
             coarse_noise((1, 1, 1, 16, 16), bad, torch.Generator())
 
 
+def test_noise_correlation_chains_a_clips_frames_and_leaves_single_frames_and_rho_0_as_they_were():
+    from durian_export.components import Draws
+
+    cfg = tiny_cfg()
+    shape = (64, 4, 4, 8, 8)
+    plain = Draws.draw(cfg, shape, torch.Generator().manual_seed(3)).noise
+    cfg.noise_correlation = 0.8
+    chained = Draws.draw(cfg, shape, torch.Generator().manual_seed(3)).noise
+    assert torch.equal(chained[:, :, 0], plain[:, :, 0])  # the first frame is its own draw
+    for f in range(4):  # every frame keeps unit variance
+        assert abs(float(chained[:, :, f].std()) - 1) < 0.03
+    def corr(a, b):
+        return float(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1])
+    assert abs(corr(chained[:, :, 1], chained[:, :, 2]) - 0.8) < 0.03
+    assert abs(corr(chained[:, :, 0], chained[:, :, 2]) - 0.64) < 0.03
+    assert abs(corr(plain[:, :, 1], plain[:, :, 2])) < 0.03
+    # with coarse noise too: the sum is chained, so the coarse part correlates across frames as well
+    cfg.noise_offset = 0.5
+    both = Draws.draw(cfg, shape, torch.Generator().manual_seed(3)).noise
+    dc = both.mean((-1, -2))
+    assert corr(dc[:, :, 1], dc[:, :, 2]) > 0.6
+    # stage 1's single frames draw what they drew without the option
+    cfg.noise_offset = 0.0
+    one = (64, 4, 1, 8, 8)
+    a = Draws.draw(cfg, one, torch.Generator().manual_seed(3)).noise
+    cfg.noise_correlation = 0.0
+    assert torch.equal(a, Draws.draw(cfg, one, torch.Generator().manual_seed(3)).noise)
+
+
 def test_stage2_with_temporal_min_t_draws_only_the_steps_its_layers_act_on():
     from durian_export.components import Draws
 
