@@ -9,9 +9,9 @@ import { throwIfAborted, UsageError } from '../errors';
 import { assertGraphFiles, readManifest, readSchedulerConfig, type Manifest } from '../onnx/manifest';
 import { SessionCreateError, SessionSet } from '../onnx/session-set';
 import type { FloatArray } from '../onnx/tensor';
-import { applyGuidance } from './guidance';
-import { addFramesWeighted, areaDownsample, concatBatch, frameOf, sliceFrames, toSignedRange, toUnitRange } from './latents';
-import { correlateFrames, randomNormal } from './random';
+import { addGuidedFrames } from './guidance';
+import { areaDownsample, concatBatch, frameOf, sliceFrames, toSignedRange, toUnitRange } from './latents';
+import { NoiseAhead } from './step-noise';
 import type { PoseImages, PreparedReference, RunInputs, RunOptions, RunResult } from './run-types';
 import { createScheduler } from './schedulers';
 import { FrameFeatureWriter, type FrameFeatureStore } from './feature-store';
@@ -101,7 +101,7 @@ export class DurianPipeline {
       unet: prepareGraph(path.join(dir, manifest.graphs.unet.file),
         resolveUnetPrecision(requested, opts.executionProviders, manifest.graphs.unet.compute_dtype ?? 'float32')),
       vae_decoder: prepareGraph(path.join(dir, manifest.graphs.vae_decoder.file),
-        resolveDecoderPrecision(requested, manifest.graphs.vae_decoder.compute_dtype ?? 'float32')),
+        resolveDecoderPrecision(requested, opts.executionProviders, manifest.graphs.vae_decoder.compute_dtype ?? 'float32')),
     };
     const create = async (g: PreparedGraphs) => {
       const memory = getSessionMemoryOptions(opts.executionProviders, opts.memory ?? 'balanced', g.unet.precision.precision);
@@ -309,8 +309,14 @@ export class DurianPipeline {
     const n = C * F * hw;
     if (options.latents && options.latents.length !== n) throw new UsageError(`injected latents have ${options.latents.length} values, expected ${n}`);
     const rho = options.noiseCorrelation ?? this.defaultNoiseCorrelation;
-    let x = options.latents ? new Float32Array(n) : correlateFrames(randomNormal(n, options.seed), C, F, hw, rho);
-    const init = options.latents ?? x;
+    const timesteps = scheduler.timesteps;
+    const eta = options.eta ?? (options.scheduler === 'ddim' ? this.defaultEta : 0);
+    // draw 0: the initial latents (seed); draw i + 1: step i's noise, its own seeded stream. Each
+    // step's is made on worker threads while the UNet runs the step before (step-noise.ts).
+    const noise = new NoiseAhead(C, F, hw, rho, (k) => (k === 0 ? options.seed : (options.seed + 0x9e3779b9 * k) >>> 0));
+    if (eta > 0) noise.request(1);
+    const init = options.latents ?? await noise.take(0);
+    let x = new Float32Array(n);
     for (let i = 0; i < n; i++) x[i] = init[i]! * scheduler.initNoiseSigma;
 
     // 5. Denoising loop: every window, both guidance branches, blended each step
@@ -319,6 +325,7 @@ export class DurianPipeline {
     const ww = getWindowWeights(window, options.overlap);
     const norm = new Float32Array(F);
     for (const s of starts) for (let k = 0; k < window; k++) norm[s + k] = norm[s + k]! + ww[k]!;
+    const unitNorm = norm.every((v) => v === 1);  // one window, or none overlapping: x / 1 is x
     // the feeds that do not change from step to step, once per window: pose features of both
     // branches (the unconditional one repeats the blank pose per frame) and the group weights
     const poseUncond = new Float32Array(pose.channels * window * hw);
@@ -341,26 +348,26 @@ export class DurianPipeline {
       heads: this.attentionHeads, tokens: this.finestTokens, attributes: inputs.attributes.length, groups: G });
     const unet = new UnetCalls(this.sessions, refBranches, windowBranches, layout, { C, window, h, w });
     await unet.prepare(time);
-    const timesteps = scheduler.timesteps;
-    const eta = options.eta ?? (options.scheduler === 'ddim' ? this.defaultEta : 0);
     for (let i = 0; i < timesteps.length; i++) {
       const t = timesteps[i]!;
+      if (eta > 0 && i + 1 < timesteps.length) noise.request(i + 2);  // the next step's, during this one's UNet calls
       const xin = scheduler.scaleModelInput(x, t);
       const acc = new Float32Array(n);
       for (const [gi, group] of unet.groups.entries()) {
-        const samples = new Map(group.map((wi) => [wi, sliceFrames(xin, C, F, hw, starts[wi]!, window)] as const));
+        // a window that is the whole video is the latents themselves: no copy
+        const samples = new Map(group.map((wi) => [wi, window === F ? xin : sliceFrames(xin, C, F, hw, starts[wi]!, window)] as const));
         const pairs = await time('unet', () => unet.run(gi, samples, t));
-        group.forEach((wi, j) => addFramesWeighted(acc, applyGuidance(pairs[j]!, guidanceScale), C, F, hw, starts[wi]!, window, ww));
+        group.forEach((wi, j) => addGuidedFrames(acc, pairs[j]!, guidanceScale, C, F, hw, starts[wi]!, window, ww));
       }
-      for (let c = 0; c < C; c++) {
-        for (let f = 0; f < F; f++) {
-          const o = (c * F + f) * hw;
-          for (let p = 0; p < hw; p++) acc[o + p] = acc[o + p]! / norm[f]!;
+      if (!unitNorm) {
+        for (let c = 0; c < C; c++) {
+          for (let f = 0; f < F; f++) {
+            const o = (c * F + f) * hw;
+            for (let p = 0; p < hw; p++) acc[o + p] = acc[o + p]! / norm[f]!;
+          }
         }
       }
-      // the step noise: its own seeded stream per step, apart from the initial latents' (seed)
-      const noise = eta > 0 ? correlateFrames(randomNormal(n, (options.seed + 0x9e3779b9 * (i + 1)) >>> 0), C, F, hw, rho) : undefined;
-      x = scheduler.step(acc, t, x, eta > 0 ? { eta, noise } : {}).prevSample;
+      x = scheduler.step(acc, t, x, eta > 0 ? { eta, noise: await noise.take(i + 1) } : {}).prevSample;
       options.onStep?.({ step: i + 1, total: timesteps.length, timestep: t });
     }
     return x;

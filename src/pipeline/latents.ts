@@ -44,19 +44,6 @@ export function sliceFrames(x: Float32Array, channels: number, frames: number, h
   return out;
 }
 
-/** Adds w[f] · src ([1, C, n, h, w]) into frames [f0, f0 + n) of dst ([1, C, F, h, w]). */
-export function addFramesWeighted(dst: Float32Array, src: Float32Array, channels: number, frames: number, hw: number,
-  f0: number, n: number, weights: Float32Array): void {
-  for (let c = 0; c < channels; c++) {
-    for (let f = 0; f < n; f++) {
-      const w = weights[f]!;
-      const d = (c * frames + f0 + f) * hw;
-      const s = (c * n + f) * hw;
-      for (let p = 0; p < hw; p++) dst[d + p] = dst[d + p]! + w * src[s + p]!;
-    }
-  }
-}
-
 /** [1, C, F, h, w] → frame f as [C, h, w]. */
 export function frameOf(x: Float32Array, channels: number, frames: number, hw: number, f: number): Float32Array {
   const out = new Float32Array(channels * hw);

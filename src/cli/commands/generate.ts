@@ -86,7 +86,7 @@ export const LOW_MEMORY_HELP = 'CPU: return ONNX Runtime\'s buffers after every 
 
 /** --precision, for animate, interpolate, guide and batch. */
 export function precisionOption(): Option {
-  return new Option('--precision <p>', 'what the UNet computes in: auto (float16 on a GPU provider, float32 on the CPU), float32, or float16 (made at load time; the VAE decoder too)')
+  return new Option('--precision <p>', 'what the UNet and VAE decoder compute in: auto (float16 on a GPU provider, float32 on the CPU), float32, or float16 (made at load time)')
     .choices([...PRECISIONS]).default(DEFAULTS.precision);
 }
 

@@ -43,7 +43,7 @@ describe('the UNet\'s precision (tiny model, CPU provider)', () => {
 
   it('auto keeps float32 on the CPU provider', () => {
     expect(float32.precision).toEqual({ precision: 'float32', reason: 'auto: cpu provider' });
-    expect(float32.decoder).toEqual({ precision: 'float32', reason: 'auto: float32 until timed on a GPU' });
+    expect(float32.decoder).toEqual({ precision: 'float32', reason: 'auto: cpu provider' });
     expect(float32.fused).toEqual({ unet: 10 });
   });
 

@@ -24,13 +24,14 @@ describe('resolveUnetPrecision', () => {
 
 describe('resolveDecoderPrecision', () => {
   it.each([
-    ['auto', 'float32', { precision: 'float32', reason: 'auto: float32 until timed on a GPU', convert: false }],
-    ['float32', 'float32', { precision: 'float32', reason: 'requested', convert: false }],
-    ['float16', 'float32', { precision: 'float16', reason: 'requested', convert: true }],
-    ['auto', 'float16', { precision: 'float16', reason: 'the model computes in float16', convert: false }],
-    ['float32', 'float16', { precision: 'float16', reason: 'the model computes in float16', convert: false }],
-  ] as [Precision, ComputeDtype, object][])('%s, a %s decoder', (requested, model, expected) => {
-    expect(resolveDecoderPrecision(requested, model)).toEqual(expected);
+    ['auto', ['cuda', 'cpu'], 'float32', { precision: 'float16', reason: 'auto: cuda provider', convert: true }],
+    ['auto', ['cpu'], 'float32', { precision: 'float32', reason: 'auto: cpu provider', convert: false }],
+    ['float32', ['cuda'], 'float32', { precision: 'float32', reason: 'requested', convert: false }],
+    ['float16', ['cpu'], 'float32', { precision: 'float16', reason: 'requested', convert: true }],
+    ['auto', ['cpu'], 'float16', { precision: 'float16', reason: 'the model computes in float16', convert: false }],
+    ['float32', ['cuda'], 'float16', { precision: 'float16', reason: 'the model computes in float16', convert: false }],
+  ] as [Precision, string[], ComputeDtype, object][])('%s on [%s], a %s decoder', (requested, providers, model, expected) => {
+    expect(resolveDecoderPrecision(requested, providers, model)).toEqual(expected);
   });
 });
 

@@ -1,4 +1,5 @@
-import { addFramesWeighted, areaDownsample, sliceFrames, stackFrames } from '../../../src/pipeline/latents';
+import { addGuidedFrames } from '../../../src/pipeline/guidance';
+import { areaDownsample, sliceFrames, stackFrames } from '../../../src/pipeline/latents';
 import { correlateFrames, randomNormal } from '../../../src/pipeline/random';
 import { getWindowStarts, getWindowWeights, MAX_TENSOR_ELEMENTS, maxWindowsPerCall } from '../../../src/pipeline/windows';
 
@@ -34,9 +35,28 @@ describe('latent layout helpers', () => {
     const frames = [0, 1, 2].map((f) => Float32Array.from({ length: C * hw }, (_, i) => 10 * f + i));
     const x = stackFrames(frames, C, hw);
     expect(Array.from(sliceFrames(x, C, F, hw, 1, 2))).toEqual([10, 11, 20, 21, 12, 13, 22, 23]);
+    // guidance 1 takes the conditional half of the pair as it is
+    const cond = sliceFrames(x, C, F, hw, 1, 2);
     const acc = new Float32Array(x.length);
-    addFramesWeighted(acc, sliceFrames(x, C, F, hw, 1, 2), C, F, hw, 1, 2, Float32Array.from([0.5, 2]));
+    addGuidedFrames(acc, Float32Array.from([...cond, ...cond.map((v) => -v)]), 1, C, F, hw, 1, 2, Float32Array.from([0.5, 2]));
     expect(Array.from(acc)).toEqual([0, 0, 5, 5.5, 40, 42, 0, 0, 6, 6.5, 44, 46]);
+  });
+
+  it('guides and accumulates in one pass with the float32 rounding of guiding first', () => {
+    const C = 3, F = 5, hw = 7, n = 3, f0 = 2, scale = 4.7;
+    const pair = randomNormal(2 * C * n * hw, 9);
+    const weights = Float32Array.from([0.25, 1, 0.75]);
+    const acc = randomNormal(C * F * hw, 10);
+    const want = Float32Array.from(acc);
+    const half = C * n * hw;
+    const guided = Float32Array.from({ length: half }, (_, i) => pair[half + i]! + scale * (pair[i]! - pair[half + i]!));
+    for (let c = 0; c < C; c++) {
+      for (let f = 0; f < n; f++) {
+        for (let p = 0; p < hw; p++) want[(c * F + f0 + f) * hw + p] += weights[f]! * guided[(c * n + f) * hw + p]!;
+      }
+    }
+    addGuidedFrames(acc, pair, scale, C, F, hw, f0, n, weights);
+    expect(Array.from(acc)).toEqual(Array.from(want));
   });
 
   it('seeded noise is reproducible and roughly standard normal', () => {
