@@ -50,7 +50,8 @@ def case_colours(case_dir: Path, cls: str, size: int, template: np.ndarray, vae)
     return {"case": case_dir.name, "pixels": n, "truth": mean(gt), "round_trip": mean(round_trip), "output": mean(out)}
 
 
-def _onnx_vae(model: Path):
+def vae_round_trip(model: Path):
+    """frames [N, 3, H, W] in [0, 1] → the same through the model's VAE encoder and decoder graphs (CPU)."""
     enc, dec = cpu_session(model / "vae_encoder.onnx"), cpu_session(model / "vae_decoder.onnx")
 
     def round_trip(frames: torch.Tensor) -> torch.Tensor:
@@ -85,7 +86,7 @@ def main(argv=None) -> None:
     if not (args.run / "cases").is_dir():
         raise SystemExit(f"{args.run}: no cases/ folder (not an eval run)")
     _, size, template = model_frame(args.model)
-    vae = _onnx_vae(args.model)
+    vae = vae_round_trip(args.model)
     report = {}
     for cls in groups:
         rows = [r for d in sorted((args.run / "cases").glob(f"*-transfer-{cls}"))

@@ -218,6 +218,21 @@ def test_ours_only_runs_compare_case_by_case(tmp_path):
         assert c["output"] == pytest.approx([0.15 + 0.8 * v for v in c["truth"]], abs=3e-3)
     with pytest.raises(SystemExit, match="no attribute class"):
         colour_main([str(lit), "--model", str(model), "--groups", "tiara"])
+    # jitter_floor reads the same cases: its truth, parsed-truth and output columns are the
+    # benchmark's own motion scores of those cases; the VAE round trip sits beside them
+    from durian_export.jitter_floor import main as floor_main
+    floor_main([str(tmp_path / "a"), "--model", str(model), "--json", str(tmp_path / "jf.json")])
+    jf = json.loads((tmp_path / "jf.json").read_text())["transfer/hat"]
+    scored = {c["case"]: c["ours"] for c in a}
+    for c in jf["cases"]:
+        o = scored[c["case"]]
+        assert c["truth"] == pytest.approx(o["gt_jitter_px"], rel=1e-5)
+        assert c["truth_parsed"] == pytest.approx(o["gt_parser_jitter_px"], rel=1e-5)
+        assert c["output_parsed"] == pytest.approx(o["jitter_px"], rel=1e-5)
+        assert c["round_trip_parsed"] >= 0
+    assert jf["summary"]["cases"] == 2 and "output_minus_round_trip" in jf["summary"]
+    with pytest.raises(SystemExit, match="not an eval run"):
+        floor_main([str(tmp_path), "--model", str(model)])
 
 
 def test_the_parser_floor_is_what_the_ground_truth_itself_scores():
