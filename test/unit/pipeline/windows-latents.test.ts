@@ -52,7 +52,10 @@ describe('latent layout helpers', () => {
     const guided = Float32Array.from({ length: half }, (_, i) => pair[half + i]! + scale * (pair[i]! - pair[half + i]!));
     for (let c = 0; c < C; c++) {
       for (let f = 0; f < n; f++) {
-        for (let p = 0; p < hw; p++) want[(c * F + f0 + f) * hw + p] += weights[f]! * guided[(c * n + f) * hw + p]!;
+        for (let p = 0; p < hw; p++) {
+          const d = (c * F + f0 + f) * hw + p;
+          want[d] = want[d]! + weights[f]! * guided[(c * n + f) * hw + p]!;
+        }
       }
     }
     addGuidedFrames(acc, pair, scale, C, F, hw, f0, n, weights);
