@@ -4,11 +4,13 @@
  * (eta > 0) and the array passes (guidance into the window sum, normalisation where windows
  * overlap, the DDIM update), on latents of the shipped model's size (16 channels, 32 × 32).
  *
- *   npm run build && node bench/step-work.js [--frames 16,256] [--steps 20]
+ *   npm run build && node bench/step-work.js [--frames 16,256] [--steps 20] [--unet-ms-per-frame 0.5]
  *
  * Prints milliseconds a step: the noise made on this thread (randomNormal + correlateFrames), the
  * wait for it when NoiseAhead has made it on workers while the step ran (the pipeline's way), and
- * the passes. Needs only dist/.
+ * the passes. The UNet's calls are stood in for by an idle wait of --unet-ms-per-frame a step and
+ * frame (0.5: the float16 UNet on one H200, 7.9 ms a 16-frame step; docs/performance.md), during
+ * which the main thread does nothing, as it does while a GPU runs. Needs only dist/.
  */
 const { ROOT, arg } = require('./common');
 const path = require('node:path');
@@ -23,10 +25,13 @@ const { getWindowStarts, getWindowWeights } = d('windows');
 const { createScheduler } = d('schedulers/index');
 
 const C = 16, hw = 32 * 32, window = 16, overlap = 4, rho = 0.8;
+// the shipped model's sampler (DDIM, ε, no clipping of x̂₀)
+const schedulerConfig = JSON.parse(require('node:fs').readFileSync(path.join(ROOT, 'models/durian-synth/scheduler_config.json'), 'utf8'));
 
 async function main() {
   const steps = +arg('steps', '20');
-  console.log(`${os.cpus().length} CPUs (${os.cpus()[0].model.trim()}); ${steps} steps; ms a step, best of 3`);
+  const unetMsPerFrame = +arg('unet-ms-per-frame', '0.5');
+  console.log(`${os.cpus().length} CPUs (${os.cpus()[0].model.trim()}); ${steps} steps; UNet stand-in ${unetMsPerFrame} ms a frame; ms a step, best of 3`);
   console.log('frames  noise here  noise waited for (workers)  array passes');
   for (const F of arg('frames', '16,256').split(',').map(Number)) {
     const n = C * F * hw;
@@ -39,7 +44,7 @@ async function main() {
     const pair = randomNormal(2 * C * win * hw, 2);  // stands for a window's [cond, uncond] prediction
     const best = { here: Infinity, waited: Infinity, passes: Infinity };
     for (let rep = 0; rep < 3; rep++) {
-      const s = createScheduler('ddim', { numTrainTimesteps: 1000, betaStart: 0.00085, betaEnd: 0.012, betaSchedule: 'scaled_linear' });
+      const s = createScheduler('ddim', schedulerConfig);
       s.setTimesteps(steps);
       let t0 = performance.now();
       for (let i = 0; i < steps; i++) correlateFrames(randomNormal(n, i + 1), C, F, hw, rho);
@@ -51,6 +56,7 @@ async function main() {
       let waited = 0, passes = 0;
       for (const [i, t] of s.timesteps.entries()) {
         if (i + 1 < steps) ahead.request(i + 2);
+        await new Promise((resolve) => setTimeout(resolve, unetMsPerFrame * F));  // the UNet's calls
         t0 = performance.now();
         const acc = new Float32Array(n);
         for (const st of starts) {
