@@ -5,19 +5,24 @@
  * mulberry32's state only ever moves by a constant, so the k-th number of a stream can be made
  * without the k before it. `fillNormalRange` uses that to fill any slice of a draw, which is how
  * step-noise.ts splits one draw across worker threads and still gets the very numbers that
- * `randomNormal` gives. The two fill functions below are also sent to those workers as source
- * text, so they must not use anything from outside their own bodies.
+ * `randomNormal` gives. `mulberry32` and the two fill functions below are also sent to those
+ * workers as source text, so they use nothing but each other and Math.
  */
+
+/** mulberry32's output for the state `a`: a uniform float in [0, 1). */
+export function mulberry32(a: number): number {
+  let t = a;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
 
 /** Uniform floats in [0, 1) from a 32-bit seed. */
 export function createUniform(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return mulberry32(a);
   };
 }
 
@@ -25,23 +30,17 @@ export function createUniform(seed: number): () => number {
  * Writes values [start, end) of the standard-normal draw `randomNormal(n, seed)` into `out` at the
  * same indices (n ≥ end does not matter: value i depends only on the seed and i). Values 2j and
  * 2j+1 are the cosine and sine halves of one Box–Muller pair made from uniforms 2j and 2j+1.
- * Self-contained (see the file's comment).
+ * Uses only mulberry32 (see the file's comment).
  */
 export function fillNormalRange(out: Float32Array, start: number, end: number, seed: number): Float32Array {
   const step = 0x6d2b79f5;
-  const uniform = (a: number): number => {
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
   // the state before uniform k is seed + k·step (mod 2³²); uniform k is made from seed + (k+1)·step
   let a = (seed + Math.imul(start - (start % 2), step)) >>> 0;
   for (let i = start - (start % 2); i < end; i += 2) {
     a = (a + step) >>> 0;
-    const u1 = Math.max(uniform(a), 1e-12);
+    const u1 = Math.max(mulberry32(a), 1e-12);
     a = (a + step) >>> 0;
-    const u2 = uniform(a);
+    const u2 = mulberry32(a);
     const r = Math.sqrt(-2 * Math.log(u1));
     if (i >= start) out[i] = r * Math.cos(2 * Math.PI * u2);
     if (i + 1 < end) out[i + 1] = r * Math.sin(2 * Math.PI * u2);

@@ -14,16 +14,17 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { checkCorrelation, correlateChannelRange, fillNormalRange } from './random';
+import { checkCorrelation, correlateChannelRange, correlateFrames, fillNormalRange, mulberry32, randomNormal } from './random';
 
 /** Draws smaller than this are made on the calling thread: a message round trip costs more. */
 export const PARALLEL_MIN_VALUES = 1 << 16;
 
 interface Job { buffer: SharedArrayBuffer; seed: number; c0: number; c1: number; F: number; hw: number; rho: number }
 
-// the fill functions travel as source text (random.ts keeps them self-contained)
+// the fill functions travel as source text (random.ts keeps them to each other and Math)
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
+const mulberry32 = ${mulberry32.toString()};
 const fillNormalRange = ${fillNormalRange.toString()};
 const correlateChannelRange = ${correlateChannelRange.toString()};
 parentPort.on('message', ({ id, job }) => {
@@ -56,8 +57,6 @@ export class NoisePool {
       this.workers.push(w);
     }
   }
-
-  get size(): number { return this.workers.length; }
 
   /** Fills channels [0, C) of `buffer` ([C, F, hw] floats) with the chained draw of `seed`. */
   async fill(buffer: SharedArrayBuffer, C: number, F: number, hw: number, rho: number, seed: number): Promise<void> {
@@ -155,7 +154,6 @@ export class NoiseAhead {
         // the pool failed: make it here
       }
     }
-    const out = fillNormalRange(new Float32Array(this.n), 0, this.n, this.seedOf(k));
-    return correlateChannelRange(out, 0, this.C, this.F, this.hw, this.rho);
+    return correlateFrames(randomNormal(this.n, this.seedOf(k)), this.C, this.F, this.hw, this.rho);
   }
 }
