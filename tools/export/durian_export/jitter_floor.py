@@ -25,6 +25,7 @@ import numpy as np
 
 from .eval import _read_frames, parse_keypoints, read_truth
 from .eval_cases import model_frame, warp
+from .eval_compare import load_cases
 from .metrics import keypoint_jitter, paired_bootstrap
 from .region_colour import vae_round_trip
 
@@ -65,12 +66,10 @@ def main(argv=None) -> None:
     _, size, template = model_frame(args.model)
     vae = vae_round_trip(args.model)
     groups: dict[str, list[dict]] = {}
-    for d in sorted((args.run / "cases").iterdir()):
-        kind_cls = d.name.split("-", 1)[1] if "-" in d.name else ""
-        if not (d / "ours").is_dir() or kind_cls.startswith("interpolation"):
-            continue
-        kind, _, cls = kind_cls.partition("-")
-        groups.setdefault(f"{kind}/{cls}", []).append(case_jitter(d, args.model, size, template, vae))
+    for c in load_cases(args.run):  # the run's own record of each case's group
+        if c["kind"] != "interpolation" and "ours" in c:
+            groups.setdefault(f"{c['kind']}/{c['cls']}", []).append(
+                case_jitter(args.run / "cases" / c["case"], args.model, size, template, vae))
     if not groups:
         raise SystemExit(f"{args.run}: no scored case with output frames")
     report = {g: {"summary": summarise(rows), "cases": rows} for g, rows in groups.items()}
