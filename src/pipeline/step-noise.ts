@@ -2,9 +2,9 @@
  * The denoising loop's noise, made ahead on worker threads.
  *
  * With eta > 0 every DDIM step needs a fresh draw the size of the latents (16 frames at 256 px:
- * 262,144 normals; 256 frames: 4.2 M). Made on the main thread between UNet calls, it was most of
- * the time the loop spent outside the UNet on the GPU host: 4.4 ms a step at 16 frames against a
- * 7.9 ms UNet call, and about 100 ms at 256 frames (docs/performance.md). Each draw depends only
+ * 262,144 normals; 256 frames: 4.2 M). Made on the main thread between UNet calls, it took 4.5 ms
+ * a step at 16 frames and 70 ms at 256 on the 2-core development CPU (bench/step-work.js), beside a
+ * float16 UNet step of 7.9 ms at 16 frames on one H200 (docs/performance.md). Each draw depends only
  * on its seed, so a step's noise is made on workers while the UNet runs the step before it, split
  * by latent channel: the numbers are exactly those of `correlateFrames(randomNormal(n, seed))`.
  *
