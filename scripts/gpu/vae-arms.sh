@@ -18,6 +18,9 @@
 #   a resumed NAME=OVERRIDES arm takes the recipe overrides that resume allows (e.g. kl_weight=1e-7).
 #   BATCH (default 512) and WORKERS (data workers per arm, default 14) size the arms, e.g. three arms
 #   on one H200: BATCH=168 WORKERS=5 GPUS="0 0 0". STEPS (default 3000) is the schedule's end;
+#   POOL (default 8192) and REFRESH (default 64) size each arm's pool of samples and the fresh renders a
+#   step; a sample of vae_frames=2 is two renders, so runs of frames fill a pool of the same size twice as
+#   slowly (the fill is most of an arm's set-up).
 #   RESTART=1 restarts a resumed arm's learning-rate schedule at its step (warm-up, then cosine to STEPS),
 #   for a run continued past its first schedule. CHANNELS_LAST=1: NHWC convolutions (train --channels-last).
 #   HEALTH=0 skips the two vae_health runs an arm: run them where the slims come back instead. Four
@@ -34,7 +37,7 @@ mkdir -p "$out/r"
 export PYTHONUNBUFFERED=1
 cd "$root/tools/export"
 arms="${2:-c4 c16}"
-common=(--stage vae --steps "${STEPS:-3000}" --max-minutes "$minutes" --batch-size "${BATCH:-512}" --pool 8192 --pool-refresh 64
+common=(--stage vae --steps "${STEPS:-3000}" --max-minutes "$minutes" --batch-size "${BATCH:-512}" --pool "${POOL:-8192}" --pool-refresh "${REFRESH:-64}"
         --data-workers "${WORKERS:-14}" --compile --compile-render --log-every 50 --eval-every 200 --eval-batches 2
         --save-every 100000 --ema-decay 0.99 ${CHANNELS_LAST:+--channels-last} --compile-cache "$root/.compile-cache/vae.bin")
 read -r -a gpus <<< "${GPUS:-0 1 2 3}"

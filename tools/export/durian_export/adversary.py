@@ -65,10 +65,13 @@ class Adversary:
         """The decoder's whole loss for this step from vae_forward's (x, decoded, KL); keeps x and the
         decoded image for the discriminator's step."""
         loss = reconstruction_loss(model, rec, x) + self.cfg.kl_weight * kl
-        self.pending = (x.detach(), rec.detach())
+        # runs of frames (vae_frames > 1): the discriminator judges single frames; the gradients
+        # below are taken at `rec` as decoded, which the loss used
+        frames = (lambda t: t.flatten(0, 1)) if rec.dim() == 5 else (lambda t: t)  # noqa: E731
+        self.pending = (frames(x).detach(), frames(rec).detach())
         if not self.active:
             return loss
-        g_adv = -self.judge(rec).float().mean()
+        g_adv = -self.judge(frames(rec)).float().mean()
         rec_grad, = torch.autograd.grad(loss, rec, retain_graph=True)
         adv_grad, = torch.autograd.grad(g_adv, rec, retain_graph=True)
         balance = (rec_grad.float().norm() / (adv_grad.float().norm() + 1e-8)).clamp(max=1e4).detach()

@@ -92,6 +92,19 @@ class TrainConfig:
     # vae_adv_warmup steps before its verdict reaches the decoder.
     vae_adv_weight: float = 0.0
     vae_adv_warmup: int = 200
+    # VAE stage: each sample is a run of vae_frames consecutive frames of one clip (one latent noise
+    # draw shared by them), and vae_temporal_weight weighs an L1 between the decoded frames' change
+    # from frame to frame and the renders' change (components.frame_change_loss). A decoder that snaps
+    # an edge to its latent grid where the truth moves by part of a pixel, or redraws a detail
+    # differently in two frames whose latents barely differ, pays for it; the per-frame terms pay for
+    # neither, as they see each frame alone. 1 frame: single images, as before.
+    vae_frames: int = 1
+    vae_temporal_weight: float = 0.0
+    # VAE stage: weight of 1 − SSIM (components.structure_loss). SSIM compares each 11×11 window's
+    # structure relative to its own contrast, so a faint edge (a jaw line or nostril on dark skin, a
+    # brow a shade off the skin) counts as much as a strong one; L1 counts it by its few levels of
+    # difference, and a decoder trained on L1 alone drops it, which the keypoint parser then misses
+    vae_ssim_weight: float = 0.0
     # parser stage: degrade the training images (blur, lost resolution, noise, blotches) so that the
     # parser also reads generated frames, which are softer than renders (data/augment.degrade)
     parser_degrade: bool = False
@@ -166,7 +179,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
 # architecture, the noise schedule, the latent scale or the data split
 RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
                        "min_snr_gamma", "min_snr_floor", "channel_loss_weights", "attr_loss_weight", "cross_identity", "kl_weight", "vae_freeze_encoder", "vae_texture_weight",
-                       "vae_adv_weight", "vae_adv_warmup", "noise_offset", "noise_offset_grid", "noise_correlation", "batch_size", "frames",
+                       "vae_adv_weight", "vae_adv_warmup", "vae_frames", "vae_temporal_weight", "vae_ssim_weight", "noise_offset", "noise_offset_grid", "noise_correlation", "batch_size", "frames",
                        "clip_sampling", "clip_stride", "align_attribute", "parser_degrade",
                        "model.temporal_min_t")
 
@@ -174,3 +187,9 @@ RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
     cfg = TrainConfig() if path is None else TrainConfig.from_json(json.loads(Path(path).read_text()))
     return apply_overrides(cfg, overrides or [])
+
+
+def stage_frames(cfg: TrainConfig, stage: str) -> int:
+    """Frames of one training sample of `stage`: a clip's `frames` in stage 2, a run of `vae_frames`
+    in the VAE stage, a single frame in stage 1 and the parser stage."""
+    return {"stage2": cfg.frames, "vae": cfg.vae_frames}.get(stage, 1)

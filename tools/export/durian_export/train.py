@@ -50,7 +50,7 @@ from .components import (
     parser_loss,
     vae_loss,
 )
-from .config import RESUMABLE_OVERRIDES, TrainConfig, apply_overrides, load_config
+from .config import RESUMABLE_OVERRIDES, TrainConfig, apply_overrides, load_config, stage_frames
 from .data import SynthBatchMaker
 from .data.augment import degrade
 from .data.clips import ClipBatchMaker
@@ -75,13 +75,12 @@ def step_generator(cfg: TrainConfig, stage: str, step: int, rank: int) -> torch.
 def compute_loss(model: Durian, data: SynthBatchMaker, stage: str, step: int, rank: int, batch: int) -> torch.Tensor:
     g = step_generator(model.cfg, stage, step, rank)
     if stage == "vae":
-        rgb, _, _ = data.images(step, rank, batch)
+        rgb, _, _ = data.images(step, rank, batch, model.cfg.vae_frames)
         return vae_loss(model, rgb, g)
     if stage == "parser":
         rgb, masks, kp = data.images(step, rank, batch)
         return parser_loss(model, rgb, masks, kp)
-    frames = 1 if stage == "stage1" else model.cfg.frames
-    return diffusion_loss(model, data.batch(step, rank, batch, frames), g)
+    return diffusion_loss(model, data.batch(step, rank, batch, stage_frames(model.cfg, stage)), g)
 
 
 def calibrate_latent_scale(model: Durian, data: SynthBatchMaker, batches: int = 4, batch: int = 8) -> float:
@@ -171,7 +170,7 @@ class Trainer:
         self.diffusion = stage in ("stage1", "stage2")
         # stage 2 trains only the temporal layers, which act only at t >= temporal_min_t: it draws those steps
         self.t_min = self.cfg.model.temporal_min_t if stage == "stage2" else 0
-        self.frames = 1 if stage == "stage1" else self.cfg.frames
+        self.frames = stage_frames(self.cfg, stage)
         if self.diffusion:  # a clip setting the clip cannot hold fails here, not in a data worker later
             clip_columns(random.Random(0), self.frames, sampling=self.cfg.clip_sampling, stride=self.cfg.clip_stride)
         self.adversary = None
@@ -214,7 +213,7 @@ class Trainer:
             elif self.plans is not None:
                 rgb, masks, kp = self.data.realize_images(self._plan(step))
             else:
-                rgb, masks, kp = self.data.images(step, self.rank, self.batch)
+                rgb, masks, kp = self.data.images(step, self.rank, self.batch, self.frames)
             if self.stage == "vae":  # the CPU draw travels without waiting for the device
                 noise = torch.randn(latent_shape(self.cfg, rgb.shape[0]), generator=g)
                 if self.adversary is not None:

@@ -543,6 +543,13 @@ def test_training_on_clips_from_disk(tmp_path):
     train_main(["--config", str(TINY), "--stage", "stage1", "--out", str(run), "--steps", "2", "--log-every", "1",
                 "--device", "cpu", "--data", str(data)])
     assert len(losses(run, "stage1")) == 2
+    # the VAE's runs of consecutive frames (vae_frames) come from the clips too
+    rgb, masks, kp = ClipBatchMaker(cfg, data).images(step=0, rank=0, batch=2, frames=3)
+    assert rgb.shape == (2, 3, 3, 64, 64) and kp.shape == (2, 3, 68, 2)
+    one = ClipBatchMaker(cfg, data).images(step=0, rank=0, batch=2)[0]
+    assert one.shape == (2, 3, 64, 64)
+    with pytest.raises(ValueError, match="consecutive"):
+        ClipBatchMaker(cfg, data).images(step=0, rank=0, batch=2, frames=6)
 
 
 def test_split_fp16_checkpoint_loads_back(tmp_path):
@@ -899,10 +906,11 @@ def test_pool_plans_from_worker_processes_match_in_process_plans():
         torch.testing.assert_close(a.attrs.hair_colour, b.attrs.hair_colour)
 
 
-@pytest.mark.parametrize("stage", ["stage1", "vae"])
-def test_resume_on_the_pool_reproduces_the_uninterrupted_run(tmp_path, one_thread, stage):
+@pytest.mark.parametrize("stage,recipe", [("stage1", []), ("vae", []),
+                                          ("vae", ["vae_frames=2", "vae_temporal_weight=1"])])
+def test_resume_on_the_pool_reproduces_the_uninterrupted_run(tmp_path, one_thread, stage, recipe):
     common = ["--config", str(TINY), "--stage", stage, "--steps", "4", "--log-every", "1", "--device", "cpu",
-              "--pool", "6", "--pool-refresh", "2", "--eval-every", "2", "--eval-batches", "1"]
+              "--pool", "6", "--pool-refresh", "2", "--eval-every", "2", "--eval-batches", "1"] + recipe
     train_main(common + ["--out", str(tmp_path / "a")])
     train_main(common + ["--out", str(tmp_path / "b"), "--stop-after", "2"])
     train_main(common[2:] + ["--resume", "--out", str(tmp_path / "b")])
@@ -1082,6 +1090,70 @@ def test_texture_term_ignores_where_the_detail_lies_and_l1_prefers_the_flat_fill
         term = float(texture_loss(rec, images * 2 - 1))
     assert term > 0
     assert float(with_term - base) == pytest.approx(0.5 * term, rel=1e-4)
+
+
+def test_vae_runs_of_frames_share_their_noise_and_the_frame_term_counts_only_errors_that_change():
+    """vae_frames / vae_temporal_weight: a VAE sample is a run of consecutive frames of one clip;
+    the frames of a run share the latent's ε; the frame-to-frame term is 0 for an error that stays
+    put and counts one that comes and goes; the weight adds exactly that term to the loss."""
+    from durian_export.components import frame_change_loss, reconstruction_loss, vae_forward, vae_loss
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 3, 16, 16, generator=g)
+    err = 0.1 * torch.randn(2, 1, 3, 16, 16, generator=g)
+    assert float(frame_change_loss(x + err, x)) == pytest.approx(0, abs=1e-7)
+    flicker = err * torch.tensor([1.0, -1.0, 1.0]).view(1, 3, 1, 1, 1)
+    assert float(frame_change_loss(x + flicker, x)) > 0.1
+    # each frame's own terms cannot tell the two apart
+    model = Durian(tiny_cfg())
+    assert float(reconstruction_loss(model, x + err, x)) == pytest.approx(float(reconstruction_loss(model, x + flicker, x)))
+
+    torch.manual_seed(0)
+    model = Durian(tiny_cfg())
+    size = model.cfg.model.image_size
+    frame = torch.rand(2, 1, 3, size, size, generator=g)
+    still = frame.expand(2, 3, 3, size, size)
+    with torch.no_grad():
+        xs, rec, _ = vae_forward(model, still, torch.Generator().manual_seed(1))
+    assert rec.shape == still.shape and xs.shape == still.shape
+    torch.testing.assert_close(rec[:, 1], rec[:, 0]) and torch.testing.assert_close(rec[:, 2], rec[:, 0])
+    assert not torch.allclose(rec[0, 0], rec[1, 0])  # the runs' draws differ
+
+    run = torch.rand(2, 3, 3, size, size, generator=g)
+    noise = torch.randn(model.vae.encoder(run[:, 0] * 2 - 1)[0].shape, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        base = vae_loss(model, run, None, noise)
+        model.cfg.vae_temporal_weight = 0.5
+        weighted = vae_loss(model, run, None, noise)
+        xs, rec, _ = vae_forward(model, run, None, noise)
+    assert float(weighted - base) == pytest.approx(0.5 * float(frame_change_loss(rec, xs)), rel=1e-4)
+
+    # rendered runs: consecutive frames of one clip, far closer to each other than to another clip's
+    maker = SynthBatchMaker(tiny_cfg(), "cpu")
+    rgb, masks, kp = maker.images(3, 0, 2, frames=2)
+    assert rgb.shape == (2, 2, 3, size, size) and kp.shape == (2, 2, 68, 2)
+    assert (rgb[0, 1] - rgb[0, 0]).abs().mean() < 0.5 * (rgb[1, 0] - rgb[0, 0]).abs().mean()
+    assert maker.images(3, 0, 2)[0].shape == (2, 3, size, size)
+    with pytest.raises(ValueError, match="consecutive"):
+        maker.plan_images(3, 0, 2, frames=26)
+
+
+def test_structure_term_counts_a_lost_faint_edge_that_l1_barely_sees():
+    """vae_ssim_weight's term (components.structure_loss): on a dark image, losing a faint edge costs
+    L1 no more than a slight overall brightening does, but costs the structure term far more; the
+    weight adds exactly that term to the loss."""
+    from durian_export.components import reconstruction_loss, structure_loss
+
+    x = torch.full((1, 3, 64, 64), -0.8)
+    x[..., 20:44, 20:44] = -0.75  # a faint square, 0.05 of the [-1, 1] range brighter than its surround
+    flat = torch.full_like(x, -0.8)  # the square lost
+    brighter = x + ((flat - x).abs().mean())  # the same L1, spread as a uniform offset
+    assert float((flat - x).abs().mean()) == pytest.approx(float((brighter - x).abs().mean()), rel=1e-4)
+    assert float(structure_loss(flat, x)) > 5 * float(structure_loss(brighter, x))
+    model = Durian(tiny_cfg())
+    base = reconstruction_loss(model, flat, x)
+    model.cfg.vae_ssim_weight = 0.5
+    assert float(reconstruction_loss(model, flat, x) - base) == pytest.approx(0.5 * float(structure_loss(flat, x)), rel=1e-5)
 
 
 def test_vae_adversary_resumes_exactly_keeps_the_encoder_and_stays_out_of_slims(tmp_path, one_thread):

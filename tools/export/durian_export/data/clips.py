@@ -88,12 +88,17 @@ class ClipBatchMaker:
         seed = hash((self.cfg.train_seed, step, rank, 1)) & 0x7FFFFFFF
         return random.Random(seed), torch.Generator().manual_seed(seed)
 
-    def images(self, step: int, rank: int, batch: int):
+    def images(self, step: int, rank: int, batch: int, frames: int = 1):
+        """As SynthBatchMaker.images: `frames` > 1 gives runs of consecutive frames [B, F, …]."""
         rng, _ = self._rng(step, rank)
         items = []
         for _ in range(batch):
             clip = rng.choice(self.clips)
-            items.append(clip.load(rng.randrange(len(clip.frames)), self.size))
+            if len(clip.frames) < frames:
+                raise ValueError(f"{clip.path} has {len(clip.frames)} frames; a sample needs {frames} consecutive ones")
+            start = rng.randrange(len(clip.frames) - frames + 1)
+            run = [clip.load(start + k, self.size) for k in range(frames)]
+            items.append(run[0] if frames == 1 else tuple(torch.stack(x) for x in zip(*run)))
         rgb, masks, kp = (torch.stack(x).to(self.device) for x in zip(*items))
         return rgb, masks, kp
 

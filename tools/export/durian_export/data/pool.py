@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..components import Durian, LatentBatch, encode_batch
-from ..config import TrainConfig
+from ..config import TrainConfig, stage_frames
 from ..transfer import to_device
 from .synth_data import SynthBatchMaker
 
@@ -48,7 +48,9 @@ class ChunkPlans(Dataset):
         return 1 << 62
 
     def __getitem__(self, chunk_id: int):
-        if self.stage in ("vae", "parser"):
+        if self.stage == "vae":
+            return self.maker.plan_images(chunk_id, self.rank, self.chunk, self.frames)
+        if self.stage == "parser":
             return self.maker.plan_images(chunk_id, self.rank, self.chunk)
         return self.maker.plan_batch(chunk_id, self.rank, self.chunk, self.frames)
 
@@ -93,7 +95,7 @@ class Pool:
             raise ValueError(f"pool size {size} must be a multiple of the refresh chunk {refresh}")
         self.cfg, self.model, self.stage, self.maker = cfg, model, stage, maker
         self.size, self.refresh, self.rank = size, refresh, rank
-        self.frames = 1 if stage in ("vae", "parser", "stage1") else cfg.frames
+        self.frames = stage_frames(cfg, stage)
         self.device = maker.device
         # on CUDA the refresh runs on a stream of its own, beside the training step (see replace_oldest)
         self.side = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None

@@ -159,21 +159,30 @@ class SynthBatchMaker:
         lo = self.cfg.hold_out_seed
         return rng.randrange(lo, 2 * lo) if self.held_out else rng.randrange(lo)
 
-    def plan_images(self, step: int, rank: int, batch: int) -> ImagePlan:
+    def plan_images(self, step: int, rank: int, batch: int, frames: int = 1) -> ImagePlan:
+        """`frames` > 1: each sample is that many consecutive frames of its clip (the VAE's
+        frame-to-frame term); 1 draws exactly what it drew before that existed."""
+        if not 1 <= frames <= 25:
+            raise ValueError(f"an image sample holds 1 to 25 consecutive frames of its clip, not {frames}")
         rng, _ = self._rng(step, rank)
         idx = [self._person(rng) for _ in range(batch)]
         seed = self.cfg.train_seed
         motion = sample_motion(seed, idx, frames=25)
-        cols = torch.tensor([[rng.randrange(25)] for _ in idx])
+        cols = torch.tensor([[c + k for k in range(frames)] for c in (rng.randrange(26 - frames) for _ in idx)])
         return ImagePlan(sample_identities(seed, idx), sample_attributes(seed, idx), _frames(motion, cols))
 
     def realize_images(self, plan: ImagePlan) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """rgb [B, 3, H, W], masks [B, C, H, W], keypoints [B, 68, 2]; a plan of several frames a
+        sample keeps the frame axis: [B, F, 3, H, W] and so on."""
         out = self.render(plan.ident, plan.attrs, plan.motion, size=self.size, device=self.device)
+        if out.rgb.shape[1] > 1:
+            return out.rgb, out.masks, out.keypoints
         return out.rgb[:, 0], out.masks[:, 0], out.keypoints[:, 0]
 
-    def images(self, step: int, rank: int, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Single frames for the VAE and parser stages: rgb [B, 3, H, W], masks [B, C, H, W], keypoints [B, 68, 2]."""
-        return self.realize_images(self.plan_images(step, rank, batch))
+    def images(self, step: int, rank: int, batch: int, frames: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Single frames for the VAE and parser stages: rgb [B, 3, H, W], masks [B, C, H, W], keypoints
+        [B, 68, 2]; with `frames` > 1, runs of consecutive frames: [B, F, 3, H, W] and so on."""
+        return self.realize_images(self.plan_images(step, rank, batch, frames))
 
     def plan_batch(self, step: int, rank: int, batch: int, frames: int) -> BatchPlan:
         cfg, seed = self.cfg, self.cfg.train_seed
