@@ -231,6 +231,9 @@ def main(argv=None) -> None:
                     help="run and score only the model itself, not the baselines: for choosing models and settings "
                          "on a validation split (compare runs with python -m durian_export.eval_compare)")
     ap.add_argument("--chunk", type=int, default=8, help="cases per `durian batch` call (the pipeline's unit)")
+    ap.add_argument("--motion-speed", type=float, default=1.0,
+                    help="the drivers move this many times faster than the benchmark's talking heads (the same "
+                         "motion sampled further apart; the guides stay 25 fps): a check of fast guides")
     ap.add_argument("--keypoint-parser", metavar="MODEL_DIR",
                     help="the model directory whose parser.onnx reads keypoints for the motion scores (default: "
                          "--model's own). Runs compare on motion only when read by the same parser, so give two "
@@ -238,6 +241,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.case_seed < HOLD_OUT_SEED:
         raise SystemExit(f"--case-seed {args.case_seed}: seeds below {HOLD_OUT_SEED} are training data")
+    if not args.motion_speed > 0:
+        raise SystemExit(f"--motion-speed {args.motion_speed}: must be > 0")
     model = Path(args.model).resolve()
     manifest, size, template = model_frame(model)
     args.scorer = Path(args.keypoint_parser).resolve() if args.keypoint_parser else model
@@ -257,7 +262,8 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)  # the Python side takes one core; onnxruntime in the CLI has the rest
     t0 = time.perf_counter()
     chunks = [plan[i:i + args.chunk] for i in range(0, len(plan), args.chunk)]
-    build = lambda specs: [build_case(out, s, size, args.frames, args.case_seed) for s in specs]  # noqa: E731
+    build = lambda specs: [build_case(out, s, size, args.frames, args.case_seed, args.motion_speed)  # noqa: E731
+                           for s in specs]
     try:
         cases, scores, summary = run_pipelined(chunks, out, model, args, size, template, build)
     finally:
@@ -268,7 +274,8 @@ def main(argv=None) -> None:
     timing = {"wall_s": time.perf_counter() - t0, "cli_jobs": summary["jobs"], "cases": len(plan),
               "cli_job_s": sum(o.get("seconds", 0) for o in summary["outcomes"])}
     (out / "benchmark.json").write_text(json.dumps({"table": table, "cases": scores, "timing": timing, "model": str(model),
-                                                    "keypoint_parser": parser_id}, indent=1))
+                                                    "keypoint_parser": parser_id, "motion_speed": args.motion_speed},
+                                                   indent=1))
     print(write_report(out, table, args).read_text())
 
 

@@ -92,16 +92,26 @@ def plan_cases(per_class: int, combos: int = len(catalog.HELD_OUT_COMBINATIONS),
 
 
 def build_cases(out: Path, size: int, frames: int, per_class: int, seed: int = HOLD_OUT_SEED,
-                combos: int = len(catalog.HELD_OUT_COMBINATIONS), only: set[str] | None = None) -> list[dict]:
+                combos: int = len(catalog.HELD_OUT_COMBINATIONS), only: set[str] | None = None,
+                speed: float = 1.0) -> list[dict]:
     """Writes every case's inputs and ground truth under out/cases; returns their descriptions."""
-    return [build_case(out, spec, size, frames, seed) for spec in plan_cases(per_class, combos, only)]
+    return [build_case(out, spec, size, frames, seed, speed) for spec in plan_cases(per_class, combos, only)]
 
 
-def build_case(out: Path, spec: tuple, size: int, frames: int, seed: int = HOLD_OUT_SEED) -> dict:
-    """Writes one planned case (plan_cases) under out/cases; returns its description."""
+def driver_fps(speed: float) -> float:
+    """The rate the driver's motion is sampled at for a guide that plays `speed` times as fast as the
+    talking preset (the guide itself stays 25 fps): frame f shows the motion of time f · speed / 25 s."""
+    if not speed > 0:
+        raise ValueError(f"motion speed must be > 0, not {speed}")
+    return 25.0 / speed
+
+
+def build_case(out: Path, spec: tuple, size: int, frames: int, seed: int = HOLD_OUT_SEED, speed: float = 1.0) -> dict:
+    """Writes one planned case (plan_cases) under out/cases; returns its description. `speed` > 1:
+    the driver moves that many times faster (the same motion, sampled further apart)."""
     k, kind, cls, combo = spec
     if kind == "composition":
-        return _composition_case(out, k, size, frames, seed, combo)
+        return _composition_case(out, k, size, frames, seed, combo, speed)
     if kind == "interpolation":
         return _interpolation_case(out, k, size, frames, seed, combo)
     a, b, c = 3 * k, 3 * k + 1, 3 * k + 2
@@ -113,7 +123,7 @@ def build_case(out: Path, spec: tuple, size: int, frames: int, seed: int = HOLD_
     attrs = with_styles(attrs, **others)
     if combo is not None:
         attrs = attrs.set_item(1, with_combination(attrs[[1]], *combo))
-    motion = sample_motion(seed, [c], frames + 1, preset="talking")  # the driver: C
+    motion = sample_motion(seed, [c], frames + 1, fps=driver_fps(speed), preset="talking")  # the driver: C
     if kind == "self":
         src_ident, src_attrs, tgt_attrs = ident[[0]], attrs[[0]], attrs[[0]]
         donor = render(ident[[0]], attrs[[0]], _still(motion, 0), size=size)
@@ -152,7 +162,7 @@ def build_case(out: Path, spec: tuple, size: int, frames: int, seed: int = HOLD_
     return case
 
 
-def _composition_case(out: Path, n: int, size: int, frames: int, seed: int, base: int) -> dict:
+def _composition_case(out: Path, n: int, size: int, frames: int, seed: int, base: int, speed: float = 1.0) -> dict:
     """Identity A wearing B's hat and C's glasses, moving as D: two attributes in one pass."""
     a, b, c, dd = base, base + 1, base + 2, base + 3
     d = out / "cases" / f"{n:03d}-composition-hat+glasses"
@@ -161,7 +171,7 @@ def _composition_case(out: Path, n: int, size: int, frames: int, seed: int, base
     attrs = with_styles(sample_attributes(seed, [a, b, c], probs={"hair": 1.0, "hat": 1.0, "glasses": 1.0}), beard=0)
     mine = with_styles(attrs[[0]], hat=0, glasses=0)
     target = mine.swap_class("hat", attrs[[1]]).swap_class("glasses", attrs[[2]])
-    motion = sample_motion(seed, [dd], frames + 1, preset="talking")
+    motion = sample_motion(seed, [dd], frames + 1, fps=driver_fps(speed), preset="talking")
     portrait = render(ident[[0]], mine, _still(motion, 0), size=size)
     gt = render(ident[[0]], target, motion.replace(**{k: v[:, 1:] for k, v in vars(motion).items()}), size=size)
     still = sample_motion(seed, [b, c], 1, preset="still")

@@ -67,8 +67,10 @@ def write_report(out: Path, table: dict, args) -> Path:
     extra = "".join(f" --{k.replace('_', '-')} {v}" for k, v in (("only", args.only), ("case_seed", args.case_seed),
                                                                   ("guidance_scale", args.guidance_scale),
                                                                   ("eta", args.eta),
-                                                                  ("noise_correlation", args.noise_correlation))
-                    if v is not None and not (k == "case_seed" and v == HOLD_OUT_SEED))
+                                                                  ("noise_correlation", args.noise_correlation),
+                                                                  ("motion_speed", getattr(args, "motion_speed", 1.0)))
+                    if v is not None and not (k == "case_seed" and v == HOLD_OUT_SEED)
+                    and not (k == "motion_speed" and v == 1.0))
     extra += " --ours-only" if args.ours_only else ""
     lines = ["# durian benchmark", "",
              f"Model `{args.model}`, {args.per_class} case(s) per class, {args.combos} held-out-combination case(s), "

@@ -1,4 +1,4 @@
-"""python -m durian_export.jitter_floor RUN --model MODEL [--json OUT]
+"""python -m durian_export.jitter_floor RUN --model MODEL [--vae MODEL2] [--json OUT]
 
 How much of the output's jitter could a perfect diffusion model remove? The benchmark's jitter is
 the mean |second difference| of keypoints that the model's parser reads off the frames, and it is
@@ -59,12 +59,14 @@ def main(argv=None) -> None:
     ap.add_argument("run", type=Path, help="an eval output folder (--out of durian_export.eval)")
     ap.add_argument("--model", type=Path, required=True, help="the model folder whose VAE makes the round trip and "
                     "whose parser reads the keypoints (give the run's --keypoint-parser model if it had one)")
+    ap.add_argument("--vae", type=Path, help="make the round trip with this model folder's VAE graphs instead "
+                    "(a decoder under trial, read by --model's parser)")
     ap.add_argument("--json", type=Path, help="also write the per-case jitters and the summary here")
     args = ap.parse_args(argv)
     if not (args.run / "cases").is_dir():
         raise SystemExit(f"{args.run}: no cases/ folder (not an eval run)")
     _, size, template = model_frame(args.model)
-    vae = vae_round_trip(args.model)
+    vae = vae_round_trip(args.vae or args.model)
     groups: dict[str, list[dict]] = {}
     for c in load_cases(args.run):  # the run's own record of each case's group
         if c["kind"] != "interpolation" and "ours" in c:

@@ -260,3 +260,22 @@ def test_a_report_of_interpolation_cases_alone_has_no_empty_tables(tmp_path):
     text = write_report(tmp_path, table, args).read_text()
     assert "non-decreasing over 75 % of frame steps" in text
     assert "| cases | method |" not in text and "Motion" not in text
+
+
+def test_a_faster_guide_is_the_same_motion_sampled_further_apart(tmp_path):
+    """eval --motion-speed S: the driver of each case moves S times as fast; its guide frame k shows
+    what frame S·k of the plain guide shows, and the guide still says 25 fps."""
+    from durian_export.eval_cases import build_case, driver_fps
+
+    spec = (0, "transfer", "hat", None)
+    fast = build_case(tmp_path / "fast", spec, 64, 2, 2_000_000, speed=3.0)
+    plain = build_case(tmp_path / "plain", spec, 64, 6, 2_000_000)
+    read = lambda c: json.loads((tmp_path / c / "cases" / "000-transfer-hat" / "guide.json").read_text())  # noqa: E731
+    f, p = read("fast"), read("plain")
+    assert fast["frames"] == 2 and plain["frames"] == 6 and f["fps"] == p["fps"] == 25.0
+    assert len(f["frames"]) == 3 and len(p["frames"]) == 7
+    np.testing.assert_allclose(np.array(f["frames"], dtype=float), np.array(p["frames"], dtype=float)[[0, 3, 6]],
+                               atol=1e-3)
+    assert not np.allclose(np.array(f["frames"][1], dtype=float), np.array(p["frames"][1], dtype=float), atol=1e-2)
+    with pytest.raises(ValueError, match="speed"):
+        driver_fps(0)
