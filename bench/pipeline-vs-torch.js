@@ -27,6 +27,9 @@
  *                                  weights on both sides); default: the base config with seeded weights
  *                                  (exported to OUT/model; --model alone times other graphs, e.g. a
  *                                  float16 variant from `python -m durian_export.half`)
+ *     [--eta 0]                    DDIM's fresh noise per step on both sides (the CLI's default is 1; the TypeScript
+ *                                  side then draws it on worker threads, pipeline/step-noise.ts); above 0 the two
+ *                                  sides draw different noise, so only TypeScript's variants compare frames
  *     [--config tools/export/configs/base.json] [--python tools/export/.venv/bin/python]
  *
  * Run `npm run build` first. Each side gets one warm-up run, then --repeat timed runs (default 1);
@@ -93,6 +96,7 @@ async function main() {
   if (checkpoint) pyArgs.push('--checkpoint', path.resolve(checkpoint));
   const windowsPerCall = arg('windows-per-call') ? +arg('windows-per-call') : undefined;
   if (windowsPerCall) pyArgs.push('--windows-per-call', String(windowsPerCall));
+  pyArgs.push('--eta', arg('eta', '0'));
   execFileSync(python, pyArgs, { cwd: path.join(ROOT, 'tools/export'), stdio: ['ignore', 'ignore', 'inherit'] });
   const torch = JSON.parse(readFileSync(path.join(out, 'torch.json'), 'utf8'));
   const c = JSON.parse(readFileSync(path.join(out, 'case.json'), 'utf8'));
@@ -119,7 +123,7 @@ async function main() {
       name: `TS ${t.provider} ${k}`, refs: sec(t[k].t.references), denoise: sec(t[k].t.pose) + sec(t[k].t.unet), decode: sec(t[k].t.decode), total: t[k].total }))),
   ];
   const w = Math.max(...cols.map((x) => x.name.length), 10) + 1;
-  console.log(`frames ${c.frames}, steps ${c.steps}, CFG on, fastest of ${repeat} timed run(s); ${os.cpus().length} CPUs (${os.cpus()[0].model})`
+  console.log(`frames ${c.frames}, steps ${c.steps}, eta ${c.eta}, CFG on, fastest of ${repeat} timed run(s); ${os.cpus().length} CPUs (${os.cpus()[0].model})`
     + torch.runs.filter((r) => r.gpu).slice(0, 1).map((r) => `; GPU ${r.gpu}`).join(''));
   console.log(`model: ${(torch.flops_per_frame_step / 1e9).toFixed(1)} GFLOP per frame per denoising step (both guidance branches)`
     + (torch.bf16_matmul_tflops ? `; card's measured bf16 matmul rate ${torch.bf16_matmul_tflops.toFixed(0)} TFLOP/s` : ''));

@@ -111,7 +111,12 @@ def main(argv=None) -> None:
                     help="comma-separated device:dtype[:mode] (dtype fp32 or bf16, bf16 on CUDA only; mode eager, "
                          "sdpa, compile or cudagraphs, cudagraphs on CUDA only)")
     ap.add_argument("--windows-per-call", type=int, default=1, help="temporal windows per denoiser call")
+    ap.add_argument("--eta", type=float, default=0.0,
+                    help="DDIM's fresh noise per step on both sides (the CLI's default is 1). Above 0 each side draws "
+                         "its own noise, so their frames differ; 0 keeps them comparable")
     args = ap.parse_args(argv)
+    if not 0 <= args.eta <= 1:
+        ap.error("--eta must be in [0, 1]")
     runs = []
     for r in args.runs.split(","):
         parts = r.split(":") + (["eager"] if r.count(":") == 1 else [])
@@ -143,13 +148,13 @@ def main(argv=None) -> None:
         return [round(float(v), 6) for v in t.reshape(-1)]
     (out / "case.json").write_text(json.dumps({
         "frames": args.frames, "steps": args.steps, "guidance_scale": args.guidance_scale, "window": args.window,
-        # deterministic DDIM on both sides: sample_video's eta below, and the TypeScript run (bench/common.js),
-        # which would otherwise take the model's own default (the shipped manifest's is 1: fresh noise a step)
-        "eta": 0.0, "overlap": args.overlap, "portrait": flat(case.portrait[0]), "portrait_mask": flat(case.portrait_mask[0, 0]),
+        # the same eta on both sides: sample_video's below, and the TypeScript run's (bench/common.js), which
+        # would otherwise take the model's own default (the shipped manifest's is 1: fresh noise a step)
+        "eta": args.eta, "overlap": args.overlap, "portrait": flat(case.portrait[0]), "portrait_mask": flat(case.portrait_mask[0, 0]),
         "attr": flat(case.attrs[0][0][0]), "attr_mask": flat(case.attrs[0][1][0, 0]),
         "pose": [flat(p) for p in case.pose], "latents": flat(latents)}))
     kw = dict(steps=args.steps, guidance_scale=args.guidance_scale, latents=latents, window=args.window, overlap=args.overlap,
-              windows_per_call=args.windows_per_call, eta=0.0)
+              windows_per_call=args.windows_per_call, eta=args.eta)
     model.to(runs[0][0])
     with torch.no_grad():
         flops = denoise_flops_per_frame_step(model, case, kw)
