@@ -164,7 +164,7 @@ def score_frames(out: torch.Tensor, gt: torch.Tensor, covered: torch.Tensor, cls
     c = cov.float()
     return {"psnr": psnr(out, gt, cov), "ssim": ssim(out, gt, cov), "l1": region_l1(out, gt, c),
             "attr_l1": region_l1(out, gt, cls_mask * c), "identity_l1": region_l1(out, gt, face * c),
-            **metrics.region_errors(out, gt, kp, cov),
+            **metrics.region_errors(out, gt, kp, cov), "iris_colour_l1": metrics.iris_colour_error(out, gt, kp, cov),
             "attr_colour_drift": metrics.colour_drift(out, cls_mask * c),
             "gt_attr_colour_drift": metrics.colour_drift(gt, cls_mask * c)}
 

@@ -22,7 +22,7 @@ from .metrics import paired_bootstrap
 
 # the benchmark's paired metrics, jitter, and the attribute region's colour drift over a clip: a
 # choice between models or settings weighs motion and steadiness too
-METRICS = (*COMPARED, "jitter_px", "attr_colour_drift")
+METRICS = (*COMPARED, "iris_colour_l1", "jitter_px", "attr_colour_drift")
 
 
 def load_result(run: Path) -> dict:

@@ -139,6 +139,43 @@ def region_errors(a: torch.Tensor, b: torch.Tensor, kp: torch.Tensor, covered: t
     return out
 
 
+IRIS_RADIUS = 0.1  # of the eye's width (its corners' distance). SynthPortrait draws the iris 0.2-0.59 × the eye's
+# half-width in radius and the pupil 0.42 × the iris: a disc of this size is always inside the iris, pupil included
+
+
+def iris_disc(kp: torch.Tensor, lo: int, hi: int, size: int | tuple[int, int]) -> torch.Tensor:
+    """Mask [N, 1, H, W] of a disc at the centre of one eye's six keypoints lo..hi-1 (kp [N, 68, 2],
+    pixel x, y, centres at +0.5), of radius IRIS_RADIUS × the distance of its corners (the eye's 1st
+    and 4th points): a patch of the iris and pupil, without lids, white or skin."""
+    H, W = (size, size) if isinstance(size, int) else size
+    pts = kp[:, lo:hi].float()
+    c = pts.mean(1)  # [N, 2]
+    r = IRIS_RADIUS * (pts[:, 3] - pts[:, 0]).norm(dim=-1)
+    ys = torch.arange(H, dtype=torch.float32)[:, None] + 0.5
+    xs = torch.arange(W, dtype=torch.float32)[None] + 0.5
+    cx, cy, r2 = c[:, 0, None, None], c[:, 1, None, None], (r * r)[:, None, None]
+    return ((xs - cx) ** 2 + (ys - cy) ** 2 <= r2).float()[:, None]
+
+
+def iris_colour_error(a: torch.Tensor, b: torch.Tensor, kp: torch.Tensor, covered: torch.Tensor | None = None) -> float:
+    """How far the irises' colour is off: per frame and eye, the mean colour of a [N, 3, H, W] in
+    `iris_disc` against b's, as the L1 of the two mean colours averaged over R, G and B; then the
+    mean over the eyes and frames that have covered pixels in the disc. The eye boxes' L1 pools lids,
+    whites and skin with the iris, so an iris of the wrong colour (blue where the truth's is green)
+    moves it little; this reads the colour alone. Written by hand: it is a masked mean."""
+    cov = _mask(covered, a).float() if covered is not None else 1.0
+    errs = []
+    for lo, hi in (REGIONS["right_eye"], REGIONS["left_eye"]):
+        disc = iris_disc(kp, lo, hi, tuple(a.shape[-2:])) * cov
+        area = disc.sum((2, 3))  # [N, 1]
+        keep = area[:, 0] > 0
+        if bool(keep.any()):
+            ma = (disc * a).sum((2, 3))[keep] / area[keep]
+            mb = (disc * b).sum((2, 3))[keep] / area[keep]
+            errs.append((ma - mb).abs().mean(1))
+    return float(torch.cat(errs).mean()) if errs else 0.0
+
+
 def keypoint_jitter(kp: np.ndarray) -> float:
     """Mean |second difference| over time of keypoints [F, 68, 2], in their units (0 for fewer than 3
     frames): how much they shake from frame to frame beyond steady motion."""

@@ -8,6 +8,12 @@ attribute mask (aligned as the scorer aligns it, covered pixels only) of three t
   can hold of the region;
 - the model's output (the CLI's frames; frame 0, the portrait's own pose, left out as the scorer does).
 
+`--groups iris` reads the eyes instead, in every case of the run (self and transfer): the mean
+colour in a disc at each eye's centre (`metrics.iris_disc`, from the truth's keypoints, both eyes
+pooled), where the model has drawn irises of the wrong colour (dark blue where the truth's are
+green). The summary then also gives the mean over cases of |round trip − truth| and |output −
+truth| (L1 of the mean colours, averaged over R, G, B), since a colour error of either sign counts.
+
 It prints per group the mean of (round trip - truth) and (output - truth) per RGB channel, and in how
 many cases the output is brighter than the truth. A round trip near 0 beside a large output error
 puts a colour bias on the diffusion model, not on the VAE (docs/training.md, sixteenth and
@@ -25,9 +31,10 @@ import torch
 
 from .eval import _read_frames, read_truth
 from .eval_cases import CLS, model_frame, warp
+from .metrics import REGIONS, iris_disc
 from .ort_cpu import cpu_session
 
-GROUPS = ("hair", "hat", "glasses", "beard")
+GROUPS = ("hair", "hat", "glasses", "beard", "iris")
 
 
 def case_colours(case_dir: Path, cls: str, size: int, template: np.ndarray, vae) -> dict | None:
@@ -35,7 +42,11 @@ def case_colours(case_dir: Path, cls: str, size: int, template: np.ndarray, vae)
     mask, over the scored frames; None where the aligned mask covers no pixel."""
     t, m, gt_frames, covered = read_truth(case_dir, size, template)
     gt = warp(gt_frames, m, size)
-    mask = (warp(t["masks"], m, size)[:, CLS[cls]:CLS[cls] + 1] > 0.5) & covered
+    if cls == "iris":
+        kp = torch.from_numpy((t["keypoints"].numpy() @ m[:, :2].T + m[:, 2]).astype(np.float32))
+        mask = ((iris_disc(kp, *REGIONS["right_eye"], size) + iris_disc(kp, *REGIONS["left_eye"], size)) > 0) & covered
+    else:
+        mask = (warp(t["masks"], m, size)[:, CLS[cls]:CLS[cls] + 1] > 0.5) & covered
     n = int(mask.sum())
     if n == 0:
         return None
@@ -68,7 +79,8 @@ def summarise(rows: list[dict]) -> dict:
     return {"cases": len(rows),
             "round_trip_minus_truth": [round(float(v), 4) for v in (rt - truth).mean(0)],
             "output_minus_truth": [round(float(v), 4) for v in (out - truth).mean(0)],
-            "output_brighter_in": int(((out - truth).mean(1) > 0).sum())}
+            "output_brighter_in": int(((out - truth).mean(1) > 0).sum()),
+            "round_trip_l1": round(float(np.abs(rt - truth).mean()), 4), "output_l1": round(float(np.abs(out - truth).mean()), 4)}
 
 
 def main(argv=None) -> None:
@@ -89,20 +101,24 @@ def main(argv=None) -> None:
     vae = vae_round_trip(args.model)
     report = {}
     for cls in groups:
-        rows = [r for d in sorted((args.run / "cases").glob(f"*-transfer-{cls}"))
-                if (r := case_colours(d, cls, size, template, vae)) is not None]
-        if not rows:
-            continue
-        report[f"transfer/{cls}"] = {"summary": summarise(rows), "cases": rows}
+        # the irises of every self and transfer case, per group; an attribute's colour in its transfers
+        dirs = {f"transfer/{cls}": sorted((args.run / "cases").glob(f"*-transfer-{cls}"))} if cls != "iris" else {
+            f"iris: {kind}/{c}": sorted((args.run / "cases").glob(f"*-{kind}-{c}"))
+            for kind in ("self", "transfer") for c in GROUPS[:-1]}
+        for group, ds in dirs.items():
+            rows = [r for d in ds if (r := case_colours(d, cls, size, template, vae)) is not None]
+            if rows:
+                report[group] = {"summary": summarise(rows), "cases": rows}
     if not report:
         raise SystemExit(f"{args.run}: no transfer case of {', '.join(groups)} with its attribute in frame")
-    print("| group | cases | VAE round trip − truth (R, G, B) | output − truth (R, G, B) | output brighter in |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| group | cases | VAE round trip − truth (R, G, B) | output − truth (R, G, B) | output brighter in "
+          "| round trip L1 | output L1 |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for g, r in report.items():
         s = r["summary"]
         fmt = lambda v: ", ".join(f"{x:+.3f}" for x in v)  # noqa: E731
         print(f"| {g} | {s['cases']} | {fmt(s['round_trip_minus_truth'])} | {fmt(s['output_minus_truth'])} | "
-              f"{s['output_brighter_in']} of {s['cases']} |")
+              f"{s['output_brighter_in']} of {s['cases']} | {s['round_trip_l1']:.4f} | {s['output_l1']:.4f} |")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
 

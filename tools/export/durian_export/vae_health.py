@@ -139,7 +139,7 @@ def vae_health(vae: nn.Module, renders: Renders) -> dict:
         "peak_in_left_eye_fraction": in_left / len(x),
         "layer_peak_ratio": {n: float(r.max()) for n, r in zip(names, ratios)},
         "left_eye_l1": left.tolist(), "right_eye_l1": right.tolist(),
-        "mouth_l1": metrics.region_l1(rec, x, mouth_box),
+        "mouth_l1": metrics.region_l1(rec, x, mouth_box), "iris_colour_l1": metrics.iris_colour_error(rec, x, kp),
         "detail_ratio": metrics.detail_ratio(rec, x),
         "detail_ratio_per_render": [metrics.detail_ratio(rec[i:i + 1], x[i:i + 1]) for i in range(len(x))],
         "eye_diff": diff, "eye_asymmetry": asym,
@@ -178,7 +178,7 @@ def main(argv=None) -> None:
           f"at {h['peak_at']}; renders whose peak is in the left eye: {100 * h['peak_in_left_eye_fraction']:.0f} %\n"
           f"eye L1 left {np.mean(h['left_eye_l1']):.4f} right {np.mean(h['right_eye_l1']):.4f}: left − right "
           f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] (bootstrap 95 %), asymmetry {h['eye_asymmetry']:.2f} "
-          f"(bound {EYE_ASYMMETRY_BOUND:g}); mouth L1 {h['mouth_l1']:.4f}; fine detail kept {h['detail_ratio']:.3f}\n"
+          f"(bound {EYE_ASYMMETRY_BOUND:g}); mouth L1 {h['mouth_l1']:.4f}; iris colour L1 {h['iris_colour_l1']:.4f}; fine detail kept {h['detail_ratio']:.3f}\n"
           f"latent: {h['latent']['active']} of {h['latent']['channels']} channels in use (mean σ < {ACTIVE_SIGMA:g}; "
           f"σ per channel {' '.join(f'{s:.2f}' for s in h['latent']['sigma'])}), KL {h['latent']['kl_nats']:.0f} nats a render\n"
           f"{'OK' if h['ok'] else 'FAIL'}")

@@ -218,6 +218,17 @@ def test_ours_only_runs_compare_case_by_case(tmp_path):
         assert c["output"] == pytest.approx([0.15 + 0.8 * v for v in c["truth"]], abs=3e-3)
     with pytest.raises(SystemExit, match="no attribute class"):
         colour_main([str(lit), "--model", str(model), "--groups", "tiara"])
+    # --groups iris: the discs at the truth's eye centres in every case; the same known function there,
+    # and the summary's L1 is that function's distance from the truth
+    colour_main([str(lit), "--model", str(model), "--groups", "iris", "--json", str(tmp_path / "iris.json")])
+    iris = json.loads((tmp_path / "iris.json").read_text())["iris: transfer/hat"]
+    assert iris["summary"]["cases"] == len(rc["cases"])
+    for c in iris["cases"]:
+        assert c["output"] == pytest.approx([0.15 + 0.8 * v for v in c["truth"]], abs=3e-3)
+    want = np.mean([[abs(0.15 - 0.2 * v) for v in c["truth"]] for c in iris["cases"]])
+    assert iris["summary"]["output_l1"] == pytest.approx(want, abs=3e-3)
+    # and the benchmark scores the irises' colour per case
+    assert all(0 <= c["ours"]["iris_colour_l1"] < 1 for c in a if "ours" in c)
     # jitter_floor reads the same cases: its truth, parsed-truth and output columns are the
     # benchmark's own motion scores of those cases; the VAE round trip sits beside them
     from durian_export.jitter_floor import main as floor_main

@@ -134,3 +134,32 @@ def test_colour_drift_is_zero_for_a_steady_region_and_measures_a_wandering_one()
     frames5, mask5 = torch.cat([frames, torch.ones(1, 3, 8, 8)]), torch.cat([mask, torch.zeros(1, 1, 8, 8)])
     assert colour_drift(frames5, mask5) == pytest.approx(colour_drift(frames, mask), abs=1e-7)
     assert colour_drift(frames[:1], mask[:1]) == 0.0
+
+
+def test_iris_colour_error_reads_the_iris_colour_and_not_the_box_around_it():
+    """metrics.iris_colour_error: the mean colour in a disc at each eye's centre, output against
+    truth. An iris of the wrong colour scores the colours' distance; lids and skin around it, which
+    the eye boxes' L1 pools with it, score nothing; uncovered pixels are left out."""
+    from durian_export.metrics import iris_colour_error
+
+    size = 64
+    kp = torch.zeros(1, 68, 2)
+    kp[0, :] = torch.tensor([32.0, 50.0])
+    kp[0, 36:42] = torch.tensor([[12, 20], [16, 18], [20, 18], [24, 20], [20, 22], [16, 22]], dtype=torch.float32)
+    kp[0, 42:48] = kp[0, 36:42] + torch.tensor([28.0, 0.0])
+    gt = torch.full((1, 3, size, size), 0.8)
+    gt[..., 17:24, 15:22] = torch.tensor([0.2, 0.5, 0.3]).view(1, 3, 1, 1)  # a green iris at (18, 20)...
+    gt[..., 17:24, 43:50] = torch.tensor([0.2, 0.5, 0.3]).view(1, 3, 1, 1)  # ...and at (46, 20)
+    assert iris_colour_error(gt, gt, kp) == 0
+    out = gt.clone()
+    out[..., 17:24, 15:22] = torch.tensor([0.2, 0.2, 0.6]).view(1, 3, 1, 1)  # blue in the right eye only
+    # the disc (radius 0.2 × 12 px) lies inside the 7-px square: the error is the colours' L1 / 3, halved by the other eye
+    assert iris_colour_error(out, gt, kp) == pytest.approx((0.0 + 0.3 + 0.3) / 3 / 2, abs=1e-6)
+    # the skin and lids around the iris changing does not count
+    lids = gt.clone()
+    lids[..., 12:17, 8:28] = 0.1
+    assert iris_colour_error(lids, gt, kp) == 0
+    # covered pixels only: the right eye uncovered leaves the left eye's 0
+    covered = torch.ones(1, 1, size, size, dtype=torch.bool)
+    covered[..., :32] = False
+    assert iris_colour_error(out, gt, kp, covered) == 0
