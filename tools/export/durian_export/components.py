@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from .config import TrainConfig
 from .data.synth_data import TrainBatch
+from .metrics import REGIONS, keypoint_box
 from .models import VAE, Parser, PoseGuider, UNet
 from .schedulers import NoiseSchedule, correlate_frames
 from .synth import catalog
@@ -122,7 +123,8 @@ class LatentBatch:
     x0 [B, C, F, h, w] target latents; portrait_in, attr_in [B, C + 1, h, w] ReferenceNet inputs
     (latent ⊕ mask, or 4 channels without the mask channel); pose [B, F, 3, H, W] keypoint images;
     region [B, 1, F, h, w] the targets' attribute-class mask at latent resolution (the fraction of
-    each latent pixel's image pixels inside it), for `attr_loss_weight`.
+    each latent pixel's image pixels inside it), for `attr_loss_weight`; eyes [B, 1, F, h, w] the
+    targets' eye boxes the same way, for `eye_loss_weight`.
     """
 
     x0: torch.Tensor
@@ -130,6 +132,7 @@ class LatentBatch:
     attr_in: torch.Tensor
     pose: torch.Tensor
     region: torch.Tensor | None = None
+    eyes: torch.Tensor | None = None
 
 
 def attribute_region(b: TrainBatch, hw: tuple[int, int]) -> torch.Tensor:
@@ -142,6 +145,16 @@ def attribute_region(b: TrainBatch, hw: tuple[int, int]) -> torch.Tensor:
     return m.reshape(B, Fr, *hw)[:, None]
 
 
+def eye_region(b: TrainBatch, hw: tuple[int, int]) -> torch.Tensor:
+    """[B, 1, F, h, w]: each target frame's two eye boxes (metrics.keypoint_box of each eye's six
+    keypoints, the boxes the benchmark scores), area-averaged to the latent grid `hw`."""
+    B, Fr, _, H, W = b.target.shape
+    kp = b.target_keypoints.reshape(B * Fr, 68, 2).float().cpu()
+    boxes = sum(keypoint_box(kp, *REGIONS[e], (H, W)) for e in ("right_eye", "left_eye")).clamp(max=1)
+    m = F.adaptive_avg_pool2d(boxes.to(b.target.device), hw)
+    return m.reshape(B, Fr, *hw)[:, None]
+
+
 @torch.no_grad()
 def encode_batch(model: Durian, b: TrainBatch) -> LatentBatch:
     """The VAE half of a diffusion step: it does not train in stage 1 or 2, so its outputs can be
@@ -151,7 +164,7 @@ def encode_batch(model: Durian, b: TrainBatch) -> LatentBatch:
     x0 = x0.reshape(B, Fr, *x0.shape[1:]).permute(0, 2, 1, 3, 4)
     return LatentBatch(x0=x0, portrait_in=model.reference_input(b.portrait, b.portrait_mask),
                        attr_in=model.reference_input(b.attr, b.attr_mask), pose=b.pose,
-                       region=attribute_region(b, tuple(x0.shape[-2:])))
+                       region=attribute_region(b, tuple(x0.shape[-2:])), eyes=eye_region(b, tuple(x0.shape[-2:])))
 
 
 @torch.no_grad()
@@ -219,8 +232,9 @@ class DiffusionObjective(nn.Module):
         if w and (len(w) != model.cfg.model.latent_channels or min(w) < 0 or sum(w) <= 0):
             raise ValueError(f"channel_loss_weights needs {model.cfg.model.latent_channels} weights ≥ 0, not all 0; "
                              f"got {w}")
-        if model.cfg.attr_loss_weight < 0:
-            raise ValueError(f"attr_loss_weight must be ≥ 0, not {model.cfg.attr_loss_weight}")
+        for name in ("attr_loss_weight", "eye_loss_weight"):
+            if getattr(model.cfg, name) < 0:
+                raise ValueError(f"{name} must be ≥ 0, not {getattr(model.cfg, name)}")
         # a buffer, so it moves with the objective and a compiled objective sees a tensor, not a list;
         # made on the model's device, since training wraps a model that is already there (a CPU
         # buffer beside CUDA activations stopped the first GPU chunk with it)
@@ -228,7 +242,7 @@ class DiffusionObjective(nn.Module):
         self.register_buffer("channel_weights", torch.tensor(w, dtype=torch.float32, device=device) if w else None,
                              persistent=False)
 
-    def forward(self, x0, portrait_in, attr_in, pose, keep, pose_keep, noise, t, null_ref, region=None):
+    def forward(self, x0, portrait_in, attr_in, pose, keep, pose_keep, noise, t, null_ref, region=None, eyes=None):
         model, cfg = self.model, self.model.cfg
         B, Fr = pose.shape[:2]
         k4 = keep[:, None, None, None].bool()
@@ -247,6 +261,8 @@ class DiffusionObjective(nn.Module):
             sq = sq * self.channel_weights.view(1, -1, *([1] * (sq.dim() - 2)))
         if region is not None and cfg.attr_loss_weight > 0:
             sq = sq * (1 + cfg.attr_loss_weight * region.float())  # [B, 1, F, h, w] over the channels
+        if eyes is not None and cfg.eye_loss_weight > 0:
+            sq = sq * (1 + cfg.eye_loss_weight * eyes.float())
         err = sq.flatten(1).mean(1)  # [B]
         if cfg.min_snr_gamma > 0:
             # Min-SNR-γ: the low-noise steps, easy and many, stop crowding out the ones that set structure.
@@ -272,8 +288,11 @@ def diffusion_loss_latent(objective: nn.Module, model: Durian, lb: LatentBatch, 
     region = lb.region if model.cfg.attr_loss_weight > 0 else None
     if model.cfg.attr_loss_weight > 0 and region is None:
         raise ValueError("attr_loss_weight needs the targets' attribute masks; this batch has none")
+    eyes = lb.eyes if model.cfg.eye_loss_weight > 0 else None
+    if model.cfg.eye_loss_weight > 0 and eyes is None:
+        raise ValueError("eye_loss_weight needs the targets' eye regions; this batch has none")
     return objective(lb.x0, lb.portrait_in, lb.attr_in, lb.pose, d.keep, d.pose_keep, d.noise, d.t,
-                     null_ref, region)
+                     null_ref, region, eyes)
 
 
 def diffusion_loss(model: Durian, b: TrainBatch, g: torch.Generator) -> torch.Tensor:

@@ -123,6 +123,11 @@ class TrainConfig:
     # wrong: milky glasses, beards off in brightness (docs/training.md, sixteenth and seventeenth
     # sessions). 0: every pixel alike
     attr_loss_weight: float = 0.0
+    # stages 1 and 2: the same inside the target's eye boxes (metrics.keypoint_box of each eye's six
+    # keypoints, averaged down to latent pixels): 1 + eye_loss_weight times. An iris is a few latent
+    # pixels across, and the model draws irises too dark and of the wrong colour, more than twice the
+    # VAE's own error there (docs/training.md, "The irises, measured"). 0: every pixel alike
+    eye_loss_weight: float = 0.0
     # training-recipe switches (paper §3 and Table 2 ablations)
     complementary_masking: bool = True
     mask_expansion: bool = True
@@ -178,7 +183,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
 # what may change between chunks of one run (`train --resume key=value`): the recipe, not the
 # architecture, the noise schedule, the latent scale or the data split
 RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
-                       "min_snr_gamma", "min_snr_floor", "channel_loss_weights", "attr_loss_weight", "cross_identity", "kl_weight", "vae_freeze_encoder", "vae_texture_weight",
+                       "min_snr_gamma", "min_snr_floor", "channel_loss_weights", "attr_loss_weight", "eye_loss_weight", "cross_identity", "kl_weight", "vae_freeze_encoder", "vae_texture_weight",
                        "vae_adv_weight", "vae_adv_warmup", "vae_frames", "vae_temporal_weight", "vae_ssim_weight", "noise_offset", "noise_offset_grid", "noise_correlation", "batch_size", "frames",
                        "clip_sampling", "clip_stride", "align_attribute", "parser_degrade",
                        "model.temporal_min_t")

@@ -329,6 +329,54 @@ def test_attr_loss_weight_counts_the_attribute_region_more():
     assert drawn.region.shape == (2, 1, 1, h, w) and 0 <= float(drawn.region.min()) <= float(drawn.region.max()) <= 1
 
 
+def test_eye_loss_weight_counts_the_eye_boxes_more():
+    """eye_loss_weight: the region is each target frame's two eye boxes (the benchmark's boxes of the
+    eye keypoints), area-averaged to latent pixels, around the eyes and nowhere else; weight w adds w
+    times the error inside them (linear in the weight, as attr_loss_weight); both weights together
+    multiply; the pool carries the eyes; a negative weight refuses."""
+    import torch.nn.functional as nnf
+
+    from durian_export import components, metrics
+    from durian_export.data.pool import Pool
+
+    cfg = tiny_cfg()
+    torch.manual_seed(0)
+    model = Durian(cfg)
+    b = SynthBatchMaker(cfg).batch(0, 0, 2, 2)
+    lb = components.encode_batch(model, b)
+    B, C, Fr, h, w = lb.x0.shape
+    H, W = b.target.shape[-2:]
+    assert lb.eyes.shape == (B, 1, Fr, h, w) and 0 < float(lb.eyes.mean()) < 0.25
+    kp = b.target_keypoints.reshape(B * Fr, 68, 2)
+    want = (metrics.keypoint_box(kp, 36, 42, (H, W)) + metrics.keypoint_box(kp, 42, 48, (H, W))).clamp(max=1)
+    assert torch.allclose(lb.eyes, nnf.adaptive_avg_pool2d(want, (h, w)).reshape(B, Fr, h, w)[:, None])
+    # the eyes' latent pixels lie between the eye keypoints' rows, give or take the boxes' margin
+    rows = lb.eyes[0, 0, 0].sum(1).nonzero()[:, 0] * (H / h)
+    eye_y = kp[0, 36:48, 1]
+    assert float(rows.min()) >= float(eye_y.min()) - 0.5 * H / 4 and float(rows.max()) <= float(eye_y.max()) + H / 4
+
+    def loss(eye, attr=0.0, eyes=lb.eyes):
+        model.cfg.eye_loss_weight, model.cfg.attr_loss_weight = eye, attr
+        obj = components.DiffusionObjective(model)
+        batch = components.LatentBatch(lb.x0, lb.portrait_in, lb.attr_in, lb.pose, lb.region, eyes)
+        with torch.no_grad():
+            return float(components.diffusion_loss_latent(obj, model, batch, torch.Generator().manual_seed(3)))
+
+    plain, one, four = loss(0.0), loss(1.0), loss(4.0)
+    inside = one - plain
+    assert inside > 0 and four == pytest.approx(plain + 4 * inside, rel=1e-5)
+    assert loss(2.0, eyes=torch.ones_like(lb.eyes)) == pytest.approx(3 * plain, rel=1e-5)
+    assert loss(2.0, 1.0, torch.ones_like(lb.eyes)) == pytest.approx(3 * loss(0.0, 1.0), rel=1e-5)
+    with pytest.raises(ValueError, match="needs the targets' eye regions"):
+        loss(1.0, eyes=None)
+    with pytest.raises(ValueError, match="eye_loss_weight must be ≥ 0"):
+        loss(-1.0)
+    model.cfg.eye_loss_weight = model.cfg.attr_loss_weight = 0.0
+    pool = Pool(cfg, model, "stage1", SynthBatchMaker(cfg), size=4, refresh=2, rank=0, start_step=0)
+    drawn = pool.batch(0, 2).latents
+    assert drawn.eyes.shape == (2, 1, 1, h, w) and 0 <= float(drawn.eyes.min()) < float(drawn.eyes.max()) <= 1
+
+
 def test_channel_loss_weights_live_on_the_models_device():
     """The objective's channel weights are made where the model already is: training builds the
     objective around a model on its GPU, and a CPU tensor there fails the compiled step (it stopped a

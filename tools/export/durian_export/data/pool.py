@@ -120,7 +120,7 @@ class Pool:
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             lb = encode_batch(self.model, b)
         return {"x0": lb.x0.float(), "portrait_in": lb.portrait_in.float(), "attr_in": lb.attr_in.float(),
-                "pose": _u8(lb.pose), "region": _u8(lb.region)}
+                "pose": _u8(lb.pose), "region": _u8(lb.region), "eyes": _u8(lb.eyes)}
 
     def _add(self) -> None:
         """Realise the next chunk into its slot (chunk c lives in slot c mod slots)."""
@@ -169,7 +169,7 @@ class Pool:
             return PoolBatch(images=_f(s["images"]), masks=_f(s["masks"]) if "masks" in s else None,
                              keypoints=s.get("keypoints"))
         return PoolBatch(latents=LatentBatch(x0=s["x0"], portrait_in=s["portrait_in"], attr_in=s["attr_in"],
-                                             pose=_f(s["pose"]), region=_f(s["region"])))
+                                             pose=_f(s["pose"]), region=_f(s["region"]), eyes=_f(s["eyes"])))
 
 
 def pool_reuse(batch: int, refresh: int) -> float:
