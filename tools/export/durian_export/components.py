@@ -149,9 +149,9 @@ def eye_region(b: TrainBatch, hw: tuple[int, int]) -> torch.Tensor:
     """[B, 1, F, h, w]: each target frame's two eye boxes (metrics.keypoint_box of each eye's six
     keypoints, the boxes the benchmark scores), area-averaged to the latent grid `hw`."""
     B, Fr, _, H, W = b.target.shape
-    kp = b.target_keypoints.reshape(B * Fr, 68, 2).float().cpu()
+    kp = b.target_keypoints.reshape(B * Fr, 68, 2).float().to(b.target.device)
     boxes = sum(keypoint_box(kp, *REGIONS[e], (H, W)) for e in ("right_eye", "left_eye")).clamp(max=1)
-    m = F.adaptive_avg_pool2d(boxes.to(b.target.device), hw)
+    m = F.adaptive_avg_pool2d(boxes, hw)
     return m.reshape(B, Fr, *hw)[:, None]
 
 

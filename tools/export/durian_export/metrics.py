@@ -107,8 +107,8 @@ def keypoint_box(kp: torch.Tensor, lo: int, hi: int, size: int | tuple[int, int]
     p0, p1 = pts.amin(1), pts.amax(1)  # [N, 2]
     grow = ((p1 - p0).amax(1, keepdim=True) * margin).clamp(min=min_margin)
     p0, p1 = p0 - grow, p1 + grow
-    xs = torch.arange(W, dtype=torch.float32) + 0.5
-    ys = torch.arange(H, dtype=torch.float32) + 0.5
+    xs = torch.arange(W, dtype=torch.float32, device=kp.device) + 0.5
+    ys = torch.arange(H, dtype=torch.float32, device=kp.device) + 0.5
     inx = (xs[None] >= p0[:, :1]) & (xs[None] <= p1[:, :1])  # [N, W]
     iny = (ys[None] >= p0[:, 1:]) & (ys[None] <= p1[:, 1:])  # [N, H]
     return (iny[:, :, None] & inx[:, None, :])[:, None].float()
@@ -151,8 +151,8 @@ def iris_disc(kp: torch.Tensor, lo: int, hi: int, size: int | tuple[int, int]) -
     pts = kp[:, lo:hi].float()
     c = pts.mean(1)  # [N, 2]
     r = IRIS_RADIUS * (pts[:, 3] - pts[:, 0]).norm(dim=-1)
-    ys = torch.arange(H, dtype=torch.float32)[:, None] + 0.5
-    xs = torch.arange(W, dtype=torch.float32)[None] + 0.5
+    ys = torch.arange(H, dtype=torch.float32, device=kp.device)[:, None] + 0.5
+    xs = torch.arange(W, dtype=torch.float32, device=kp.device)[None] + 0.5
     cx, cy, r2 = c[:, 0, None, None], c[:, 1, None, None], (r * r)[:, None, None]
     return ((xs - cx) ** 2 + (ys - cy) ** 2 <= r2).float()[:, None]
 

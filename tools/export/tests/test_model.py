@@ -283,6 +283,26 @@ def test_channel_loss_weights_weigh_each_latent_channel_error():
     model.cfg.channel_loss_weights = []
 
 
+def _encoded_tiny_batch():
+    """A seeded tiny model and one encoded stage-1 batch of 2 samples: (cfg, model, TrainBatch, LatentBatch)."""
+    from durian_export import components
+
+    cfg = tiny_cfg()
+    torch.manual_seed(0)
+    model = Durian(cfg)
+    b = SynthBatchMaker(cfg).batch(0, 0, 2, 2)
+    return cfg, model, b, components.encode_batch(model, b)
+
+
+def _weighted_loss(model, batch) -> float:
+    """The diffusion objective on `batch` with the model's current loss weights and fixed draws."""
+    from durian_export import components
+
+    obj = components.DiffusionObjective(model)
+    with torch.no_grad():
+        return float(components.diffusion_loss_latent(obj, model, batch, torch.Generator().manual_seed(3)))
+
+
 def test_attr_loss_weight_counts_the_attribute_region_more():
     """attr_loss_weight: the region is each target frame's mask of its sample's attribute class,
     area-averaged to latent pixels; weight 0 is the plain loss, and weight w adds w times the error
@@ -293,11 +313,7 @@ def test_attr_loss_weight_counts_the_attribute_region_more():
     from durian_export import components
     from durian_export.data.pool import Pool
 
-    cfg = tiny_cfg()
-    torch.manual_seed(0)
-    model = Durian(cfg)
-    b = SynthBatchMaker(cfg).batch(0, 0, 2, 2)
-    lb = components.encode_batch(model, b)
+    cfg, model, b, lb = _encoded_tiny_batch()
     B, C, Fr, h, w = lb.x0.shape
     assert lb.region.shape == (B, 1, Fr, h, w)
     for n, cls in enumerate(b.attr_class):
@@ -307,10 +323,7 @@ def test_attr_loss_weight_counts_the_attribute_region_more():
 
     def loss(weight, region=lb.region):
         model.cfg.attr_loss_weight = weight
-        obj = components.DiffusionObjective(model)
-        batch = components.LatentBatch(lb.x0, lb.portrait_in, lb.attr_in, lb.pose, region)
-        with torch.no_grad():
-            return float(components.diffusion_loss_latent(obj, model, batch, torch.Generator().manual_seed(3)))
+        return _weighted_loss(model, components.LatentBatch(lb.x0, lb.portrait_in, lb.attr_in, lb.pose, region))
 
     plain, one, three = loss(0.0), loss(1.0), loss(3.0)
     inside = one - plain
@@ -339,11 +352,7 @@ def test_eye_loss_weight_counts_the_eye_boxes_more():
     from durian_export import components, metrics
     from durian_export.data.pool import Pool
 
-    cfg = tiny_cfg()
-    torch.manual_seed(0)
-    model = Durian(cfg)
-    b = SynthBatchMaker(cfg).batch(0, 0, 2, 2)
-    lb = components.encode_batch(model, b)
+    cfg, model, b, lb = _encoded_tiny_batch()
     B, C, Fr, h, w = lb.x0.shape
     H, W = b.target.shape[-2:]
     assert lb.eyes.shape == (B, 1, Fr, h, w) and 0 < float(lb.eyes.mean()) < 0.25
@@ -357,10 +366,7 @@ def test_eye_loss_weight_counts_the_eye_boxes_more():
 
     def loss(eye, attr=0.0, eyes=lb.eyes):
         model.cfg.eye_loss_weight, model.cfg.attr_loss_weight = eye, attr
-        obj = components.DiffusionObjective(model)
-        batch = components.LatentBatch(lb.x0, lb.portrait_in, lb.attr_in, lb.pose, lb.region, eyes)
-        with torch.no_grad():
-            return float(components.diffusion_loss_latent(obj, model, batch, torch.Generator().manual_seed(3)))
+        return _weighted_loss(model, components.LatentBatch(lb.x0, lb.portrait_in, lb.attr_in, lb.pose, lb.region, eyes))
 
     plain, one, four = loss(0.0), loss(1.0), loss(4.0)
     inside = one - plain
