@@ -6,7 +6,8 @@
 #   bash scripts/gpu/arms.sh stage2 checkpoints/next 600 6 "rand=clip_sampling=random,lr=2e-4,warmup=100 s3=clip_stride=3,lr=2e-4,warmup=100"
 #   bash scripts/gpu/arms.sh stage1 checkpoints/next 12000 7 "plain= floor=min_snr_floor=0.25"
 #   bash scripts/gpu/arms.sh fetch stage1 floor      (the next call, on the same warm host: see below)
-# STAGE: parser, stage1 or stage2. START_DIR holds ckpt.pt.partNNN (carried). OVERRIDES are comma-separated
+# STAGE: parser, stage1, stage2 or vae (the decoder fine-tuned on the denoiser's estimates:
+# vae_denoised_t in every arm's overrides; the other VAE recipes run in vae-arms.sh). START_DIR holds ckpt.pt.partNNN (carried). OVERRIDES are comma-separated
 # config overrides (those resume allows) and train options (--steps=40), in any order. Every arm trains STAGE towards STEPS total steps for at most
 # MINUTES. Stage-2 arms start with --reinit: their temporal layers begin at the seeded init, whatever
 # the start checkpoint holds, so every arm starts from the same stage-1 weights and nothing else.
@@ -76,7 +77,10 @@ case "$stage" in
   stage1) b=${BATCH:-$(( shared > 0 ? 256 : 512 ))}
           fast=(--batch-size "$b" --pool $(( 32 * b )) --pool-refresh $(( b / 8 ))); extra_stage=() ;;
   stage2) fast=(--batch-size "${BATCH:-$(( shared > 0 ? 64 : 128 ))}" --pool 2048 --pool-refresh 8); extra_stage=(--reinit) ;;
-  *) echo "arms.sh: STAGE must be parser, stage1 or stage2, not $stage" >&2; exit 2 ;;
+  # vae: the decoder on the denoiser's estimates (vae_denoised_t=T in the arm's overrides, from a run
+  # with trained stages): samples are clips of `frames` frames, so 16 a step decode 128 frames
+  vae) fast=(--batch-size "${BATCH:-16}" --pool 1024 --pool-refresh 8); extra_stage=() ;;
+  *) echo "arms.sh: STAGE must be parser, stage1, stage2 or vae, not $stage" >&2; exit 2 ;;
 esac
 # Stage-1 arms need 53-67 GiB of GPU memory each at batch 256 (compiled, pool of 8,192): two share
 # one H200's 140 GiB, three do not (one died out of memory in its pool refresh, 2026-12-01). Refuse a

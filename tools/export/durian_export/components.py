@@ -51,9 +51,9 @@ class Durian(nn.Module):
 
     def frozen(self, stage: str) -> set[int]:
         """ids of trainable parameters the recipe holds fixed: the VAE's encoder with
-        `vae_freeze_encoder`. Like `unreachable` ones they stay in the optimiser (checkpoint layout)
+        `vae_freeze_encoder` (and `vae_denoised_t`, whose loss does not reach it). Like `unreachable` ones they stay in the optimiser (checkpoint layout)
         and take no gradient."""
-        if stage == "vae" and self.cfg.vae_freeze_encoder:
+        if stage == "vae" and (self.cfg.vae_freeze_encoder or self.cfg.vae_denoised_t > 0):
             return {id(p) for p in self.vae.encoder.parameters()}
         return set()
 
@@ -388,6 +388,59 @@ def parser_loss(model: Durian, images: torch.Tensor, masks: torch.Tensor, keypoi
     H = images.shape[-1]
     seg = -(masks * F.log_softmax(logits, 1)).sum(1).mean()
     return seg + (kp - keypoints).abs().mean() / H * 10
+
+
+class DenoisedDecoderObjective(nn.Module):
+    """The VAE stage with `vae_denoised_t`: the decoder's loss on the frozen denoiser's estimates.
+
+    Each target clip's latents are noised to one timestep t < vae_denoised_t; the denoiser (with
+    both references and the pose, and its unconditional branch for classifier-free guidance at
+    `vae_denoised_guidance`, as the samplers run it) estimates the clean latents, and the decoder
+    decodes that estimate against the target frames with the VAE stage's reconstruction terms. Only
+    the decoder takes a gradient. At the end of sampling the decoder is given exactly such an
+    estimate (the last DDIM steps return the denoiser's clean-latent estimate at a small t), not the
+    encoder's latent of a true frame, which is all the round trip trains it on."""
+
+    def __init__(self, model: Durian):
+        super().__init__()
+        self.model = model
+
+    @torch.no_grad()
+    def estimate(self, x0, portrait_in, attr_in, pose, noise, t, null_ref):
+        """The guided clean-latent estimate [B, C, F, h, w] of `x0` noised to `t` (model latents)."""
+        model, cfg = self.model, self.model.cfg
+        B, Fr = pose.shape[:2]
+        null = null_ref.expand_as(portrait_in)
+        refs = model.references_of_inputs(torch.cat([portrait_in, null]), torch.cat([attr_in, null]))
+        noisy = model.schedule.add_noise(x0, noise, t)
+        tt = torch.cat([t, t]).float()
+        members = torch.ones(2 * B, 1, 1, device=x0.device)
+        weights = torch.ones(2 * B, Fr, 1, device=x0.device)
+        pred = model.denoise(torch.cat([noisy, noisy]), tt, torch.cat([pose, torch.zeros_like(pose)]), refs,
+                             members, weights).float()
+        c, u = pred[:B], pred[B:]
+        return model.schedule.predict_x0(u + cfg.vae_denoised_guidance * (c - u), noisy.float(), t)
+
+    def forward(self, images, x0, portrait_in, attr_in, pose, noise, t, null_ref):
+        """images [B, F, 3, H, W] in [0, 1] (the targets); the rest as LatentBatch and Draws."""
+        model = self.model
+        z = self.estimate(x0, portrait_in, attr_in, pose, noise, t, null_ref)
+        B, C, Fr, h, w = z.shape
+        z = z.permute(0, 2, 1, 3, 4).reshape(B * Fr, C, h, w) / model.cfg.latent_scale
+        rec = model.vae.decoder(z)
+        rec = rec.reshape(B, Fr, *rec.shape[1:])
+        x = images * 2 - 1
+        return reconstruction_loss(model, rec if Fr > 1 else rec[:, 0], x if Fr > 1 else x[:, 0])
+
+
+def denoised_draws(cfg: TrainConfig, x0_shape, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The noise and timesteps of a `vae_denoised_t` step, drawn on the CPU from the step's generator."""
+    if cfg.vae_denoised_t > cfg.num_train_timesteps:
+        raise ValueError(f"vae_denoised_t must be at most num_train_timesteps ({cfg.num_train_timesteps}), "
+                         f"not {cfg.vae_denoised_t}")
+    noise = torch.randn(x0_shape, generator=g)
+    t = torch.randint(0, cfg.vae_denoised_t, (x0_shape[0],), generator=g)
+    return noise, t
 
 
 class ImageObjective(nn.Module):

@@ -105,6 +105,15 @@ class TrainConfig:
     # brow a shade off the skin) counts as much as a strong one; L1 counts it by its few levels of
     # difference, and a decoder trained on L1 alone drops it, which the keypoint parser then misses
     vae_ssim_weight: float = 0.0
+    # VAE stage: > 0 trains the decoder (the encoder held, as vae_freeze_encoder holds it) on what
+    # it decodes in use, not on the encoder's latents: each sample is a diffusion sample whose target
+    # latent is noised to a timestep drawn from [0, vae_denoised_t), and the frozen denoiser's
+    # estimate of the clean latent (with classifier-free guidance vae_denoised_guidance, as the CLI
+    # samples) is decoded against the target frame. A decoder trained only on exact latents draws
+    # detail the denoiser's estimate does not support (docs/training.md, "A longer SSIM decoder").
+    # Needs a run with trained stages 1 (and 2). 0: the round trip of the encoder's latents, as before
+    vae_denoised_t: int = 0
+    vae_denoised_guidance: float = 5.0
     # parser stage: degrade the training images (blur, lost resolution, noise, blotches) so that the
     # parser also reads generated frames, which are softer than renders (data/augment.degrade)
     parser_degrade: bool = False
@@ -184,7 +193,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
 # architecture, the noise schedule, the latent scale or the data split
 RESUMABLE_OVERRIDES = ("lr", "weight_decay", "warmup", "grad_clip", "ema", "ref_dropout", "pose_dropout",
                        "min_snr_gamma", "min_snr_floor", "channel_loss_weights", "attr_loss_weight", "eye_loss_weight", "cross_identity", "kl_weight", "vae_freeze_encoder", "vae_texture_weight",
-                       "vae_adv_weight", "vae_adv_warmup", "vae_frames", "vae_temporal_weight", "vae_ssim_weight", "noise_offset", "noise_offset_grid", "noise_correlation", "batch_size", "frames",
+                       "vae_adv_weight", "vae_adv_warmup", "vae_frames", "vae_temporal_weight", "vae_ssim_weight", "vae_denoised_t", "vae_denoised_guidance", "noise_offset", "noise_offset_grid", "noise_correlation", "batch_size", "frames",
                        "clip_sampling", "clip_stride", "align_attribute", "parser_degrade",
                        "model.temporal_min_t")
 
@@ -195,6 +204,15 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
 
 
 def stage_frames(cfg: TrainConfig, stage: str) -> int:
-    """Frames of one training sample of `stage`: a clip's `frames` in stage 2, a run of `vae_frames`
+    """Frames of one training sample of `stage`: a clip's `frames` in stage 2 (and in the VAE stage
+    with `vae_denoised_t`, which decodes the denoiser's estimate of a clip), a run of `vae_frames`
     in the VAE stage, a single frame in stage 1 and the parser stage."""
+    if stage == "vae" and cfg.vae_denoised_t > 0:
+        return cfg.frames
     return {"stage2": cfg.frames, "vae": cfg.vae_frames}.get(stage, 1)
+
+
+def diffusion_samples(cfg: TrainConfig, stage: str) -> bool:
+    """Whether `stage` trains on diffusion samples (targets, references, pose) rather than on
+    images alone: stages 1 and 2, and the VAE stage with `vae_denoised_t`."""
+    return stage in ("stage1", "stage2") or (stage == "vae" and cfg.vae_denoised_t > 0)

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .components import diffusion_loss_latent, encode_batch, parser_loss, vae_loss
+from .components import denoised_draws, diffusion_loss_latent, encode_batch, parser_loss, vae_loss
 from .data import SynthBatchMaker
+from .transfer import to_device
 
 if TYPE_CHECKING:
     from .train import Trainer
@@ -39,6 +40,9 @@ class HeldOut:
             for i in range(batches):
                 if trainer.diffusion:
                     self.items.append(encode_batch(trainer.model, maker.batch(i, 0, trainer.batch, trainer.frames)))
+                elif trainer.denoised:  # the encoded clip and its target frames
+                    b = maker.batch(i, 0, trainer.batch, trainer.frames)
+                    self.items.append((encode_batch(trainer.model, b), b.target))
                 else:
                     self.items.append(maker.images(i, 0, trainer.batch))
 
@@ -50,6 +54,11 @@ class HeldOut:
                 g = torch.Generator().manual_seed(1_000_003 + i)
                 if t.diffusion:
                     total += float(diffusion_loss_latent(t.objective, t.model, item, g, t.null_ref, t.t_min))
+                elif t.denoised:
+                    lb, images = item
+                    noise, ts = denoised_draws(t.cfg, lb.x0.shape, g)
+                    total += float(t.objective(images, lb.x0, lb.portrait_in, lb.attr_in, lb.pose,
+                                               to_device(noise, t.device), to_device(ts, t.device), t.null_ref))
                 elif t.stage == "vae":
                     total += float(vae_loss(t.model, item[0], g))
                 else:

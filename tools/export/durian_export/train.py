@@ -40,9 +40,11 @@ from .checkpoint import (
 from .compile_cache import load_compile_cache, save_compile_cache
 from .components import (
     STAGES,
+    DenoisedDecoderObjective,
     DiffusionObjective,
     Durian,
     ImageObjective,
+    denoised_draws,
     diffusion_loss,
     diffusion_loss_latent,
     encode_batch,
@@ -50,7 +52,7 @@ from .components import (
     parser_loss,
     vae_loss,
 )
-from .config import RESUMABLE_OVERRIDES, TrainConfig, apply_overrides, load_config, stage_frames
+from .config import RESUMABLE_OVERRIDES, TrainConfig, apply_overrides, diffusion_samples, load_config, stage_frames
 from .data import SynthBatchMaker
 from .data.augment import degrade
 from .data.clips import ClipBatchMaker
@@ -74,6 +76,12 @@ def step_generator(cfg: TrainConfig, stage: str, step: int, rank: int) -> torch.
 
 def compute_loss(model: Durian, data: SynthBatchMaker, stage: str, step: int, rank: int, batch: int) -> torch.Tensor:
     g = step_generator(model.cfg, stage, step, rank)
+    if stage == "vae" and model.cfg.vae_denoised_t > 0:
+        b = data.batch(step, rank, batch, stage_frames(model.cfg, stage))
+        lb = encode_batch(model, b)
+        noise, t = denoised_draws(model.cfg, lb.x0.shape, g)
+        return DenoisedDecoderObjective(model)(b.target, lb.x0, lb.portrait_in, lb.attr_in, lb.pose, noise, t,
+                                              null_reference(model, lb.portrait_in))
     if stage == "vae":
         rgb, _, _ = data.images(step, rank, batch, model.cfg.vae_frames)
         return vae_loss(model, rgb, g)
@@ -168,22 +176,28 @@ class Trainer:
         for p in self.params:
             p.requires_grad_(id(p) not in dead)
         self.diffusion = stage in ("stage1", "stage2")
+        # the VAE stage's decoder trained on the denoiser's estimates (vae_denoised_t): diffusion samples in
+        self.denoised = stage == "vae" and self.cfg.vae_denoised_t > 0
+        if self.denoised and (self.cfg.vae_frames != 1 or self.cfg.vae_adv_weight > 0):
+            raise ValueError("vae_denoised_t decodes the denoiser's estimate of a clip of `frames` frames; it does "
+                             "not combine with vae_frames > 1 or vae_adv_weight")
         # stage 2 trains only the temporal layers, which act only at t >= temporal_min_t: it draws those steps
         self.t_min = self.cfg.model.temporal_min_t if stage == "stage2" else 0
         self.frames = stage_frames(self.cfg, stage)
-        if self.diffusion:  # a clip setting the clip cannot hold fails here, not in a data worker later
+        if diffusion_samples(self.cfg, stage):  # a clip setting the clip cannot hold fails here, not in a data worker later
             clip_columns(random.Random(0), self.frames, sampling=self.cfg.clip_sampling, stride=self.cfg.clip_stride)
         self.adversary = None
         if stage == "vae" and self.cfg.vae_adv_weight > 0:
             self.adversary = Adversary(self.cfg, device, compile=compile, channels_last=channels_last)
-        self.objective = DiffusionObjective(model) if self.diffusion else \
-            ImageObjective(model, stage, parts=self.adversary is not None)
+        self.objective = DiffusionObjective(model) if self.diffusion else DenoisedDecoderObjective(model) \
+            if self.denoised else ImageObjective(model, stage, parts=self.adversary is not None)
         net = self.objective
         if world > 1:
             net = DDP(net, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False,
                       gradient_as_bucket_view=True)
         self.net = torch.compile(net) if compile else net
-        self.null_ref = null_reference(model, torch.zeros((), device=device)) if self.diffusion else None
+        self.null_ref = null_reference(model, torch.zeros((), device=device)) \
+            if self.diffusion or self.denoised else None
         self.pool = self.plans = None
         if not pool and workers and isinstance(data, SynthBatchMaker):
             # fresh renders every step, planned ahead by worker processes: the same batches as
@@ -207,6 +221,17 @@ class Trainer:
                     lb = encode_batch(self.model, self.data.realize(self._plan(step)) if self.plans is not None else
                                       self.data.batch(step, self.rank, self.batch, self.frames))
                 return diffusion_loss_latent(net, self.model, lb, g, self.null_ref, self.t_min)
+            if self.denoised:
+                if self.pool is not None:
+                    pb = self.pool.batch(step, self.batch)
+                    lb, images = pb.latents, pb.images
+                else:
+                    b = self.data.realize(self._plan(step)) if self.plans is not None else \
+                        self.data.batch(step, self.rank, self.batch, self.frames)
+                    lb, images = encode_batch(self.model, b), b.target
+                noise, t = denoised_draws(self.cfg, lb.x0.shape, g)
+                return net(images, lb.x0, lb.portrait_in, lb.attr_in, lb.pose, to_device(noise, self.device),
+                           to_device(t, self.device), self.null_ref)
             if self.pool is not None:
                 pb = self.pool.batch(step, self.batch)
                 rgb, masks, kp = pb.images, pb.masks, pb.keypoints
@@ -444,7 +469,7 @@ def train(args) -> dict:
             stopped_early = True
             break
 
-    if stage == "vae" and not stopped_early:
+    if stage == "vae" and not stopped_early and not model.frozen("vae"):  # a held encoder keeps its scale
         cfg.latent_scale = calibrate_latent_scale(model, data)
     save(not stopped_early)
     if rank == 0 and args.split_checkpoint:

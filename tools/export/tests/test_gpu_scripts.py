@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 from durian_export.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,3 +36,28 @@ def test_arms_returns_the_arms_that_trained_and_reports_the_one_that_failed(tmp_
     finally:
         for name in ("ciok", "cibad"):
             subprocess.run(["rm", "-rf", f"/tmp/stage1-arm-{name}", f"/tmp/stage1-slim-{name}"])
+
+
+def test_arms_trains_the_decoder_on_the_denoisers_estimates(tmp_path):
+    """arms.sh vae: an arm with vae_denoised_t continues a run with a trained denoiser; only the
+    decoder moves."""
+    start = tmp_path / "start"
+    train_main(["--config", str(TINY), "--stage", "stage1", "--out", str(start), "--steps", "1", "--log-every", "1",
+                "--device", "cpu", "--split-checkpoint"])
+    out = tmp_path / "out"
+    env = {**os.environ, "OUT": str(out), "OMP_NUM_THREADS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    r = subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "arms.sh"), "vae", str(start), "2", "2",
+                        "cidn=vae_denoised_t=50,warmup=1"], env=env, capture_output=True, text=True, timeout=600)
+    try:
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        from durian_export.checkpoint import load_checkpoint
+        before, after = load_checkpoint(start / "ckpt.pt"), load_checkpoint(out / "cidn" / "ckpt.pt")
+        assert after["progress"]["vae"] == 2 and after["config"]["vae_denoised_t"] == 50
+        # the slim holds fp16 weights: compare with the start's weights in fp16
+        same = lambda k, v: torch.equal(v.float(), before["model"][k].half().float())  # noqa: E731
+        assert {k.split(".")[1] for k, v in after["model"].items() if k.startswith("vae.") and not same(k, v)} == \
+            {"decoder"}
+        assert all(same(k, v) for k, v in after["model"].items() if k.startswith("unet."))
+    finally:
+        subprocess.run(["rm", "-rf", "/tmp/vae-arm-cidn", "/tmp/vae-slim-cidn"])

@@ -1239,3 +1239,62 @@ def test_vae_adversary_resumes_exactly_keeps_the_encoder_and_stays_out_of_slims(
     assert any(not torch.equal(init[k], a["model"][k]) for k in dec)
     slim_checkpoint(tmp_path / "a", tmp_path / "slim")
     assert "adversary" not in load_checkpoint(tmp_path / "slim" / "ckpt.pt")
+
+
+def test_vae_denoised_t_trains_the_decoder_on_the_denoisers_guided_estimates():
+    """vae_denoised_t: the decoder is trained on the frozen denoiser's clean-latent estimate of a
+    target clip noised to t < vae_denoised_t, guided as the samplers guide (the unconditional branch
+    drops the references and the pose; the guided estimate is linear in the scale), decoded against
+    the clip's frames. Only the decoder takes a gradient; the pool carries the targets beside the
+    latents; combinations it does not support refuse."""
+    from durian_export.components import DenoisedDecoderObjective, denoised_draws, encode_batch, null_reference
+    from durian_export.config import stage_frames
+    from durian_export.data.pool import Pool
+    from durian_export.held_out import HeldOut
+
+    cfg = tiny_cfg("vae_denoised_t=50")
+    assert stage_frames(cfg, "vae") == cfg.frames > 1
+    torch.manual_seed(0)
+    model = Durian(cfg)
+    with torch.no_grad():  # off the init, whose zeroed layers make the references and pose count for nothing
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    b = SynthBatchMaker(cfg).batch(0, 0, 2, cfg.frames)
+    lb = encode_batch(model, b)
+    noise, t = denoised_draws(cfg, lb.x0.shape, torch.Generator().manual_seed(1))
+    assert noise.shape == lb.x0.shape and t.shape == (2,) and int(t.max()) < 50
+    obj = DenoisedDecoderObjective(model)
+    null = null_reference(model, lb.portrait_in)
+
+    def estimate(scale):
+        model.cfg.vae_denoised_guidance = scale
+        return obj.estimate(lb.x0, lb.portrait_in, lb.attr_in, lb.pose, noise, t, null)
+
+    # scale 1: the conditional branch alone, as the plain denoiser computes it
+    with torch.no_grad():
+        refs = model.references_of_inputs(lb.portrait_in, lb.attr_in)
+        noisy = model.schedule.add_noise(lb.x0, noise, t)
+        pred = model.denoise(noisy, t.float(), lb.pose, refs, torch.ones(2, 1, 1), torch.ones(2, cfg.frames, 1))
+        cond = model.schedule.predict_x0(pred, noisy, t)
+    e0, e1, e3 = estimate(0.0), estimate(1.0), estimate(3.0)
+    torch.testing.assert_close(e1, cond, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(e3 - e1, 2 * (e1 - e0), rtol=1e-3, atol=1e-4)
+    assert (e1 - e0).abs().max() > 1e-4  # the branches differ: the references and pose count
+    model.cfg.vae_denoised_guidance = 5.0
+    # one training step: gradients on the decoder alone
+    trainer = Trainer(model, "vae", SynthBatchMaker(cfg), 1, torch.device("cpu"))
+    trainer.loss(0).backward()
+    got = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert got and all(n.startswith("vae.decoder.") for n in got)
+    assert float(HeldOut(trainer, 1).loss()) > 0
+    # the pool: the latents and the target frames of the same clips
+    pool = Pool(cfg, model, "vae", SynthBatchMaker(cfg), size=4, refresh=2, rank=0, start_step=0)
+    drawn = pool.batch(0, 2)
+    H, W = b.target.shape[-2:]
+    assert drawn.latents.x0.shape == lb.x0.shape and drawn.images.shape == (2, cfg.frames, 3, H, W)
+    assert 0 <= float(drawn.images.min()) < float(drawn.images.max()) <= 1
+    with pytest.raises(ValueError, match="does not combine with vae_frames"):
+        Trainer(Durian(tiny_cfg("vae_denoised_t=50", "vae_frames=2")), "vae", SynthBatchMaker(cfg), 1,
+                torch.device("cpu"))
+    with pytest.raises(ValueError, match="at most num_train_timesteps"):
+        denoised_draws(tiny_cfg(f"vae_denoised_t={cfg.num_train_timesteps + 1}"), lb.x0.shape, torch.Generator())

@@ -7,8 +7,9 @@ sampling its parameters is plain Python per sample. So:
   `SynthBatchMaker.plan_batch`), in parallel and ahead of time;
 - the training process renders each chunk on the device in one call and stores what the step
   reads: for stages 1 and 2 the frozen VAE's latents of the targets and both references (the
-  encode is done once per item, not once per use), the keypoint images as 8-bit; for the vae and
-  parser stages the 8-bit frames (and masks, keypoints);
+  encode is done once per item, not once per use), the keypoint images as 8-bit (and, for the
+  vae stage with vae_denoised_t, the 8-bit target frames beside them); for the vae and parser
+  stages the 8-bit frames (and masks, keypoints);
 - every step replaces the oldest chunk with a fresh one and draws its batch from the whole pool,
   so each item is used batch/refresh times on average and the data never stop changing.
 
@@ -32,7 +33,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..components import Durian, LatentBatch, encode_batch
-from ..config import TrainConfig, stage_frames
+from ..config import TrainConfig, diffusion_samples, stage_frames
 from ..transfer import to_device
 from .synth_data import SynthBatchMaker
 
@@ -43,16 +44,17 @@ class ChunkPlans(Dataset):
     def __init__(self, cfg: TrainConfig, stage: str, rank: int, chunk: int, frames: int, held_out: bool = False):
         self.maker = SynthBatchMaker(cfg, "cpu", held_out=held_out)
         self.stage, self.rank, self.chunk, self.frames = stage, rank, chunk, frames
+        self.diffusion = diffusion_samples(cfg, stage)
 
     def __len__(self) -> int:  # an endless stream; the sampler decides which ids are asked for
         return 1 << 62
 
     def __getitem__(self, chunk_id: int):
+        if self.diffusion:
+            return self.maker.plan_batch(chunk_id, self.rank, self.chunk, self.frames)
         if self.stage == "vae":
             return self.maker.plan_images(chunk_id, self.rank, self.chunk, self.frames)
-        if self.stage == "parser":
-            return self.maker.plan_images(chunk_id, self.rank, self.chunk)
-        return self.maker.plan_batch(chunk_id, self.rank, self.chunk, self.frames)
+        return self.maker.plan_images(chunk_id, self.rank, self.chunk)  # parser
 
 
 def _one_thread(_worker: int) -> None:
@@ -74,8 +76,8 @@ def plan_stream(cfg: TrainConfig, stage: str, rank: int, chunk: int, frames: int
 class PoolBatch:
     """What one training step reads from the pool."""
 
-    latents: LatentBatch | None = None  # stages 1 and 2
-    images: torch.Tensor | None = None  # vae, parser: [B, 3, H, W] in [0, 1]
+    latents: LatentBatch | None = None  # stages 1 and 2, vae with vae_denoised_t
+    images: torch.Tensor | None = None  # vae, parser: [B, 3, H, W] in [0, 1]; vae_denoised_t: the targets [B, F, 3, H, W]
     masks: torch.Tensor | None = None   # parser: [B, C, H, W]
     keypoints: torch.Tensor | None = None
 
@@ -96,6 +98,7 @@ class Pool:
         self.cfg, self.model, self.stage, self.maker = cfg, model, stage, maker
         self.size, self.refresh, self.rank = size, refresh, rank
         self.frames = stage_frames(cfg, stage)
+        self.diffusion = diffusion_samples(cfg, stage)
         self.device = maker.device
         # on CUDA the refresh runs on a stream of its own, beside the training step (see replace_oldest)
         self.side = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
@@ -110,7 +113,7 @@ class Pool:
             self._add()
 
     def _items(self, plan) -> dict[str, torch.Tensor]:
-        if self.stage in ("vae", "parser"):
+        if not self.diffusion:
             rgb, masks, kp = self.maker.realize_images(plan)
             items = {"images": _u8(rgb)}
             if self.stage == "parser":
@@ -119,8 +122,11 @@ class Pool:
         b = self.maker.realize(plan)
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             lb = encode_batch(self.model, b)
-        return {"x0": lb.x0.float(), "portrait_in": lb.portrait_in.float(), "attr_in": lb.attr_in.float(),
-                "pose": _u8(lb.pose), "region": _u8(lb.region), "eyes": _u8(lb.eyes)}
+        items = {"x0": lb.x0.float(), "portrait_in": lb.portrait_in.float(), "attr_in": lb.attr_in.float(),
+                 "pose": _u8(lb.pose), "region": _u8(lb.region), "eyes": _u8(lb.eyes)}
+        if self.stage == "vae":  # vae_denoised_t: the decoder's targets too
+            items["images"] = _u8(b.target)
+        return items
 
     def _add(self) -> None:
         """Realise the next chunk into its slot (chunk c lives in slot c mod slots)."""
@@ -165,11 +171,12 @@ class Pool:
             self.gathered = torch.cuda.Event()
             self.gathered.record(torch.cuda.current_stream(self.device))
         self.pending = True
-        if self.stage in ("vae", "parser"):
+        if not self.diffusion:
             return PoolBatch(images=_f(s["images"]), masks=_f(s["masks"]) if "masks" in s else None,
                              keypoints=s.get("keypoints"))
         return PoolBatch(latents=LatentBatch(x0=s["x0"], portrait_in=s["portrait_in"], attr_in=s["attr_in"],
-                                             pose=_f(s["pose"]), region=_f(s["region"]), eyes=_f(s["eyes"])))
+                                             pose=_f(s["pose"]), region=_f(s["region"]), eyes=_f(s["eyes"])),
+                         images=_f(s["images"]) if "images" in s else None)
 
 
 def pool_reuse(batch: int, refresh: int) -> float:
