@@ -17,6 +17,7 @@ from .metrics import REGIONS, keypoint_box
 from .models import VAE, Parser, PoseGuider, UNet
 from .schedulers import NoiseSchedule, correlate_frames
 from .synth import catalog
+from .transfer import to_device
 
 STAGES = ("vae", "parser", "stage1", "stage2")
 
@@ -441,6 +442,19 @@ def denoised_draws(cfg: TrainConfig, x0_shape, g: torch.Generator) -> tuple[torc
     noise = torch.randn(x0_shape, generator=g)
     t = torch.randint(0, cfg.vae_denoised_t, (x0_shape[0],), generator=g)
     return noise, t
+
+
+def denoised_decoder_loss(objective: nn.Module, model: Durian, lb: LatentBatch, images: torch.Tensor,
+                          g: torch.Generator, null_ref: torch.Tensor | None = None) -> torch.Tensor:
+    """The `vae_denoised_t` objective (DenoisedDecoderObjective, maybe compiled or in DDP) on an
+    encoded batch and its target frames, with this step's draws: as diffusion_loss_latent is for
+    stages 1 and 2."""
+    noise, t = denoised_draws(model.cfg, lb.x0.shape, g)
+    if null_ref is None:
+        null_ref = null_reference(model, lb.portrait_in)
+    device = lb.x0.device
+    return objective(images, lb.x0, lb.portrait_in, lb.attr_in, lb.pose, to_device(noise, device),
+                     to_device(t, device), null_ref)
 
 
 class ImageObjective(nn.Module):

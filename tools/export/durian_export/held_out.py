@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .components import denoised_draws, diffusion_loss_latent, encode_batch, parser_loss, vae_loss
+from .components import denoised_decoder_loss, diffusion_loss_latent, encode_batch, parser_loss, vae_loss
 from .data import SynthBatchMaker
-from .transfer import to_device
 
 if TYPE_CHECKING:
     from .train import Trainer
@@ -55,10 +54,7 @@ class HeldOut:
                 if t.diffusion:
                     total += float(diffusion_loss_latent(t.objective, t.model, item, g, t.null_ref, t.t_min))
                 elif t.denoised:
-                    lb, images = item
-                    noise, ts = denoised_draws(t.cfg, lb.x0.shape, g)
-                    total += float(t.objective(images, lb.x0, lb.portrait_in, lb.attr_in, lb.pose,
-                                               to_device(noise, t.device), to_device(ts, t.device), t.null_ref))
+                    total += float(denoised_decoder_loss(t.objective, t.model, *item, g, t.null_ref))
                 elif t.stage == "vae":
                     total += float(vae_loss(t.model, item[0], g))
                 else:

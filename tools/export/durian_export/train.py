@@ -44,7 +44,7 @@ from .components import (
     DiffusionObjective,
     Durian,
     ImageObjective,
-    denoised_draws,
+    denoised_decoder_loss,
     diffusion_loss,
     diffusion_loss_latent,
     encode_batch,
@@ -78,10 +78,7 @@ def compute_loss(model: Durian, data: SynthBatchMaker, stage: str, step: int, ra
     g = step_generator(model.cfg, stage, step, rank)
     if stage == "vae" and model.cfg.vae_denoised_t > 0:
         b = data.batch(step, rank, batch, stage_frames(model.cfg, stage))
-        lb = encode_batch(model, b)
-        noise, t = denoised_draws(model.cfg, lb.x0.shape, g)
-        return DenoisedDecoderObjective(model)(b.target, lb.x0, lb.portrait_in, lb.attr_in, lb.pose, noise, t,
-                                              null_reference(model, lb.portrait_in))
+        return denoised_decoder_loss(DenoisedDecoderObjective(model), model, encode_batch(model, b), b.target, g)
     if stage == "vae":
         rgb, _, _ = data.images(step, rank, batch, model.cfg.vae_frames)
         return vae_loss(model, rgb, g)
@@ -197,7 +194,7 @@ class Trainer:
                       gradient_as_bucket_view=True)
         self.net = torch.compile(net) if compile else net
         self.null_ref = null_reference(model, torch.zeros((), device=device)) \
-            if self.diffusion or self.denoised else None
+            if diffusion_samples(self.cfg, stage) else None
         self.pool = self.plans = None
         if not pool and workers and isinstance(data, SynthBatchMaker):
             # fresh renders every step, planned ahead by worker processes: the same batches as
@@ -215,23 +212,17 @@ class Trainer:
         net = self.objective if eager else self.net
         with self.amp:
             if self.diffusion:
-                if self.pool is not None:
-                    lb = self.pool.batch(step, self.batch).latents
-                else:
-                    lb = encode_batch(self.model, self.data.realize(self._plan(step)) if self.plans is not None else
-                                      self.data.batch(step, self.rank, self.batch, self.frames))
+                lb = self.pool.batch(step, self.batch).latents if self.pool is not None else \
+                    encode_batch(self.model, self._rendered(step))
                 return diffusion_loss_latent(net, self.model, lb, g, self.null_ref, self.t_min)
             if self.denoised:
                 if self.pool is not None:
                     pb = self.pool.batch(step, self.batch)
                     lb, images = pb.latents, pb.images
                 else:
-                    b = self.data.realize(self._plan(step)) if self.plans is not None else \
-                        self.data.batch(step, self.rank, self.batch, self.frames)
+                    b = self._rendered(step)
                     lb, images = encode_batch(self.model, b), b.target
-                noise, t = denoised_draws(self.cfg, lb.x0.shape, g)
-                return net(images, lb.x0, lb.portrait_in, lb.attr_in, lb.pose, to_device(noise, self.device),
-                           to_device(t, self.device), self.null_ref)
+                return denoised_decoder_loss(net, self.model, lb, images, g, self.null_ref)
             if self.pool is not None:
                 pb = self.pool.batch(step, self.batch)
                 rgb, masks, kp = pb.images, pb.masks, pb.keypoints
@@ -262,6 +253,11 @@ class Trainer:
     def amp(self):
         """bf16 autocast on CUDA (a fresh context each time: one autocast object must not be nested)."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+
+    def _rendered(self, step: int):
+        """Step `step`'s diffusion batch rendered afresh (planned ahead by the workers, if any)."""
+        return self.data.realize(self._plan(step)) if self.plans is not None else \
+            self.data.batch(step, self.rank, self.batch, self.frames)
 
     def _plan(self, step: int):
         if step != self.next_plan:

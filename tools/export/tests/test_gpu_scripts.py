@@ -13,13 +13,20 @@ REPO = ROOT.parents[1]
 TINY = ROOT / "configs" / "tiny.json"
 
 
-def test_arms_returns_the_arms_that_trained_and_reports_the_one_that_failed(tmp_path):
+def _tiny_start(tmp_path):
+    """A tiny run with one stage-1 step, as checkpoint parts (arms.sh's START_DIR); the arms' output
+    folder; and the environment arms.sh runs in (this venv's python first, OUT set)."""
     start = tmp_path / "start"
     train_main(["--config", str(TINY), "--stage", "stage1", "--out", str(start), "--steps", "1", "--log-every", "1",
                 "--device", "cpu", "--split-checkpoint"])
     out = tmp_path / "out"
     env = {**os.environ, "OUT": str(out), "OMP_NUM_THREADS": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return start, out, env
+
+
+def test_arms_returns_the_arms_that_trained_and_reports_the_one_that_failed(tmp_path):
+    start, out, env = _tiny_start(tmp_path)
     # `ciok` puts a train option between two overrides (argparse alone would refuse that order);
     # `cibad` fails at once, and its run directory still holds the start checkpoint
     arms = "ciok=lr=1e-4,--restart-schedule,warmup=1 cibad=--no-such-option"
@@ -41,12 +48,7 @@ def test_arms_returns_the_arms_that_trained_and_reports_the_one_that_failed(tmp_
 def test_arms_trains_the_decoder_on_the_denoisers_estimates(tmp_path):
     """arms.sh vae: an arm with vae_denoised_t continues a run with a trained denoiser; only the
     decoder moves."""
-    start = tmp_path / "start"
-    train_main(["--config", str(TINY), "--stage", "stage1", "--out", str(start), "--steps", "1", "--log-every", "1",
-                "--device", "cpu", "--split-checkpoint"])
-    out = tmp_path / "out"
-    env = {**os.environ, "OUT": str(out), "OMP_NUM_THREADS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    start, out, env = _tiny_start(tmp_path)
     r = subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "arms.sh"), "vae", str(start), "2", "2",
                         "cidn=vae_denoised_t=50,warmup=1"], env=env, capture_output=True, text=True, timeout=600)
     try:
