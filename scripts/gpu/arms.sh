@@ -22,7 +22,8 @@
 # costs a stage-1 call about 3 minutes before its first step, a warm one under 1 (docs/training.md).
 # Give an arm of another shape (a grown model, other clip lengths) a name of its own.
 # Writes $OUT/<arm>/ckpt.pt.partNNN (slim: EMA weights, trained nets only) and $OUT/STAGE-arms.tgz (logs
-# and loss logs). A call returns at most 64 MiB in all, and a stage-1 or stage-2 slim is about 44 MB,
+# and loss logs); a vae arm's slim holds the VAE alone (6 MB; the whole run stays on the host for
+# STARTS). A call returns at most 64 MiB in all, and a stage-1 or stage-2 slim is about 44 MB,
 # so the slims go back in arm order while they fit under that; an arm whose slim does not fit stays
 # in its run directory on the host, and `arms.sh fetch STAGE NAME...` as the next call (on the same
 # warm host, within its idle window) slims it into $OUT/NAME.
@@ -47,13 +48,24 @@ grow_of() {  # the blocks a level GROW gives arm $1 (GROW="NAME:BLOCKS ..."), or
 }
 slim_to() {  # slim_to NAME DEST: the arm's EMA weights, trained nets only, as parts in DEST
   (cd "$root/tools/export" && python3 -m durian_export.checkpoint slim --run "$(run_of "$1")" --out "$2" \
-    --ema --trained-only)
+    --ema --trained-only) || return
+  # a vae arm trains the VAE alone: what returns is the VAE (6 MB, where the whole trained run is 44),
+  # its other stages unstaged, in DEST.vae, so every arm's slim comes back in the training call; DEST
+  # itself keeps the whole run for a later call's STARTS
+  if [[ "$stage" == vae ]]; then
+    (cd "$root/tools/export" && python3 -m durian_export.checkpoint unstage --run "$2" --out "$2.vae" \
+      --stages parser,stage1,stage2)
+  fi
 }
+returned_of() { [[ -d "$1.vae" ]] && echo "$1.vae" || echo "$1"; }  # what of slim DEST returns
 if [[ "${1:-}" == fetch ]]; then
   stage="$2"; shift 2
   for name in "$@"; do
     [[ -f "$(run_of "$name")/ckpt.pt" ]] || { echo "no run of arm $name of $stage on this host" >&2; exit 2; }
-    slim_to "$name" "$out/$name" > /dev/null && echo "$name: $(du -sb "$out/$name" | cut -f1) bytes in $out/$name"
+    rm -rf "/tmp/$stage-slim-$name" "/tmp/$stage-slim-$name.vae"
+    slim_to "$name" "/tmp/$stage-slim-$name" > /dev/null || exit 1
+    cp -r "$(returned_of "/tmp/$stage-slim-$name")" "$out/$name"
+    echo "$name: $(du -sb "$out/$name" | cut -f1) bytes in $out/$name"
   done
   exit 0
 fi
@@ -145,10 +157,12 @@ for name in "${names[@]}"; do
     continue
   fi
   echo "$name:"; grep -h heldout "$out/r/$name-loss.jsonl" | tail -3 | cut -c1-240
-  rm -rf "/tmp/$stage-slim-$name"; slim_to "$name" "/tmp/$stage-slim-$name" >> "$out/r/slim.log" 2>&1
-  size=$(du -sb "/tmp/$stage-slim-$name" | cut -f1)
+  rm -rf "/tmp/$stage-slim-$name" "/tmp/$stage-slim-$name.vae"
+  slim_to "$name" "/tmp/$stage-slim-$name" >> "$out/r/slim.log" 2>&1
+  back=$(returned_of "/tmp/$stage-slim-$name")
+  size=$(du -sb "$back" | cut -f1)
   if (( size <= room )); then
-    cp -r "/tmp/$stage-slim-$name" "$out/$name"; room=$(( room - size ))
+    cp -r "$back" "$out/$name"; room=$(( room - size ))
   else
     # kept on the host: a later call's STARTS may continue it
     echo "$name: its slim ($size bytes) does not fit in what this call returns; it stays in /tmp/$stage-slim-$name; next call: bash scripts/gpu/arms.sh fetch $stage $name"

@@ -400,7 +400,9 @@ class DenoisedDecoderObjective(nn.Module):
     decodes that estimate against the target frames with the VAE stage's reconstruction terms. Only
     the decoder takes a gradient. At the end of sampling the decoder is given exactly such an
     estimate (the last DDIM steps return the denoiser's clean-latent estimate at a small t), not the
-    encoder's latent of a true frame, which is all the round trip trains it on."""
+    encoder's latent of a true frame, which is all the round trip trains it on. With
+    `vae_denoised_roundtrip` > 0 the decoder also decodes those latents of the same frames, at that
+    weight, so it keeps the round trip's detail while it learns the estimates."""
 
     def __init__(self, model: Durian):
         super().__init__()
@@ -426,11 +428,18 @@ class DenoisedDecoderObjective(nn.Module):
         """images [B, F, 3, H, W] in [0, 1] (the targets); the rest as LatentBatch and Draws."""
         model = self.model
         z = self.estimate(x0, portrait_in, attr_in, pose, noise, t, null_ref)
+        x = images * 2 - 1
+        loss = self.decoded_loss(z, x)
+        w = model.cfg.vae_denoised_roundtrip
+        return loss + w * self.decoded_loss(x0, x) if w else loss
+
+    def decoded_loss(self, z, x):
+        """The reconstruction terms of model latents z [B, C, F, h, w] decoded against x [B, F, 3, H, W] in [-1, 1]."""
+        model = self.model
         B, C, Fr, h, w = z.shape
         z = z.permute(0, 2, 1, 3, 4).reshape(B * Fr, C, h, w) / model.cfg.latent_scale
         rec = model.vae.decoder(z)
         rec = rec.reshape(B, Fr, *rec.shape[1:])
-        x = images * 2 - 1
         return reconstruction_loss(model, rec if Fr > 1 else rec[:, 0], x if Fr > 1 else x[:, 0])
 
 

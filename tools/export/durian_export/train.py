@@ -178,6 +178,9 @@ class Trainer:
         if self.denoised and (self.cfg.vae_frames != 1 or self.cfg.vae_adv_weight > 0):
             raise ValueError("vae_denoised_t decodes the denoiser's estimate of a clip of `frames` frames; it does "
                              "not combine with vae_frames > 1 or vae_adv_weight")
+        if stage == "vae" and self.cfg.vae_denoised_roundtrip and not self.denoised:
+            raise ValueError("vae_denoised_roundtrip weighs the round trip beside vae_denoised_t's estimates; "
+                             "without vae_denoised_t the VAE stage trains the round trip alone")
         # stage 2 trains only the temporal layers, which act only at t >= temporal_min_t: it draws those steps
         self.t_min = self.cfg.model.temporal_min_t if stage == "stage2" else 0
         self.frames = stage_frames(self.cfg, stage)

@@ -1247,7 +1247,8 @@ def test_vae_denoised_t_trains_the_decoder_on_the_denoisers_guided_estimates():
     drops the references and the pose; the guided estimate is linear in the scale), decoded against
     the clip's frames. Only the decoder takes a gradient; the pool carries the targets beside the
     latents; combinations it does not support refuse."""
-    from durian_export.components import DenoisedDecoderObjective, denoised_draws, encode_batch, null_reference
+    from durian_export.components import (DenoisedDecoderObjective, denoised_draws, encode_batch, null_reference,
+                                          reconstruction_loss)
     from durian_export.config import stage_frames
     from durian_export.data.pool import Pool
     from durian_export.held_out import HeldOut
@@ -1287,6 +1288,20 @@ def test_vae_denoised_t_trains_the_decoder_on_the_denoisers_guided_estimates():
     got = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
     assert got and all(n.startswith("vae.decoder.") for n in got)
     assert float(HeldOut(trainer, 1).loss()) > 0
+    # vae_denoised_roundtrip: the encoder's latents of the same frames decoded beside, at that weight
+    x = b.target * 2 - 1
+    with torch.no_grad():
+        args = (b.target, lb.x0, lb.portrait_in, lb.attr_in, lb.pose, noise, t, null)
+        alone = obj(*args)
+        model.cfg.vae_denoised_roundtrip = 0.5
+        both = obj(*args)
+        model.cfg.vae_denoised_roundtrip = 0.0
+        rec = model.vae.decoder(lb.x0.permute(0, 2, 1, 3, 4).flatten(0, 1) / cfg.latent_scale)
+        trip = reconstruction_loss(model, rec.reshape(*x.shape), x)
+    assert float(trip) > 0
+    torch.testing.assert_close(both, alone + 0.5 * trip, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="without vae_denoised_t"):
+        Trainer(Durian(tiny_cfg("vae_denoised_roundtrip=1")), "vae", SynthBatchMaker(cfg), 1, torch.device("cpu"))
     # the pool: the latents and the target frames of the same clips
     pool = Pool(cfg, model, "vae", SynthBatchMaker(cfg), size=4, refresh=2, rank=0, start_step=0)
     drawn = pool.batch(0, 2)
