@@ -29,7 +29,10 @@
 # warm host, within its idle window) slims it into $OUT/NAME.
 # An arm whose training fails (out of memory, a bad option) is reported as FAILED with the end of its
 # log, and nothing comes back for it; the others' slims still do, and the call exits 1.
-# DEADLINE (Unix seconds): as in train-chunk.sh, the arms also stop 30 s before it (time for the slims).
+# DEADLINE (Unix seconds): as in train-chunk.sh, the arms also stop before it, leaving time for the
+# slims: 30 s, and for vae arms 40 s an arm (a vae arm's slim and unstage took 34 s each on an H200
+# host, 2026-12-02; three arms stopped 30 s before a deadline 55 s short of the call's limit ran out
+# of time in the third slim).
 # STARTS="NAME:DIR ...": those arms start from DIR (checkpoint parts, e.g. /tmp/stage1-slim-ARM, the
 # slim a stage-1 arm left on this host) instead of START_DIR, so a stage-2 arm can continue the
 # stage-1 arm of the same recipe in the next call.
@@ -111,7 +114,8 @@ workers=${WORKERS:-$w}
 # without a GPU (a check of this script on a CPU): uncompiled, on the CPU, tiny batches, no workers
 (( gpus > 0 )) || { compiled=(--device cpu); fast=(--batch-size 2 --pool 8 --pool-refresh 2); map=(); workers=${WORKERS:-0}; }
 stop=()
-[[ -n "${DEADLINE:-}" ]] && stop=(--stop-at $(( DEADLINE - 30 )))
+reserve=30; [[ "$stage" == vae ]] && reserve=$(( 40 * n ))
+[[ -n "${DEADLINE:-}" ]] && stop=(--stop-at $(( DEADLINE - reserve )))
 mkdir -p "$out/r"
 cd "$root/tools/export"
 names=()
