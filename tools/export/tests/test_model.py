@@ -1247,8 +1247,13 @@ def test_vae_denoised_t_trains_the_decoder_on_the_denoisers_guided_estimates():
     drops the references and the pose; the guided estimate is linear in the scale), decoded against
     the clip's frames. Only the decoder takes a gradient; the pool carries the targets beside the
     latents; combinations it does not support refuse."""
-    from durian_export.components import (DenoisedDecoderObjective, denoised_draws, encode_batch, null_reference,
-                                          reconstruction_loss)
+    from durian_export.components import (
+        DenoisedDecoderObjective,
+        denoised_draws,
+        encode_batch,
+        null_reference,
+        reconstruction_loss,
+    )
     from durian_export.config import stage_frames
     from durian_export.data.pool import Pool
     from durian_export.held_out import HeldOut
