@@ -49,25 +49,30 @@ start_of() {  # the start directory of arm $1: its STARTS entry, or START_DIR
 grow_of() {  # the blocks a level GROW gives arm $1 (GROW="NAME:BLOCKS ..."), or nothing
   local g; for g in ${GROW:-}; do [[ "${g%%:*}" == "$1" ]] && echo "${g#*:}"; done; return 0
 }
-slim_to() {  # slim_to NAME DEST: the arm's EMA weights, trained nets only, as parts in DEST
-  (cd "$root/tools/export" && python3 -m durian_export.checkpoint slim --run "$(run_of "$1")" --out "$2" \
-    --ema --trained-only) || return
-  # a vae arm trains the VAE alone: what returns is the VAE (6 MB, where the whole trained run is 44),
-  # its other stages unstaged, in DEST.vae, so every arm's slim comes back in the training call; DEST
-  # itself keeps the whole run for a later call's STARTS
+slim_arm() {  # slim_arm NAME: the arm's EMA weights, trained nets only, as parts in /tmp/STAGE-slim-NAME
+  # (the tools' own output on stderr); prints the folder that goes back in $OUT. A vae arm trains the
+  # VAE alone: what goes back is the VAE (6 MB, where the whole trained run is 44), its other stages
+  # unstaged, in /tmp/STAGE-slim-NAME.vae, so every arm's slim comes back in the training call; the
+  # whole run stays beside it for a later call's STARTS
+  local dest="/tmp/$stage-slim-$1"
+  rm -rf "$dest" "$dest.vae"
+  (cd "$root/tools/export" && python3 -m durian_export.checkpoint slim --run "$(run_of "$1")" --out "$dest" \
+    --ema --trained-only) >&2 || return
   if [[ "$stage" == vae ]]; then
-    (cd "$root/tools/export" && python3 -m durian_export.checkpoint unstage --run "$2" --out "$2.vae" \
-      --stages parser,stage1,stage2)
+    (cd "$root/tools/export" && python3 -m durian_export.checkpoint unstage --run "$dest" --out "$dest.vae" \
+      --stages parser,stage1,stage2) >&2 || return
+    echo "$dest.vae"
+  else
+    echo "$dest"
   fi
 }
-returned_of() { [[ -d "$1.vae" ]] && echo "$1.vae" || echo "$1"; }  # what of slim DEST returns
 if [[ "${1:-}" == fetch ]]; then
   stage="$2"; shift 2
+  mkdir -p "$out"
   for name in "$@"; do
     [[ -f "$(run_of "$name")/ckpt.pt" ]] || { echo "no run of arm $name of $stage on this host" >&2; exit 2; }
-    rm -rf "/tmp/$stage-slim-$name" "/tmp/$stage-slim-$name.vae"
-    slim_to "$name" "/tmp/$stage-slim-$name" > /dev/null || exit 1
-    cp -r "$(returned_of "/tmp/$stage-slim-$name")" "$out/$name"
+    back=$(slim_arm "$name") || exit 1
+    cp -r "$back" "$out/$name" || exit 1
     echo "$name: $(du -sb "$out/$name" | cut -f1) bytes in $out/$name"
   done
   exit 0
@@ -161,9 +166,7 @@ for name in "${names[@]}"; do
     continue
   fi
   echo "$name:"; grep -h heldout "$out/r/$name-loss.jsonl" | tail -3 | cut -c1-240
-  rm -rf "/tmp/$stage-slim-$name" "/tmp/$stage-slim-$name.vae"
-  slim_to "$name" "/tmp/$stage-slim-$name" >> "$out/r/slim.log" 2>&1
-  back=$(returned_of "/tmp/$stage-slim-$name")
+  back=$(slim_arm "$name" 2>> "$out/r/slim.log")
   size=$(du -sb "$back" | cut -f1)
   if (( size <= room )); then
     cp -r "$back" "$out/$name"; room=$(( room - size ))
