@@ -36,8 +36,10 @@
 # STARTS="NAME:DIR ...": those arms start from DIR (checkpoint parts, e.g. /tmp/stage1-slim-ARM, the
 # slim a stage-1 arm left on this host) instead of START_DIR, so a stage-2 arm can continue the
 # stage-1 arm of the same recipe in the next call.
-# GROW="NAME:BLOCKS ...": those arms start from START_DIR grown on the host to BLOCKS blocks a level in
-# the UNet and both ReferenceNets (`checkpoint grow`: the same function, a fresh optimiser). A grown
+# GROW="NAME:BLOCKS ...": those arms start from their start (START_DIR, or their STARTS entry) grown
+# on the host to BLOCKS blocks a level in the UNet and both ReferenceNets, or with NAME:vae-decoder=BLOCKS
+# to BLOCKS ResBlocks a level in the VAE decoder (`checkpoint grow`: the same function, a fresh
+# optimiser; give a grown arm a name of its own, its compile cache is of another shape). A grown
 # model's slim may be too large to return beside another arm's; `arms.sh fetch` brings it alone.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -130,8 +132,9 @@ for i in "${!specs[@]}"; do
   run=$(run_of "$name")
   rm -rf "$run" && mkdir -p "$run"
   blocks=$(grow_of "$name")
-  if [[ -n "$blocks" ]]; then  # this arm starts from the start checkpoint grown (same function, more blocks)
-    python3 -m durian_export.checkpoint grow --run "$start" --out "$run" --unet-blocks "$blocks" > "$out/r/$name-grow.log" 2>&1 ||
+  if [[ -n "$blocks" ]]; then  # this arm starts from its start checkpoint grown (same function, more blocks)
+    if [[ "$blocks" == vae-decoder=* ]]; then grow=(--vae-decoder-blocks "${blocks#vae-decoder=}"); else grow=(--unet-blocks "$blocks"); fi
+    python3 -m durian_export.checkpoint grow --run "$(start_of "$name")" --out "$run" "${grow[@]}" > "$out/r/$name-grow.log" 2>&1 ||
       { echo "$name: grow failed (see $name-grow.log)"; continue; }
   else
     from=$(start_of "$name")

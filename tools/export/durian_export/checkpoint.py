@@ -239,49 +239,83 @@ def unstage_checkpoint(run: Path, stages: list[str], out: Path, part_bytes: int 
 UNET_NETS = ("unet", "prnet", "arnet")  # the nets of the UNet layout (denoiser and ReferenceNets)
 
 
-def grow_checkpoint(run: Path, out: Path, unet_blocks: int, part_bytes: int = PART_BYTES) -> list[Path]:
-    """`run`'s model with `unet_blocks` blocks a level in the denoiser and both ReferenceNets,
-    written slim (fp16, trained nets only) to `out`, computing the same function as before.
+def grow_checkpoint(run: Path, out: Path, unet_blocks: int | None = None, part_bytes: int = PART_BYTES,
+                    vae_decoder_blocks: int | None = None) -> list[Path]:
+    """`run`'s model grown, written slim (fp16, trained nets only) to `out`, computing the same
+    function as before: `unet_blocks` blocks a level in the denoiser and both ReferenceNets,
+    `vae_decoder_blocks` ResBlocks a level in the VAE's decoder, or both.
 
     Each level's existing blocks keep their weights and places; each new block comes after them
     with its residual branches' last layers zeroed (the ResBlock's second convolution, the spatial
     attention's output projection and feed-forward's last layer; its temporal output projection is
-    zero from the init), so it passes its input through unchanged. The denoiser's blocks and the
+    zero from the init), so it passes its input through unchanged (a new block's input and output
+    have the same channels, so its skip is the identity). The denoiser's blocks and the
     ReferenceNets' grow alike, so every old block still attends to the reference tokens it was
     trained with. Training then resumes on the larger model from where the smaller one stood (with
     a fresh optimiser, as after a slim), instead of starting over: a test of whether capacity, not
-    steps, limits the model."""
-    state = load_checkpoint(Path(run) / "ckpt.pt")
-    old = model_from_state(state)
-    have = old.cfg.model.unet_blocks
-    if unet_blocks <= have:
-        raise SystemExit(f"grow: the model already has {have} block(s) a level; ask for more than that")
+    steps, limits the model. The decoder grows without touching the encoder, so the latent space the
+    denoiser was trained on stays as it was."""
     from .components import Durian
     from .config import TrainConfig
+    from .models.vae import decoder_blocks, decoder_layout
 
+    if not unet_blocks and not vae_decoder_blocks:
+        raise SystemExit("grow: ask for --unet-blocks, --vae-decoder-blocks or both")
+    state = load_checkpoint(Path(run) / "ckpt.pt")
+    old = model_from_state(state)
+    have, have_dec = old.cfg.model.unet_blocks, decoder_blocks(old.cfg.model)
+    if unet_blocks is not None and unet_blocks <= have:
+        raise SystemExit(f"grow: the model already has {have} block(s) a level; ask for more than that")
+    if vae_decoder_blocks is not None and vae_decoder_blocks <= have_dec:
+        raise SystemExit(f"grow: the VAE decoder already has {have_dec} block(s) a level; ask for more than that")
     cfg = TrainConfig.from_json(state["config"])
-    cfg.model.unet_blocks = unet_blocks
+    cfg.model.unet_blocks = unet_blocks or have
+    cfg.model.vae_decoder_blocks = vae_decoder_blocks or cfg.model.vae_decoder_blocks
     torch.manual_seed(cfg.seed)
     model = Durian(cfg)
+    # the decoder's body is one flat Sequential: an old layer's index moves to where its (level,
+    # block) sits in the deeper layout
+    levels = len(cfg.model.vae_channels)
+    new_index = {lb: i for i, lb in enumerate(decoder_layout(levels, decoder_blocks(cfg.model)))}
+    moved = {i: new_index[lb] for i, lb in enumerate(decoder_layout(levels, have_dec))}
+    prefix = "vae.decoder.body."
+
+    def place(k: str) -> str:
+        if not k.startswith(prefix):
+            return k
+        index, rest = k[len(prefix):].split(".", 1)
+        return f"{prefix}{moved[int(index)]}.{rest}"
+
     mine, theirs = model.state_dict(), old.state_dict()
     for k, v in theirs.items():
-        if k not in mine or mine[k].shape != v.shape:  # the layouts differ in added blocks only
+        to = place(k)
+        if to not in mine or mine[to].shape != v.shape:  # the layouts differ in added blocks only
             raise SystemExit(f"grow: {k} has no place of the same shape in the grown model")
-        mine[k] = v
+        mine[to] = v
     model.load_state_dict(mine)
     with torch.no_grad():
-        for net in UNET_NETS:
-            for levels in (getattr(model, net).down, getattr(model, net).up):
-                for blocks in levels:
-                    for blk in list(blocks)[have:]:
-                        for layer in (blk.res.conv2, blk.spatial.attn.to_out, blk.spatial.ff[-1]):
-                            for p in layer.parameters():
-                                p.zero_()
-                        if blk.temporal is not None:
-                            for p in blk.temporal.attn.to_out.parameters():
-                                p.zero_()
-    slim = slim_of(state, model, state["progress"], config=cfg.to_json(),
-                   grown={"from": str(run), "unet_blocks": [have, unet_blocks]})
+        if unet_blocks:
+            for net in UNET_NETS:
+                for side in (getattr(model, net).down, getattr(model, net).up):
+                    for blocks in side:
+                        for blk in list(blocks)[have:]:
+                            for layer in (blk.res.conv2, blk.spatial.attn.to_out, blk.spatial.ff[-1]):
+                                for p in layer.parameters():
+                                    p.zero_()
+                            if blk.temporal is not None:
+                                for p in blk.temporal.attn.to_out.parameters():
+                                    p.zero_()
+        if vae_decoder_blocks:
+            for (_, b), layer in zip(decoder_layout(levels, vae_decoder_blocks), model.vae.decoder.body):
+                if b >= have_dec:
+                    for p in layer.conv2.parameters():
+                        p.zero_()
+    grown = {}
+    if unet_blocks:
+        grown["unet_blocks"] = [have, unet_blocks]
+    if vae_decoder_blocks:
+        grown["vae_decoder_blocks"] = [have_dec, vae_decoder_blocks]
+    slim = slim_of(state, model, state["progress"], config=cfg.to_json(), grown={"from": str(run), **grown})
     return save_parts(slim, out, part_bytes)
 
 
@@ -291,7 +325,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(prog="python -m durian_export.checkpoint",
                                  description="slim: a run's checkpoint as fp16 parts to carry; graft: a run's "
                                              "checkpoint with some nets' trained weights taken from another run; "
-                                             "grow: a run's model with more blocks a level, the same function; "
+                                             "grow: a run's model with more blocks a level (UNet layout, VAE decoder), the same function; "
                                              "unstage: a run's checkpoint with some stages' weights back at their init")
     ap.add_argument("command", choices=["slim", "graft", "grow", "unstage"])
     ap.add_argument("--run", required=True, help="run directory holding ckpt.pt (or its parts)")
@@ -304,11 +338,12 @@ if __name__ == "__main__":
     ap.add_argument("--stages", help="graft: comma-separated stages whose trained weights to take, e.g. stage2 "
                                      "(the temporal layers); unstage: the stages to undo")
     ap.add_argument("--unet-blocks", type=int, help="grow: blocks a level in the UNet and the ReferenceNets")
+    ap.add_argument("--vae-decoder-blocks", type=int, help="grow: ResBlocks a level in the VAE decoder")
     a = ap.parse_args()
     if a.command == "grow":
-        if not a.unet_blocks:
-            ap.error("grow needs --unet-blocks")
-        parts = grow_checkpoint(Path(a.run), Path(a.out), a.unet_blocks)
+        if not a.unet_blocks and not a.vae_decoder_blocks:
+            ap.error("grow needs --unet-blocks, --vae-decoder-blocks or both")
+        parts = grow_checkpoint(Path(a.run), Path(a.out), a.unet_blocks, vae_decoder_blocks=a.vae_decoder_blocks)
     elif a.command == "unstage":
         if not a.stages:
             ap.error("unstage needs --stages")

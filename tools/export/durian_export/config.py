@@ -16,6 +16,9 @@ class ModelArgs:
     # VAE: channels per resolution; len - 1 downsamplings (3 → ×8)
     vae_channels: list[int] = field(default_factory=lambda: [16, 32, 32, 64])
     vae_blocks: int = 1
+    # ResBlocks a level in the VAE decoder; 0: vae_blocks + 1, the layout of every decoder trained
+    # before this knob (`checkpoint grow --vae-decoder-blocks` deepens a trained decoder in place)
+    vae_decoder_blocks: int = 0
     # VAE normalisation: "group" (GroupNorm; the shipped checkpoints/base) or "pixel" (per-position
     # LayerNorm over channels — no map-wide statistic one activation spike can dominate; docs/training.md, "VAE droplet")
     vae_norm: str = "group"

@@ -47,10 +47,12 @@ def test_arms_returns_the_arms_that_trained_and_reports_the_one_that_failed(tmp_
 
 def test_arms_trains_the_decoder_on_the_denoisers_estimates(tmp_path):
     """arms.sh vae: an arm with vae_denoised_t continues a run with a trained denoiser; only the
-    decoder moves."""
+    decoder moves. A second arm (GROW=NAME:vae-decoder=3) trains the same from the start with its
+    decoder deepened on the host."""
     start, out, env = _tiny_start(tmp_path)
     r = subprocess.run(["bash", str(REPO / "scripts" / "gpu" / "arms.sh"), "vae", str(start), "2", "2",
-                        "cidn=vae_denoised_t=50,warmup=1"], env=env, capture_output=True, text=True, timeout=600)
+                        "cidn=vae_denoised_t=50,warmup=1 cigr=vae_denoised_t=50,warmup=1"],
+                       env={**env, "GROW": "cigr:vae-decoder=3"}, capture_output=True, text=True, timeout=600)
     try:
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
         from durian_export.checkpoint import load_checkpoint
@@ -67,5 +69,10 @@ def test_arms_trains_the_decoder_on_the_denoisers_estimates(tmp_path):
         whole = load_checkpoint(Path("/tmp/vae-slim-cidn") / "ckpt.pt")
         assert whole["progress"]["stage1"] == 1
         assert all(same(k, v) for k, v in whole["model"].items() if k.startswith("unet."))
+        grown = load_checkpoint(out / "cigr" / "ckpt.pt")
+        assert grown["progress"]["vae"] == 2 and grown["config"]["model"]["vae_decoder_blocks"] == 3
+        assert len({k.split(".")[3] for k in grown["model"] if k.startswith("vae.decoder.body.")}) == \
+            len({k.split(".")[3] for k in after["model"] if k.startswith("vae.decoder.body.")}) + 4
     finally:
-        subprocess.run(["rm", "-rf", "/tmp/vae-arm-cidn", "/tmp/vae-slim-cidn", "/tmp/vae-slim-cidn.vae"])
+        subprocess.run(["rm", "-rf"] + [f"/tmp/vae-{kind}-{arm}{end}" for arm in ("cidn", "cigr")
+                                        for kind, end in (("arm", ""), ("slim", ""), ("slim", ".vae"))])

@@ -1115,6 +1115,47 @@ def test_grow_adds_blocks_that_leave_the_function_alone_and_train_on(tmp_path):
     assert float(new.state_dict()[k].abs().max()) == 0 and float(after.state_dict()[k].abs().max()) > 0
 
 
+def test_grow_deepens_the_vae_decoder_with_the_same_function_and_trains_on(tmp_path):
+    """checkpoint grow --vae-decoder-blocks 3: each decoder level gets a third ResBlock after its two;
+    the grown decoder draws what the old one did (its fp16 weights) from any latent, the encoder is
+    untouched, the old layers keep their weights at their new places, and the VAE stage resumes on it
+    with the encoder frozen and moves the new blocks."""
+    from durian_export.checkpoint import grow_checkpoint, load_checkpoint, load_model
+    from durian_export.models.vae import decoder_blocks, decoder_layout
+
+    run = tmp_path / "r"
+    common = ["--stage", "vae", "--log-every", "1", "--device", "cpu"]
+    train_main(["--config", str(TINY), "--out", str(run), "--steps", "2"] + common)
+    with pytest.raises(SystemExit, match="decoder already has 2"):
+        grow_checkpoint(run, tmp_path / "x", vae_decoder_blocks=2)
+    with pytest.raises(SystemExit, match="ask for"):
+        grow_checkpoint(run, tmp_path / "x")
+    grow_checkpoint(run, tmp_path / "g", vae_decoder_blocks=3)
+    state = load_checkpoint(tmp_path / "g" / "ckpt.pt")
+    assert state["config"]["model"]["vae_decoder_blocks"] == 3
+    assert state["grown"]["vae_decoder_blocks"] == [2, 3]
+    old, new = load_model(run), load_model(tmp_path / "g")
+    assert decoder_blocks(new.cfg.model) == 3 and len(new.vae.decoder.body) == len(old.vae.decoder.body) + 4
+    with torch.no_grad():  # the grown slim holds fp16 weights: compare with the old model rounded alike
+        for p in old.parameters():
+            p.copy_(p.half().float())
+    o, n = old.vae.state_dict(), new.vae.state_dict()
+    assert all(torch.equal(o[k], n[k]) for k in o if k.startswith("encoder."))
+    # the second level's second block: index 4 of the old body (two blocks and an upsampling before
+    # it), index 5 of the grown one (three and an upsampling)
+    assert decoder_layout(4, 2)[4] == decoder_layout(4, 3)[5] == (1, 1)
+    assert torch.equal(o["decoder.body.4.conv2.weight"], n["decoder.body.5.conv2.weight"])
+    z = torch.randn(2, new.cfg.model.latent_channels, 8, 8, generator=torch.Generator().manual_seed(0)) * 2
+    old.eval(), new.eval()
+    with torch.no_grad():
+        assert (old.vae.decoder(z) - new.vae.decoder(z)).abs().max() < 1e-5
+    train_main(["--out", str(tmp_path / "g"), "--steps", "4", "--resume", "vae_freeze_encoder=true"] + common)
+    after = load_model(tmp_path / "g")
+    k = "vae.decoder.body.2.conv2.weight"  # the first level's new block
+    assert float(new.state_dict()[k].abs().max()) == 0 and float(after.state_dict()[k].abs().max()) > 0
+    assert all(torch.equal(n[k], after.vae.state_dict()[k]) for k in n if k.startswith("encoder."))
+
+
 def test_texture_term_ignores_where_the_detail_lies_and_l1_prefers_the_flat_fill():
     """vae_texture_weight's term (components.texture_loss): a strand pattern shifted by half its
     period costs a small fraction of what a flat fill costs, where L1 prefers the flat fill; the

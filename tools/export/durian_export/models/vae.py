@@ -41,6 +41,20 @@ class Encoder(nn.Module):
         return mean, logvar.clamp(-30, 20)
 
 
+def decoder_blocks(args: ModelArgs) -> int:
+    """ResBlocks a level in the decoder (`vae_decoder_blocks`, or one more than the encoder's)."""
+    return args.vae_decoder_blocks or args.vae_blocks + 1
+
+
+def decoder_layout(levels: int, blocks: int) -> list[tuple[int, int]]:
+    """The decoder body's layers in order, as (level, block) with block -1 for the level's upsampling
+    (none after the last): the flat `body` Sequential's indices, to move weights between layouts."""
+    out: list[tuple[int, int]] = []
+    for i in range(levels):
+        out += [(i, b) for b in range(blocks)] + ([(i, -1)] if i < levels - 1 else [])
+    return out
+
+
 class Decoder(nn.Module):
     """latent [B, C, h, w] → image [B, 3, 8h, 8w] in [-1, 1] (not clamped)."""
 
@@ -50,12 +64,11 @@ class Decoder(nn.Module):
         self.conv_in = nn.Conv2d(args.latent_channels, ch[0], 3, padding=1)
         self.mid = ResBlock(ch[0], ch[0], g, norm_kind=nk)
         layers: list[nn.Module] = []
-        for i in range(len(ch)):
-            cin = ch[max(i - 1, 0)]
-            for b in range(args.vae_blocks + 1):
-                layers.append(ResBlock(cin if b == 0 else ch[i], ch[i], g, norm_kind=nk))
-            if i < len(ch) - 1:
+        for i, b in decoder_layout(len(ch), decoder_blocks(args)):
+            if b < 0:
                 layers.append(Upsample(ch[i]))
+            else:
+                layers.append(ResBlock(ch[max(i - 1, 0)] if b == 0 else ch[i], ch[i], g, norm_kind=nk))
         self.body = nn.Sequential(*layers)
         self.norm_out = norm(ch[-1], g, nk)
         self.conv_out = nn.Conv2d(ch[-1], 3, 3, padding=1)
